@@ -1,0 +1,34 @@
+# Two commands on a fresh machine:
+#   make demo   installs neonas into .venv and runs the whole study on the synthetic cohort (CPU)
+#   make test   installs neonas with its test tools into .venv and runs the test suite
+# Set PYTHON to pick the interpreter (default: python3, 3.10 or newer).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.neonas-installed
+
+.PHONY: install demo test lint clean-demo
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2 --profile profiles/local
+	@echo "Demo finished: open results/demo/report.html (HTML report) and results/demo/latex/ (LaTeX bundle)"
+
+test: $(STAMP)
+	@if [ "$$CI" = "true" ] || [ "$$NEONAS_LOCAL_SLURM" = "1" ]; then bash scripts/local-slurm.sh start; fi
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench scripts
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --lint
+
+clean-demo:
+	rm -rf results/demo data/synthetic .snakemake

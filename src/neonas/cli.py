@@ -1,0 +1,77 @@
+"""The `neonas` command line.
+
+Each subcommand lives in its own module, which defines `add_arguments(parser)` and `run(args)`.
+Modules are imported only when their command is used, so `neonas --help` stays fast (no torch import).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from neonas import __version__
+from neonas.errors import NeonasError
+
+# name -> (module, one-line help). Order is the order of the pipeline.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("neonas.synth", "write a synthetic neonatal cohort (EDF+ with sleep labels) for demos and tests"),
+    "preprocess": ("neonas.preprocess", "turn one EEG recording (EDF/EDF+/BDF) and its labels into one HDF5 file"),
+    "inspect": ("neonas.inspect", "print a summary of a preprocessed HDF5 file"),
+    "folds": ("neonas.splits", "split infants into train/validation/test folds (never splitting an infant)"),
+    "search": ("neonas.search", "run an ENAS (or random) architecture search on one fold"),
+    "derive": ("neonas.derive", "sample architectures from a trained search and keep the best on validation"),
+    "retrain": ("neonas.retrain", "train an architecture from scratch and evaluate it on the test infants"),
+    "evaluate": ("neonas.evaluate", "evaluate a retrained model on held-out infants"),
+    "aggregate": ("neonas.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
+    "report": ("neonas.report", "make the figures and the LaTeX bundle of a study"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="neonas",
+        description="Neural architecture search for neonatal EEG sleep staging. "
+        "Run `neonas COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"neonas {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # find the command without importing every module
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is None or command not in COMMANDS:
+        args = parser.parse_args(argv)  # prints help / errors for unknown commands
+        parser.print_help()
+        return 0 if command is None else 2
+    module_name, help_text = COMMANDS[command]
+    module = importlib.import_module(module_name)
+    sub = argparse.ArgumentParser(prog=f"neonas {command}", description=(module.__doc__ or help_text).strip())
+    sub.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    module.add_arguments(sub)
+    idx = argv.index(command)
+    args = sub.parse_args(argv[:idx] + argv[idx + 1 :])
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(module.run(args) or 0)
+    except NeonasError as err:
+        print(f"neonas {command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"neonas {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Load preprocessed recordings (HDF5, one per infant) into memory for training and evaluation."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from neonas.errors import NeonasError
+from neonas.h5io import read_recording
+
+
+@dataclass
+class EEGDataset:
+    """Labelled epochs of several infants. `infant[i]` indexes `infant_ids` for epoch i."""
+
+    x: np.ndarray  # (N, C, T) float32
+    y: np.ndarray  # (N,) int64
+    infant: np.ndarray  # (N,) int64
+    infant_ids: list[str]
+    ch_names: list[str]
+    label_names: list[str]
+    sfreq: float
+    epoch_s: float
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def n_channels(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x.shape[2])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.label_names)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.y, minlength=self.n_classes)
+
+
+def load_infants(paths: list[str | os.PathLike], drop_artifacts: bool = False) -> EEGDataset:
+    """Read the labelled epochs of each file; all files must share channels, sfreq, labels and epoch length."""
+    if not paths:
+        raise NeonasError("no recordings given (expected at least one HDF5 file)")
+    xs, ys, infants, ids = [], [], [], []
+    ref = None
+    for i, path in enumerate(paths):
+        rec = read_recording(path)
+        sig = (rec.ch_names, rec.label_names, rec.sfreq, rec.epoch_s)
+        if ref is None:
+            ref, ref_path = sig, path
+        elif sig != ref:
+            names = ("ch_names", "label_names", "sfreq", "epoch_s")
+            diff = [f"{n}: {a} vs {b}" for n, a, b in zip(names, sig, ref, strict=True) if a != b]
+            raise NeonasError(f"does not match {ref_path} ({'; '.join(diff)}); preprocess all infants alike", path)
+        if rec.infant_id in ids:
+            raise NeonasError(f"infant id '{rec.infant_id}' appears twice in the data set", path)
+        keep = rec.labels >= 0
+        if drop_artifacts:
+            keep &= rec.artifact == 0
+        xs.append(rec.eeg[keep])
+        ys.append(rec.labels[keep].astype(np.int64))
+        infants.append(np.full(int(keep.sum()), i, np.int64))
+        ids.append(rec.infant_id)
+    return EEGDataset(
+        x=np.concatenate(xs), y=np.concatenate(ys), infant=np.concatenate(infants), infant_ids=ids,
+        ch_names=list(ref[0]), label_names=list(ref[1]), sfreq=ref[2], epoch_s=ref[3],
+    )

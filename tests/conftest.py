@@ -1,0 +1,28 @@
+"""Shared fixtures. Tests that need ../shared/data skip when it is absent, except in CI (CI=true),
+where missing data is a failure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_file(*parts: str) -> Path:
+    """Path to a file under ../shared/data; skip (or fail in CI) when it is not there."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        msg = f"real recording {path} is not available (../shared/data sits beside the clone in CI)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(msg + "; CI=true requires it")
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
