@@ -20,7 +20,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2 --profile profiles/local
-	@echo "Demo finished: open results/demo/report.html (HTML report) and results/demo/latex/ (LaTeX bundle)"
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2 --profile profiles/local --report results/demo/report.html
+	@echo "Demo finished: open results/demo/report.html (HTML report); LaTeX bundle in results/demo/latex/"
 
 test: $(STAMP)
 	@if [ "$$CI" = "true" ] || [ "$$NEONAS_LOCAL_SLURM" = "1" ]; then bash scripts/local-slurm.sh start; fi
