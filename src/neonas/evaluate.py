@@ -1,0 +1,169 @@
+"""Evaluate a retrained model (`neonas retrain`'s model.pt) on the held-out infants of a fold.
+
+Writes accuracy, balanced accuracy, Cohen's kappa, macro-F1, per-class F1 and the confusion matrix,
+plus what the aggregator needs to group runs (fold, seed, architecture, `--meta` fields).
+
+The model must never have seen the infants it is scored on: evaluation refuses a model whose
+training infants (or, for the test split, its early-stopping validation infants) are in the split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from neonas import baseline
+from neonas.data import EEGDataset, load_infants
+from neonas.errors import NeonasError, write_text_atomic
+from neonas.metrics import classification_report
+from neonas.splits import Fold, load_fold
+from neonas.torchutil import autocast, select_device
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "val", "train")
+
+
+def make_model(arch: dict, space: dict, n_channels: int, n_samples: int, n_classes: int, sfreq: float) -> nn.Module:
+    """Build a fresh model: the hand-designed baseline, or a searched architecture in its search space."""
+    if arch.get("baseline") == baseline.NAME:
+        return baseline.build_model(n_channels, n_samples, n_classes, sfreq, space)
+    from neonas.config import from_dict
+    from neonas.space import SpaceConfig, build_model
+
+    return build_model(arch, from_dict(SpaceConfig, space, "space"), n_channels, n_samples, n_classes)
+
+
+def load_model(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module, dict]:
+    """Read model.pt and rebuild its network with the stored weights."""
+    path = Path(path)
+    if not path.exists():
+        raise NeonasError("model file not found (make it with `neonas retrain`)", path)
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt/foreign file
+        raise NeonasError(f"not a readable neonas model ({type(err).__name__}: {str(err).splitlines()[0]})", path) from None
+    need = ("arch", "space", "state_dict", "label_names", "ch_names", "sfreq", "n_samples", "train_ids")
+    missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise NeonasError(f"missing {missing}; is this a model.pt written by `neonas retrain`?", path)
+    model = make_model(ckpt["arch"], ckpt["space"], len(ckpt["ch_names"]), ckpt["n_samples"],
+                       len(ckpt["label_names"]), ckpt["sfreq"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device).eval(), ckpt
+
+
+def load_split(fold: Fold, split: str, folds_path: str, drop_artifacts: bool = False) -> EEGDataset:
+    """Load one split of a fold and check that each HDF5 file holds the infant the folds file names."""
+    paths, ids = getattr(fold, split), getattr(fold, f"{split}_ids")
+    ds = load_infants(paths, drop_artifacts=drop_artifacts)
+    for want, got, path in zip(ids, ds.infant_ids, paths, strict=True):
+        if want != got:
+            raise NeonasError(f"fold {fold.fold} names infant '{want}' for {split}, but {path} holds infant "
+                              f"'{got}'; re-run `neonas folds` on the current HDF5 files", folds_path)
+    return ds
+
+
+def check_compatible(ckpt: dict, ds: EEGDataset, model_path: str | os.PathLike) -> None:
+    """The data must look exactly like the data the model was trained on."""
+    for name, have, want in (("channels", ds.ch_names, ckpt["ch_names"]), ("labels", ds.label_names, ckpt["label_names"]),
+                             ("sfreq (Hz)", ds.sfreq, ckpt["sfreq"]), ("samples per epoch", ds.n_samples, ckpt["n_samples"])):
+        if have != want:
+            raise NeonasError(f"model was trained on {name} {want} but the data has {have}; "
+                              "preprocess the evaluation infants like the training infants", model_path)
+
+
+def check_no_leak(ckpt: dict, fold: Fold, split: str, model_path: str | os.PathLike) -> None:
+    """Refuse to score a model on infants it was trained (or, for the test split, early-stopped) on."""
+    ids = set(getattr(fold, f"{split}_ids"))
+    seen = {"training": set(ckpt["train_ids"])}
+    if split == "test":
+        seen["validation (early stopping)"] = set(ckpt.get("val_ids", []))
+    for what, used in seen.items():
+        both = sorted(ids & used)
+        if both:
+            raise NeonasError(f"the model used infant(s) {both} for {what}, and they are in the {split} split "
+                              f"of fold {fold.fold}; evaluate on the fold the model was trained for", model_path)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 256) -> np.ndarray:
+    """Logits (N, n_classes) as float32 numpy, in batches."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), batch_size):
+        xb = torch.from_numpy(x[i:i + batch_size]).to(device)
+        with autocast(device):
+            out.append(model(xb).float().cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate(model: nn.Module, ckpt: dict, fold: Fold, split: str, folds_path: str, model_path: str,
+             device: torch.device, meta: dict | None = None) -> dict:
+    """The metrics dict written to metrics.json (contracts.md section 7)."""
+    if split not in SPLITS[:2]:
+        raise NeonasError(f"unknown split '{split}' (expected test or val)")
+    check_no_leak(ckpt, fold, split, model_path)
+    ds = load_split(fold, split, folds_path, drop_artifacts=ckpt.get("config", {}).get("drop_artifacts", False))
+    check_compatible(ckpt, ds, model_path)
+    if len(ds) == 0:
+        raise NeonasError(f"the {split} infants {getattr(fold, f'{split}_ids')} have no labelled epochs", folds_path)
+    y_pred = predict(model, ds.x, device).argmax(axis=1)
+    report = classification_report(ds.y, y_pred, ds.label_names)
+    log.info("%s infants %s: accuracy %.3f, kappa %.3f, macro-F1 %.3f (%d epochs)", split, ds.infant_ids,
+             report["accuracy"], report["kappa"], report["macro_f1"], report["n_epochs"])
+    report.update({
+        "split": split, "test_ids": list(ds.infant_ids), "fold": fold.fold, "seed": ckpt.get("seed"),
+        "arch_hash": ckpt.get("arch_hash"), "arch": ckpt["arch"], "n_params": ckpt.get("n_params"),
+        "train_seconds": ckpt.get("train_seconds"), "best_epoch": ckpt.get("best_epoch"),
+        "device": ckpt.get("device"), "meta": {**ckpt.get("meta", {}), **(meta or {})},
+    })
+    return report
+
+
+def parse_meta(items: list[str] | None) -> dict:
+    """`--meta key=value` pairs; values are read as YAML, so `seed=3` is the number 3."""
+    meta = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise NeonasError(f"--meta '{item}' must look like key=value (e.g. arm=nas)")
+        meta[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return meta
+
+
+def write_metrics(path: str | os.PathLike, report: dict) -> None:
+    write_text_atomic(path, json.dumps(report, indent=2) + "\n")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, metavar="DIR/model.pt", help="a model written by `neonas retrain`")
+    p.add_argument("--folds", required=True, metavar="FOLDS.json", help="the folds file (from `neonas folds`)")
+    p.add_argument("--fold", required=True, type=int, help="which fold's infants to evaluate on")
+    p.add_argument("--split", choices=SPLITS[:2], default="test",
+                   help="evaluate on the fold's test infants (default) or its validation infants")
+    p.add_argument("--meta", action="append", metavar="KEY=VALUE",
+                   help="extra context stored under 'meta' (repeatable), e.g. --meta arm=nas --meta reward=plain; "
+                        "overrides what the model carries")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--out", required=True, metavar="METRICS.json", help="where to write the metrics")
+
+
+def run(args: argparse.Namespace) -> int:
+    meta = parse_meta(args.meta)
+    device = select_device(args.device)
+    fold = load_fold(args.folds, args.fold)
+    model, ckpt = load_model(args.model, device)
+    report = evaluate(model, ckpt, fold, args.split, args.folds, args.model, device, meta)
+    write_metrics(args.out, report)
+    print(f"{args.split} {report['test_ids']}: accuracy {report['accuracy']:.3f}  kappa {report['kappa']:.3f}  "
+          f"macro-F1 {report['macro_f1']:.3f}  -> {args.out}")
+    return 0
