@@ -1,0 +1,381 @@
+"""The search space: which CNNs the search may build, their JSON form, and a standalone model for each.
+
+An epoch of EEG (n_channels, n_samples) is treated as a one-plane image: channels (space) x time.
+Every network is
+
+    stem -> layer 0 -> layer 1 -> ... -> layer L-1 -> head
+
+- stem (fixed): a temporal conv (kernel `stem_kernel`, stride `stem_stride`) applied to each channel
+  with shared weights, batch norm, ReLU, then max pooling over `stem_pool` time steps. It only
+  shortens time (T -> about T / (stem_stride * stem_pool)) and makes `filters` feature maps; it never
+  mixes channels, so all spatial structure has to come from the searched layers.
+- layer i (searched): ONE op out of
+    * conv: a 2-D conv over (channel span k_s, channel dilation d_s) x (time kernel k_t, time dilation
+      d_t), `filters` -> `filters`, then batch norm and ReLU;
+    * pool: max or average pooling along time (kernel `pool_kernel`, stride 1).
+  plus skip connections (the ENAS macro space): `skips` lists earlier layers whose outputs are
+  added to this layer's op output, i.e. out_i = op_i(out_{i-1}) + sum_{j in skips} out_j.
+- head (fixed): global average over channels and time, dropout, linear layer to the classes.
+
+Every op keeps the tensor shape (filters, C, T'), so skips are plain sums and all candidate ops of a
+layer are interchangeable in the weight-sharing supernet (supernet.py).
+
+Channel edges: zero padding that keeps C ("same" padding). A conv whose channel extent
+d_s*(k_s-1)+1 is larger than the montage simply sees zeros beyond the first and last channel. Why:
+(1) the shape stays (C, T') for every op and channel count (C = 1 works), which skips and weight
+sharing need; (2) the neonatal channel order (Fp1 C3 T3 O1 Fp2 C4 T4 O2 Cz) is two chains plus the
+vertex, not a ring, so circular padding would invent neighbours (Cz next to Fp1); (3) "valid"
+convolution would make C depend on the op, breaking skips and letting deep nets run out of channels.
+With padding (e-1)//2 above and e-1-(e-1)//2 below, span 2 / dilation 4 still sees every
+homologous pair (c, c+4) of the montage at some output row.
+
+The architecture JSON (docs/contracts.md) is the single exchange format:
+    {"layers": [{"op": "conv", "span": 2, "dilation": 4, "time_kernel": 5, "skips": []},
+                {"op": "pool", "kind": "max", "skips": [0]}]}
+`arch_hash` is the first 12 hex digits of the SHA-1 of its canonical JSON (sorted keys, no spaces).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neonas.errors import NeonasError
+
+
+@dataclass
+class SpaceConfig:
+    """The set of candidate networks. Defaults are demo-sized and contain the thesis's best net
+    (every layer a conv with span 2, dilation 4, time kernel 5, no skips)."""
+
+    n_layers: int = 4  # searched layers
+    filters: int = 16  # feature maps in every layer
+    spans: list[int] = field(default_factory=lambda: [1, 2, 3])  # channel kernel sizes k_s
+    dilations: list[int] = field(default_factory=lambda: [1, 2, 4])  # channel dilations d_s (ignored for span 1)
+    time_kernels: list[int] = field(default_factory=lambda: [3, 5, 7])  # time kernel sizes k_t (in stem steps)
+    time_dilations: list[int] = field(default_factory=lambda: [1])  # time dilations d_t ([1] = off)
+    pools: list[str] = field(default_factory=lambda: ["max", "avg"])  # pooling kinds ([] = no pooling ops)
+    pool_kernel: int = 3  # pooling window along time (odd, stride 1)
+    skips: bool = True  # search skip connections from earlier layers
+    stem_kernel: int = 7  # stem temporal kernel, in input samples
+    stem_stride: int = 4  # stem conv stride along time
+    stem_pool: int = 4  # max pooling after the stem conv (1 = none)
+    dropout: float = 0.0  # before the linear head (active in training only)
+
+    def __post_init__(self) -> None:
+        if self.n_layers < 1:
+            raise ValueError(f"space.n_layers must be >= 1, got {self.n_layers}")
+        if self.filters < 1:
+            raise ValueError(f"space.filters must be >= 1, got {self.filters}")
+        for name in ("spans", "dilations", "time_kernels", "time_dilations"):
+            values = getattr(self, name)
+            if not values or any(v < 1 for v in values) or len(set(values)) != len(values):
+                raise ValueError(f"space.{name} must be a non-empty list of distinct integers >= 1, got {values}")
+        bad = [p for p in self.pools if p not in ("max", "avg")]
+        if bad or len(set(self.pools)) != len(self.pools):
+            raise ValueError(f"space.pools must list distinct kinds out of 'max' and 'avg', got {self.pools}")
+        if self.pool_kernel < 1 or self.pool_kernel % 2 == 0:
+            raise ValueError(f"space.pool_kernel must be an odd integer >= 1, got {self.pool_kernel}")
+        for name in ("stem_kernel", "stem_stride", "stem_pool"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"space.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"space.dropout must lie in [0, 1), got {self.dropout}")
+
+
+# ----------------------------------------------------------------------------- architectures
+
+def op_choices(space: SpaceConfig) -> list[dict]:
+    """All ops a layer may take, in a fixed order (convs, then pools). Span 1 has no channel
+    dilation, so it appears once per time kernel/dilation with dilation 1."""
+    ops = []
+    for span in space.spans:
+        for dil in ([1] if span == 1 else space.dilations):
+            for tk in space.time_kernels:
+                for td in space.time_dilations:
+                    ops.append(_conv(span, dil, tk, td))
+    ops += [{"op": "pool", "kind": kind} for kind in space.pools]
+    return ops
+
+
+def _conv(span: int, dilation: int, time_kernel: int, time_dilation: int = 1) -> dict:
+    op = {"op": "conv", "span": span, "dilation": 1 if span == 1 else dilation, "time_kernel": time_kernel}
+    if time_dilation != 1:
+        op["time_dilation"] = time_dilation
+    return op
+
+
+def op_label(op: dict) -> str:
+    """Short human-readable name, e.g. 'conv s2 d4 t5' or 'maxpool'."""
+    if op["op"] == "pool":
+        return f"{op['kind']}pool"
+    td = op.get("time_dilation", 1)
+    return f"conv s{op['span']} d{op['dilation']} t{op['time_kernel']}" + (f" td{td}" if td != 1 else "")
+
+
+def op_key(op: dict) -> str:
+    """Identifier usable as an nn.ModuleDict key (no dots)."""
+    return op_label(op).replace(" ", "_")
+
+
+def canonical(arch: dict) -> dict:
+    """The normal form of a (validated) architecture: fixed keys, sorted skips, dilation 1 for span 1,
+    time_dilation only when not 1. Equal networks have equal canonical forms."""
+    validate_arch(arch)
+    layers = []
+    for layer in arch["layers"]:
+        if layer["op"] == "conv":
+            op = _conv(layer["span"], layer["dilation"], layer["time_kernel"], layer.get("time_dilation", 1))
+        else:
+            op = {"op": "pool", "kind": layer["kind"]}
+        op["skips"] = sorted(int(j) for j in layer.get("skips", []))
+        layers.append(op)
+    return {"layers": layers}
+
+
+def arch_json(arch: dict) -> str:
+    """Compact one-line JSON (as in children.csv), keys in the documented order."""
+    return json.dumps(canonical(arch), separators=(",", ":"))
+
+
+def arch_hash(arch: dict) -> str:
+    """Stable 12-hex id: SHA-1 of the canonical JSON with sorted keys and no spaces."""
+    text = json.dumps(canonical(arch), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def thesis_best_arch(space: SpaceConfig | None = None) -> dict:
+    """The thesis's best net: every layer a conv with span 2, dilation 4, 5 time steps, no skips."""
+    n = (space or SpaceConfig()).n_layers
+    return {"layers": [{**_conv(2, 4, 5), "skips": []} for _ in range(n)]}
+
+
+_CONV_KEYS = {"op", "span", "dilation", "time_kernel", "time_dilation", "skips"}
+_POOL_KEYS = {"op", "kind", "skips"}
+
+
+def validate_arch(arch: dict, space: SpaceConfig | None = None, where: str = "architecture") -> None:
+    """Check the JSON structure; with `space`, also that every op and skip is in that space."""
+    if not isinstance(arch, dict) or not isinstance(arch.get("layers"), list) or not arch["layers"]:
+        raise NeonasError(f"{where}: expected {{\"layers\": [...]}} with at least one layer")
+    extra = set(arch) - {"layers"}
+    if extra:
+        raise NeonasError(f"{where}: unknown key(s) {sorted(extra)}; an architecture has only 'layers'")
+    for i, layer in enumerate(arch["layers"]):
+        at = f"{where}: layer {i}"
+        if not isinstance(layer, dict):
+            raise NeonasError(f"{at}: expected a mapping, found {layer!r}")
+        kind = layer.get("op")
+        if kind not in ("conv", "pool"):
+            raise NeonasError(f"{at}: 'op' must be 'conv' or 'pool', found {kind!r}")
+        allowed = _CONV_KEYS if kind == "conv" else _POOL_KEYS
+        unknown = set(layer) - allowed
+        if unknown:
+            raise NeonasError(f"{at}: unknown key(s) {sorted(unknown)}; a {kind} layer has {sorted(allowed)}")
+        if kind == "conv":
+            for key in ("span", "dilation", "time_kernel", "time_dilation"):
+                value = layer.get(key, 1 if key == "time_dilation" else None)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise NeonasError(f"{at}: '{key}' must be an integer >= 1, found {value!r}")
+        elif layer.get("kind") not in ("max", "avg"):
+            raise NeonasError(f"{at}: pool 'kind' must be 'max' or 'avg', found {layer.get('kind')!r}")
+        skips = layer.get("skips", [])
+        if not isinstance(skips, list) or any(isinstance(j, bool) or not isinstance(j, int) for j in skips):
+            raise NeonasError(f"{at}: 'skips' must be a list of earlier layer indices, found {skips!r}")
+        if any(not 0 <= j < i for j in skips) or len(set(skips)) != len(skips):
+            raise NeonasError(f"{at}: 'skips' must list distinct earlier layers (0..{i - 1}), found {skips}")
+    if space is None:
+        return
+    if len(arch["layers"]) != space.n_layers:
+        raise NeonasError(f"{where}: has {len(arch['layers'])} layers but the search space has {space.n_layers}")
+    labels = {op_label(op) for op in op_choices(space)}
+    for i, layer in enumerate(canonical(arch)["layers"]):
+        if op_label(layer) not in labels:
+            raise NeonasError(f"{where}: layer {i} op '{op_label(layer)}' is not in the search space")
+        if layer["skips"] and not space.skips:
+            raise NeonasError(f"{where}: layer {i} has skips but the search space has skips: false")
+
+
+# ----------------------------------------------------------------------------- decisions
+
+@dataclass(frozen=True)
+class Decision:
+    """One step of the controller, which knows nothing about CNNs.
+
+    kind "choice": pick one of `size` options (`labels` names them).
+    kind "multi": pick any subset of the first `size` anchors. Every "multi" decision, even one with
+    size 0, leaves an anchor (its LSTM state) that later multi decisions can select (ENAS attention).
+    """
+
+    name: str
+    kind: Literal["choice", "multi"]
+    size: int
+    labels: tuple[str, ...] = ()
+
+
+def decisions(space: SpaceConfig) -> list[Decision]:
+    """The space as the controller's list of decisions: per layer its op, then (if skips are on)
+    which earlier layers to add."""
+    labels = tuple(op_label(op) for op in op_choices(space))
+    out = []
+    for i in range(space.n_layers):
+        out.append(Decision(f"layer{i}.op", "choice", len(labels), labels))
+        if space.skips:
+            out.append(Decision(f"layer{i}.skips", "multi", i, tuple(f"layer{j}" for j in range(i))))
+    return out
+
+
+def decode(space: SpaceConfig, choices: list) -> dict:
+    """Controller choices (an int per 'choice', a 0/1 list per 'multi' decision) -> architecture."""
+    ops = op_choices(space)
+    per_layer = 2 if space.skips else 1
+    if len(choices) != per_layer * space.n_layers:
+        raise ValueError(f"expected {per_layer * space.n_layers} choices, got {len(choices)}")
+    layers = []
+    for i in range(space.n_layers):
+        layer = dict(ops[int(choices[per_layer * i])])
+        mask = choices[per_layer * i + 1] if space.skips else []
+        layer["skips"] = [j for j, bit in enumerate(mask) if int(bit)]
+        layers.append(layer)
+    return {"layers": layers}
+
+
+def encode(space: SpaceConfig, arch: dict) -> list:
+    """Architecture -> controller choices (the inverse of `decode`)."""
+    validate_arch(arch, space)
+    index = {op_label(op): k for k, op in enumerate(op_choices(space))}
+    choices: list = []
+    for i, layer in enumerate(canonical(arch)["layers"]):
+        choices.append(index[op_label(layer)])
+        if space.skips:
+            choices.append([int(j in layer["skips"]) for j in range(i)])
+    return choices
+
+
+# ----------------------------------------------------------------------------- modules
+
+def _same_pad(kernel: int, dilation: int) -> tuple[int, int]:
+    """Zero padding (before, after) that keeps the length for a dilated kernel."""
+    extent = dilation * (kernel - 1) + 1
+    return (extent - 1) // 2, extent - 1 - (extent - 1) // 2
+
+
+class ConvOp(nn.Module):
+    """Conv over channels x time with zero 'same' padding (keeps C and T), batch norm, ReLU."""
+
+    def __init__(self, filters: int, span: int, dilation: int, time_kernel: int, time_dilation: int = 1,
+                 track_running_stats: bool = True):
+        super().__init__()
+        # F.pad order for the last two dims: (time left, time right, channel top, channel bottom)
+        self.pad = _same_pad(time_kernel, time_dilation) + _same_pad(span, dilation)
+        self.conv = nn.Conv2d(filters, filters, (span, time_kernel), dilation=(dilation, time_dilation), bias=False)
+        self.bn = nn.BatchNorm2d(filters, track_running_stats=track_running_stats)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(F.pad(x, self.pad))))
+
+
+class PoolOp(nn.Module):
+    """Max or average pooling along time (stride 1, 'same' padding); no weights."""
+
+    def __init__(self, kind: str, kernel: int):
+        super().__init__()
+        self.kind, self.kernel = kind, kernel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        k, p = (1, self.kernel), (0, self.kernel // 2)
+        if self.kind == "max":
+            return F.max_pool2d(x, k, stride=1, padding=p)
+        return F.avg_pool2d(x, k, stride=1, padding=p, count_include_pad=False)
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind}, kernel={self.kernel}"
+
+
+def make_op(op: dict, space: SpaceConfig, track_running_stats: bool = True) -> nn.Module:
+    if op["op"] == "pool":
+        return PoolOp(op["kind"], space.pool_kernel)
+    return ConvOp(space.filters, op["span"], op["dilation"], op["time_kernel"], op.get("time_dilation", 1),
+                  track_running_stats)
+
+
+class Stem(nn.Module):
+    """Fixed front end: per-channel temporal conv (shared over channels) + BN + ReLU + time max-pool."""
+
+    def __init__(self, space: SpaceConfig, track_running_stats: bool = True):
+        super().__init__()
+        k = space.stem_kernel
+        self.conv = nn.Conv2d(1, space.filters, (1, k), stride=(1, space.stem_stride), padding=(0, k // 2), bias=False)
+        self.bn = nn.BatchNorm2d(space.filters, track_running_stats=track_running_stats)
+        self.pool = nn.MaxPool2d((1, space.stem_pool)) if space.stem_pool > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, F, C, T')
+        return self.pool(F.relu(self.bn(self.conv(x.unsqueeze(1)))))
+
+
+class Head(nn.Module):
+    """Fixed classifier: average over channels and time, dropout, linear."""
+
+    def __init__(self, space: SpaceConfig, n_classes: int):
+        super().__init__()
+        self.dropout = nn.Dropout(space.dropout)
+        self.fc = nn.Linear(space.filters, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.dropout(x.mean(dim=(2, 3))))
+
+
+def stem_steps(space: SpaceConfig, n_samples: int) -> int:
+    """Time steps after the stem for an input of n_samples."""
+    k, s = space.stem_kernel, space.stem_stride
+    return ((n_samples + 2 * (k // 2) - k) // s + 1) // space.stem_pool
+
+
+def check_input(space: SpaceConfig, n_channels: int, n_samples: int) -> None:
+    if n_channels < 1:
+        raise NeonasError(f"input must have at least one channel, got {n_channels}")
+    if n_samples < space.stem_kernel or stem_steps(space, n_samples) < 1:
+        raise NeonasError(
+            f"epochs of {n_samples} samples are too short for the stem (kernel {space.stem_kernel}, "
+            f"stride {space.stem_stride}, pool {space.stem_pool}); lower space.stem_stride/stem_pool")
+
+
+class ChildNet(nn.Module):
+    """A standalone network of the space: stem, the architecture's layers, head. Input (B, C, T)."""
+
+    def __init__(self, arch: dict, space: SpaceConfig, n_channels: int, n_samples: int, n_classes: int,
+                 track_running_stats: bool = True):
+        super().__init__()
+        validate_arch(arch)
+        check_input(space, n_channels, n_samples)
+        self.arch = canonical(arch)
+        self.n_channels, self.n_samples, self.n_classes = n_channels, n_samples, n_classes
+        self.stem = Stem(space, track_running_stats)
+        self.layers = nn.ModuleList(make_op(layer, space, track_running_stats) for layer in self.arch["layers"])
+        self.skips = [layer["skips"] for layer in self.arch["layers"]]
+        self.head = Head(space, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.stem(x)
+        outs: list[torch.Tensor] = []
+        for op, skips in zip(self.layers, self.skips, strict=True):
+            h = op(h)
+            for j in skips:
+                h = h + outs[j]
+            outs.append(h)
+        return self.head(h)
+
+
+def build_model(arch: dict, space: SpaceConfig, n_channels: int, n_samples: int, n_classes: int) -> nn.Module:
+    """The standalone nn.Module of `arch` for inputs (batch, n_channels, n_samples) -> logits (batch, n_classes).
+
+    Ops need not be in `space`'s candidate sets (a hand-written architecture may use any span, kernel
+    or dilation); `space` supplies filters, stem, pool kernel and dropout.
+    """
+    return ChildNet(arch, space, n_channels, n_samples, n_classes)
