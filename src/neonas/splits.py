@@ -39,6 +39,8 @@ def make_folds(infant_ids: list[str], scheme: str = "loo", k: int = 5, n_val: in
     if len(set(ids)) != len(ids):
         dup = sorted({i for i in ids if ids.count(i) > 1})
         raise NeonasError(f"duplicate infant ids {dup}; every infant must appear once")
+    if n_val < 1:
+        raise NeonasError(f"n_val must be >= 1 (early stopping needs validation infants), got {n_val}")
     rng = np.random.default_rng(seed)
     order = [ids[i] for i in rng.permutation(len(ids))]
     if scheme == "loo":
@@ -63,6 +65,9 @@ def make_folds(infant_ids: list[str], scheme: str = "loo", k: int = 5, n_val: in
 
 
 def check_disjoint(fold: dict, where: str = "") -> None:
+    for name in ("train", "val", "test"):
+        if not isinstance(fold.get(name), list):
+            raise NeonasError(f"fold {fold.get('fold')}: '{name}' must be a list of infant ids", where or None)
     sets = {name: set(fold[name]) for name in ("train", "val", "test")}
     for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
         both = sets[a] & sets[b]
