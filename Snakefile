@@ -1,0 +1,52 @@
+"""The neonas study: synthetic cohort -> preprocess -> folds -> search -> derive -> retrain -> evaluate
+-> aggregate -> report, for every reward setting x seed x fold, with the random-search and hand-designed arms.
+
+    snakemake --cores 2 --profile profiles/local                         # the demo, on a laptop
+    snakemake --profile profiles/slurm --configfile config/thesis.yaml   # the full study on a SLURM cluster
+
+Config: config/config.yaml (the demo), checked against workflow/schemas/config.schema.yaml. Outputs go to
+results/<study>/ (docs/contracts.md, "study file layout"); cluster set-up in docs/cluster.md.
+"""
+
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("8.20")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synth.smk"
+include: "workflow/rules/preprocess.smk"
+include: "workflow/rules/folds.smk"
+include: "workflow/rules/search.smk"
+include: "workflow/rules/derive.smk"
+include: "workflow/rules/retrain.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+# The aggregate and report rules are written beside these (docs/report.md); until they exist, `all` ends
+# at the metrics of every retrained model.
+HAVE_REPORT = Path(workflow.basedir, "workflow/rules/report.smk").exists()
+if Path(workflow.basedir, "workflow/rules/aggregate.smk").exists():
+
+    include: "workflow/rules/aggregate.smk"
+
+
+if HAVE_REPORT:
+
+    include: "workflow/rules/report.smk"
+
+
+rule all:
+    """Every output of the study."""
+    default_target: True
+    input:
+        metrics_files(),
+        derived_files(),

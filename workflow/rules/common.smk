@@ -1,0 +1,163 @@
+"""Shared helpers of the study workflow: the study's paths, the cohort, and the lists of every run.
+
+Everything here is computed once, when snakemake parses the workflow, from the config and ONE read of the
+cohort sheet: no per-job file reads, so the DAG of a 2,000-search study builds in seconds.
+"""
+
+import copy
+import csv
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+STUDY = f"results/{config['study']}"
+ENV = "../../envs/neonas.yaml"  # conda env of every rule (used with --software-deployment-method conda)
+
+wildcard_constraints:
+    arm="nas|random|handcrafted",
+    setting=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
+    seed=r"\d+",
+    fold=r"\d+",
+    rank=r"\d+",
+    infant=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+
+
+def _load_cohort(path):
+    """Rows of the cohort sheet as dicts (infant_id, eeg_path, labels_path, label_format, pma_weeks)."""
+    try:
+        from neonas.cohort import load_cohort
+    except ImportError:  # neonas.cohort not installed: read the TSV ourselves
+        load_cohort = None
+    if load_cohort is not None:
+        from neonas.errors import NeonasError
+
+        try:
+            rows = load_cohort(path)
+        except NeonasError as err:
+            raise WorkflowError(f"{err} (config key 'cohort')") from None
+        return [
+            {
+                "infant_id": r.infant_id,
+                "eeg_path": str(r.eeg_path),
+                "labels_path": str(r.labels_path or ""),
+                "label_format": r.label_format,
+            }
+            for r in rows
+        ]
+    if not Path(path).exists():
+        raise WorkflowError(f"{path}: cohort sheet not found (config key 'cohort')")
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    for i, row in enumerate(rows, start=2):
+        if not row.get("infant_id") or not row.get("eeg_path"):
+            raise WorkflowError(f"{path}: line {i}: infant_id and eeg_path are required")
+    return rows
+
+COHORT = {row["infant_id"]: row for row in _load_cohort(config["cohort"])}
+INFANTS = sorted(COHORT)
+if len(INFANTS) < 3:
+    raise WorkflowError(f"{config['cohort']}: a study needs at least 3 infants (train, validation, test), found {len(INFANTS)}")
+
+_n_folds = len(INFANTS) if config["folds"]["scheme"] == "loo" else config["folds"]["k"]
+FOLDS = list(range(_n_folds)) if config["folds"]["run"] == "all" else list(config["folds"]["run"])
+_bad = [f for f in FOLDS if f >= _n_folds]
+if _bad:
+    raise WorkflowError(f"config folds.run: folds {_bad} do not exist; this cohort has folds 0..{_n_folds - 1}")
+SEEDS = list(config["seeds"])
+REWARDS = {r["name"]: r.get("reward", {}) for r in config["rewards"]}
+if len(REWARDS) != len(config["rewards"]):
+    raise WorkflowError("config rewards: every reward setting needs its own name")
+TOP_K = config["derive"]["top_k"]
+
+
+def study(path):
+    """A path inside results/<study>/."""
+    return f"{STUDY}/{path}"
+
+
+def search_runs():
+    """(arm, setting, seed, fold) of every search of the study."""
+    settings = [("nas", name) for name in REWARDS] if config["arms"]["nas"] else []
+    if config["arms"]["random"]:
+        settings.append(("random", "uniform"))
+    return [(arm, setting, seed, fold) for arm, setting in settings for seed in SEEDS for fold in FOLDS]
+
+
+def search_dirs():
+    """Run directory of every search (children.csv, epochs.csv, summary.json, final.pt)."""
+    return [study(f"search/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()]
+
+
+def search_files(name="summary.json"):
+    """One file of every search run directory (a declared output, for rule inputs)."""
+    return [f"{d}/{name}" for d in search_dirs()]
+
+
+def derived_files():
+    """derived.json of every search."""
+    return [f"{d}/derived.json" for d in search_dirs()]
+
+
+def retrain_dirs():
+    """Every retrained model: ranks 0..top_k-1 of each search, plus the hand-designed baseline (rank 0)."""
+    dirs = [
+        study(f"retrain/{a}/{s}/seed{seed}/fold{fold}/rank{rank}")
+        for a, s, seed, fold in search_runs()
+        for rank in range(TOP_K)
+    ]
+    if config["arms"]["handcrafted"]:
+        dirs += [study(f"retrain/handcrafted/reference/seed{seed}/fold{fold}/rank0") for seed in SEEDS for fold in FOLDS]
+    return dirs
+
+
+def metrics_files():
+    """metrics.json of every retrained model."""
+    return [f"{d}/metrics.json" for d in retrain_dirs()]
+
+
+def planted_files():
+    """planted.json of the synthetic cohort (the planted spatial structure), or [] for real recordings."""
+    return [f"{config['synthetic']['out']}/planted.json"] if config["synthetic"]["enabled"] else []
+
+
+def h5_files():
+    return [study(f"h5/{infant}.h5") for infant in INFANTS]
+
+
+def meta_args(wildcards):
+    """--meta flags that metrics.json carries for the aggregator (arm, reward setting, seed, fold, rank)."""
+    return (
+        f"--meta arm={wildcards.arm} --meta reward={wildcards.setting} --meta seed={wildcards.seed}"
+        f" --meta fold={wildcards.fold} --meta rank={wildcards.rank}"
+    )
+
+
+def preprocess_input(wildcards):
+    row = COHORT[wildcards.infant]
+    files = {"eeg": row["eeg_path"]}
+    if row.get("labels_path"):
+        files["labels"] = row["labels_path"]
+    return files
+
+
+def preprocess_args(wildcards, input):
+    row = COHORT[wildcards.infant]
+    args = [f"--label-format {row.get('label_format') or 'auto'}"]
+    if "labels" in input.keys():
+        args.append(f"--labels {input.labels}")
+    pre = config["preprocess"]
+    args.append(f"--config {pre['config']}" if pre["config"] else f"--preset {pre['preset']}")
+    args += [f"--set '{item}'" for item in pre["set"]]
+    return " ".join(args)
+
+
+def search_settings(wildcards):
+    """The full search config of one arm/setting: config `search`, with the setting's reward on top."""
+    settings = copy.deepcopy(config["search"])
+    if wildcards.arm == "random":
+        settings["sampler"] = "random"
+    else:
+        settings.setdefault("reward", {}).update(REWARDS[wildcards.setting])
+        settings["sampler"] = "controller"
+    settings.setdefault("reward", {})["name"] = wildcards.setting
+    return settings

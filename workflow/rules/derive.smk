@@ -1,0 +1,30 @@
+"""Stage 5: architectures from each finished search (`neonas derive`)."""
+
+
+rule derive:
+    """Sample architectures from the final policy and keep the top k on the whole validation set."""
+    input:
+        folds=study("folds.json"),
+        summary=study("search/{arm}/{setting}/seed{seed}/fold{fold}/summary.json"),
+        final=study("search/{arm}/{setting}/seed{seed}/fold{fold}/final.pt"),
+    output:
+        study("search/{arm}/{setting}/seed{seed}/fold{fold}/derived.json"),
+    params:
+        run_dir=lambda wildcards, input: Path(input.summary).parent,
+        samples=config["derive"]["samples"],
+        top_k=TOP_K,
+    wildcard_constraints:
+        arm="nas|random",
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        study("logs/derive/{arm}/{setting}/seed{seed}/fold{fold}.log"),
+    benchmark:
+        study("benchmarks/derive/{arm}/{setting}/seed{seed}/fold{fold}.tsv")
+    conda:
+        ENV
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
+        "neonas derive --run {params.run_dir} --samples {params.samples} --top-k {params.top_k} --out {output}"
+        " > {log} 2>&1"

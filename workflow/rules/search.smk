@@ -1,0 +1,62 @@
+"""Stage 4: the architecture searches, one per (arm, reward setting, seed, fold)."""
+
+rule search_config:
+    """The resolved search config of one reward setting (or of the random arm), checked by neonas."""
+    output:
+        study("config/search/{arm}/{setting}.yaml"),
+    params:
+        kind="search",
+        where="search",
+        settings=search_settings,
+    wildcard_constraints:
+        arm="nas|random",
+    localrule: True
+    log:
+        study("logs/config/search/{arm}/{setting}.log"),
+    benchmark:
+        study("benchmarks/config/search/{arm}/{setting}.tsv")
+    conda:
+        ENV
+    script:
+        "../scripts/study_config.py"
+
+
+# The run lives in RUN_DIR/partial/ (with its checkpoint.pt) until it ends; then its files are moved into
+# RUN_DIR. Snakemake deletes the declared outputs of a failed job, so they must not be the files a resumed
+# run continues: a killed or timed-out search keeps partial/ and `--resume` picks it up on the next attempt.
+
+
+rule search:
+    """ENAS (arm nas) or random search (arm random) on one fold with one seed."""
+    input:
+        folds=study("folds.json"),
+        config=study("config/search/{arm}/{setting}.yaml"),
+    output:
+        children=study("search/{arm}/{setting}/seed{seed}/fold{fold}/children.csv"),
+        epochs=study("search/{arm}/{setting}/seed{seed}/fold{fold}/epochs.csv"),
+        summary=study("search/{arm}/{setting}/seed{seed}/fold{fold}/summary.json"),
+        final=study("search/{arm}/{setting}/seed{seed}/fold{fold}/final.pt"),
+    params:
+        run_dir=lambda wildcards, output: Path(output.summary).parent,
+        device=config["device"],
+    wildcard_constraints:
+        arm="nas|random",
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        study("logs/search/{arm}/{setting}/seed{seed}/fold{fold}.log"),
+    benchmark:
+        study("benchmarks/search/{arm}/{setting}/seed{seed}/fold{fold}.tsv")
+    conda:
+        ENV
+    shell:
+        """
+        export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}
+        neonas search --folds {input.folds} --fold {wildcards.fold} --config {input.config} \
+            --seed {wildcards.seed} --device {params.device} --resume --out {params.run_dir}/partial > {log} 2>&1
+        for f in children.csv epochs.csv summary.json final.pt; do
+            mv {params.run_dir}/partial/$f {params.run_dir}/$f
+        done
+        rm -rf {params.run_dir}/partial
+        """
