@@ -124,7 +124,7 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
         raise NeonasError(f"not valid JSON ({err})", path) from None
     if not isinstance(doc, dict):
         raise NeonasError("expected a JSON object (derived.json or an architecture)", path)
-    from neonas.space import arch_hash
+    from neonas.space import arch_hash, validate_arch
 
     if "top" in doc:  # derived.json from `neonas derive`
         rank = 0 if rank is None else rank
@@ -132,6 +132,7 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
         if not entries:
             raise NeonasError(f"no architecture of rank {rank}; ranks are {[e.get('rank') for e in doc['top']]}", path)
         entry = entries[0]
+        validate_arch(entry.get("arch"), where=f"{path}: rank {rank}")
         space, summary = _search_space(doc, path)
         meta = {"rank": rank, "supernet_metric": entry.get("supernet_metric")}
         if summary.get("sampler") is not None:
@@ -145,8 +146,10 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
     if "layers" in doc:  # a bare architecture: the default search space
         from neonas.space import SpaceConfig
 
+        validate_arch(doc, where=str(path))
         return ArchChoice(doc, asdict(SpaceConfig()), arch_hash(doc), {}, str(path))
     if "arch" in doc and "space" in doc:  # {"arch": {...}, "space": {...}}
+        validate_arch(doc["arch"], where=str(path))
         return ArchChoice(doc["arch"], doc["space"], arch_hash(doc["arch"]), {}, str(path))
     raise NeonasError("expected derived.json (with 'top'), an architecture (with 'layers') "
                       "or {'arch': ..., 'space': ...}", path)
@@ -275,6 +278,8 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
     seed_everything(seed)
     try:
         model = make_model(choice.arch, choice.space, tr.n_channels, tr.n_samples, tr.n_classes, tr.sfreq)
+    except NeonasError as err:
+        raise NeonasError(str(err), choice.source) from None
     except (ValueError, KeyError, TypeError) as err:
         raise NeonasError(f"cannot build architecture {choice.arch_hash} for {tr.n_channels} channels x "
                           f"{tr.n_samples} samples: {err}", choice.source) from None

@@ -1,0 +1,189 @@
+"""`neonas retrain`: learns held-out infants, is deterministic, stops early, weights classes, fails clearly."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from learnable import edit_folds, make_cohort
+from neonas.cli import main
+from neonas.evaluate import load_model
+from neonas.retrain import class_weights
+from neonas.space import SpaceConfig, arch_hash, build_model, thesis_best_arch
+
+EPOCHS = 12
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("retrain")
+    paths = make_cohort(tmp / "h5", n_infants=5)
+    assert main(["folds", *paths, "--out", str(tmp / "folds.json")]) == 0
+    return tmp
+
+
+def _retrain(cohort, out, *extra):
+    args = ["retrain", "--folds", str(cohort / "folds.json"), "--fold", "0", "--seed", "7", "--out", str(out), *extra]
+    return main(args)
+
+
+@pytest.fixture(scope="module")
+def baseline_run(cohort) -> Path:
+    out = cohort / "baseline"
+    assert _retrain(cohort, out, "--baseline", "handcrafted", "--set", f"epochs={EPOCHS}", "--set", "patience=50",
+                    "--set", "lr=0.003", "--meta", "arm=handcrafted") == 0
+    return out
+
+
+def _history(run: Path) -> list[dict]:
+    with open(run / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_class_weights_by_hand():
+    y = np.array([0, 0, 0, 1])  # classes 2 and 3 absent from training
+    # inverse: N / (K n_c) = 4 / (2*3), 4 / (2*1); absent classes get 1
+    assert class_weights(y, 4, "inverse") == pytest.approx([2 / 3, 2.0, 1.0, 1.0])
+    # sqrt_inverse: N n_c^-1/2 / sum sqrt(n_k) = 4 / (sqrt3 (sqrt3 + 1)), 4 / (sqrt3 + 1)
+    s = np.sqrt(3) + 1
+    assert class_weights(y, 4, "sqrt_inverse") == pytest.approx([4 / (np.sqrt(3) * s), 4 / s, 1.0, 1.0])
+    assert class_weights(y, 4, "none") == pytest.approx([1, 1, 1, 1])
+    for scheme in ("inverse", "sqrt_inverse", "none"):  # mean weight over training epochs is 1
+        assert class_weights(y, 4, scheme)[y].mean() == pytest.approx(1.0)
+
+
+def test_baseline_beats_chance_on_held_out_infant(baseline_run, cohort):
+    m = json.loads((baseline_run / "metrics.json").read_text())
+    folds = json.loads((cohort / "folds.json").read_text())["folds"][0]
+    assert m["test_ids"] == folds["test"] and m["split"] == "test" and m["fold"] == 0 and m["seed"] == 7
+    # majority class is ~40 % of epochs; chance kappa is 0
+    assert m["accuracy"] > 0.7 and m["kappa"] > 0.5, m
+    assert m["arch_hash"] == "handcrafted" and m["arch"] == {"baseline": "handcrafted"}
+    assert m["meta"] == {"seed": 7, "fold": 0, "arm": "handcrafted", "rank": 0}
+    hist = _history(baseline_run)
+    assert [int(h["epoch"]) for h in hist] == list(range(1, EPOCHS + 1))
+    assert list(hist[0])[:6] == ["epoch", "train_loss", "val_loss", "val_accuracy", "val_kappa",
+                                 "val_balanced_accuracy"]
+    assert float(hist[-1]["train_loss"]) < float(hist[0]["train_loss"])
+    best = max(range(len(hist)), key=lambda i: (float(hist[i]["val_kappa"]), -i))  # first best epoch
+    assert m["best_epoch"] == best + 1
+    ckpt = torch.load(baseline_run / "model.pt", weights_only=True)
+    assert ckpt["train_ids"] == folds["train"] and ckpt["val_ids"] == folds["val"]
+    assert ckpt["ch_names"] == ["Fp1", "C3", "O1", "Cz"] and ckpt["sfreq"] == 32.0 and ckpt["n_samples"] == 256
+
+
+def test_same_seed_same_result(baseline_run, cohort, tmp_path):
+    again = tmp_path / "again"
+    assert _retrain(cohort, again, "--baseline", "handcrafted", "--set", f"epochs={EPOCHS}", "--set", "patience=50",
+                    "--set", "lr=0.003", "--meta", "arm=handcrafted") == 0
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (baseline_run, again))
+    assert a.pop("train_seconds") > 0 and b.pop("train_seconds") > 0  # wall time is the only difference
+    assert a == b
+    sa, sb = (torch.load(d / "model.pt", weights_only=True)["state_dict"] for d in (baseline_run, again))
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    drop = [{k: v for k, v in h.items() if k != "seconds"} for h in _history(baseline_run)]
+    assert drop == [{k: v for k, v in h.items() if k != "seconds"} for h in _history(again)]
+
+
+def test_early_stopping_keeps_best_weights(cohort, tmp_path):
+    out = tmp_path / "es"
+    assert _retrain(cohort, out, "--baseline", "handcrafted", "--set", "epochs=60", "--set", "patience=3",
+                    "--set", "lr=0.003", "--set", "monitor=macro_f1", "--no-evaluate") == 0
+    hist = _history(out)
+    assert len(hist) < 60
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    assert ckpt["best_epoch"] == len(hist) - 3  # stopped after 3 epochs without improvement
+    f1 = [float(h["val_macro_f1"]) for h in hist]
+    assert f1[ckpt["best_epoch"] - 1] == max(f1) > f1[0]  # it did learn before stopping
+    assert not (out / "metrics.json").exists()
+    # the saved weights are those of the best epoch: re-evaluating on the validation infant reproduces it
+    assert main(["evaluate", "--model", str(out / "model.pt"), "--folds", str(cohort / "folds.json"), "--fold", "0",
+                 "--split", "val", "--out", str(tmp_path / "val.json")]) == 0
+    val = json.loads((tmp_path / "val.json").read_text())
+    assert val["macro_f1"] == pytest.approx(float(hist[ckpt["best_epoch"] - 1]["val_macro_f1"]), abs=1e-12)
+
+
+def test_derived_json_uses_the_search_space_and_rank(cohort, tmp_path):
+    space = SpaceConfig(n_layers=2, filters=6, stem_stride=2, stem_pool=2)
+    run = tmp_path / "search"
+    run.mkdir()
+    (run / "summary.json").write_text(json.dumps({"reward_name": "plain", "sampler": "controller",
+                                                  "config": {"space": vars(space)}}))
+    archs = [thesis_best_arch(space),
+             {"layers": [{"op": "pool", "kind": "max", "skips": []},
+                         {"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": [0]}]}]
+    derived = {"run": str(run), "metric_name": "kappa", "n_sampled": 2, "sampled": [],
+               "top": [{"rank": r, "hash": arch_hash(a), "arch": a, "supernet_metric": 0.5 - r / 10}
+                       for r, a in enumerate(archs)]}
+    (run / "derived.json").write_text(json.dumps(derived))
+    out = tmp_path / "rank1"
+    assert _retrain(cohort, out, "--arch", str(run / "derived.json"), "--rank", "1", "--set", "epochs=2",
+                    "--meta", "reward=other") == 0
+    model, ckpt = load_model(out / "model.pt", torch.device("cpu"))
+    assert ckpt["arch"] == archs[1] and ckpt["arch_hash"] == arch_hash(archs[1])
+    assert ckpt["meta"] == {"seed": 7, "fold": 0, "rank": 1, "supernet_metric": 0.4, "arm": "nas", "reward": "other"}
+    expect = build_model(archs[1], space, 4, 256, 4)  # filters etc. come from the search's space
+    assert ckpt["n_params"] == sum(p.numel() for p in expect.parameters())
+    assert [p.shape for p in model.parameters()] == [p.shape for p in expect.parameters()]
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["arch"] == archs[1] and m["meta"]["rank"] == 1 and m["n_params"] == ckpt["n_params"]
+
+
+def test_bare_architecture_json(cohort, tmp_path):
+    arch = thesis_best_arch(SpaceConfig(n_layers=1))
+    (tmp_path / "arch.json").write_text(json.dumps(arch))
+    out = tmp_path / "bare"
+    assert _retrain(cohort, out, "--arch", str(tmp_path / "arch.json"), "--set", "epochs=1", "--no-evaluate") == 0
+    _, ckpt = load_model(out / "model.pt", torch.device("cpu"))
+    assert ckpt["space"] == vars(SpaceConfig()) and ckpt["arch_hash"] == arch_hash(arch)
+
+
+def test_fold_that_does_not_match_the_files(cohort, tmp_path, capsys):
+    def swap(doc):  # the folds file says inf_a is in one file, but it holds another infant
+        files = doc["files"]
+        a, b = doc["folds"][0]["train"][:2]
+        files[a], files[b] = files[b], files[a]
+
+    bad = edit_folds(cohort / "folds.json", tmp_path / "bad.json", swap)
+    out = tmp_path / "out"
+    rc = main(["retrain", "--baseline", "handcrafted", "--folds", str(bad), "--fold", "0", "--seed", "0",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "names infant" in err and "for train, but" in err and str(bad) in err
+    assert "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--baseline", "handcrafted", "--set", "epoch=3"], "unknown key(s) ['epoch']"),
+    (["--baseline", "handcrafted", "--set", "monitor=loss"], "monitor: expected one of"),
+    (["--baseline", "handcrafted", "--set", "batch_size=0"], "batch_size must be >= 1"),
+    (["--baseline", "handcrafted", "--rank", "1"], "--rank only applies"),
+    (["--arch", "missing.json"], "architecture file not found"),
+    (["--baseline", "handcrafted", "--fold", "9"], "fold 9 not found"),
+])
+def test_bad_input_fails_clearly(cohort, tmp_path, capsys, extra, message):
+    args = ["retrain", "--folds", str(cohort / "folds.json"), "--fold", "0", "--seed", "0",
+            "--out", str(tmp_path / "out"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_arch_outside_the_json_format(cohort, tmp_path, capsys):
+    (tmp_path / "arch.json").write_text(json.dumps({"layers": [{"op": "conv", "span": 0}]}))
+    assert _retrain(cohort, tmp_path / "out", "--arch", str(tmp_path / "arch.json")) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "arch.json") in err and "layer 0" in err
