@@ -136,7 +136,9 @@ def parse_meta(items: list[str] | None) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise NeonasError(f"--meta '{item}' must look like key=value (e.g. arm=nas)")
-        meta[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        parsed = yaml.safe_load(value) if value.strip() else ""
+        # keep only JSON scalars (a date-like value stays text, so metrics.json and model.pt can hold it)
+        meta[key.strip()] = parsed if isinstance(parsed, str | int | float | bool) or parsed is None else value
     return meta
 
 
