@@ -1,0 +1,930 @@
+"""Collect every run of a study into CSV tables: architecture statistics, accuracy and controller
+curves, reward functions, retrained results with paired tests, compute, and two trust checks
+(does the supernet's ranking survive retraining? did the search find the planted structure?).
+
+Inputs are given explicitly (the workflow lists them): search run directories (children.csv,
+epochs.csv, summary.json), derived.json files and metrics.json files, as in docs/contracts.md.
+`neonas report` turns the tables in --out into figures and LaTeX; docs/report.md explains each one.
+
+Example:
+  neonas aggregate --searches results/demo/search/*/*/seed*/fold* \\
+      --derived results/demo/search/*/*/seed*/fold*/derived.json \\
+      --metrics results/demo/retrain/*/*/seed*/fold*/rank*/metrics.json \\
+      --planted data/synthetic/planted.json --out results/demo/aggregate
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neonas import archstats
+from neonas.errors import NeonasError
+
+log = logging.getLogger(__name__)
+
+METRICS = ("accuracy", "balanced_accuracy", "kappa", "macro_f1")
+KEYS = ["arm", "setting", "seed", "fold"]  # one search run
+ARM_ORDER = {"nas": 0, "random": 1, "handcrafted": 2}
+ALPHA = 0.05  # significance level of the plain-language verdicts
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--searches", nargs="+", required=True, metavar="DIR",
+                        help="search run directories (each with children.csv, epochs.csv, summary.json)")
+    parser.add_argument("--derived", nargs="*", default=[], metavar="FILE",
+                        help="derived.json files of `neonas derive` (final policy samples and top-k)")
+    parser.add_argument("--metrics", nargs="*", default=[], metavar="FILE",
+                        help="metrics.json files of retrained models (their 'meta' says arm/reward/seed/fold/rank)")
+    parser.add_argument("--planted", metavar="FILE",
+                        help="planted.json of the synthetic cohort: check whether the search found its structure")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory for the CSV tables")
+    parser.add_argument("--windows", type=int, default=5,
+                        help="epoch windows for the statistics of sampled children over time (default 5)")
+    parser.add_argument("--rolling", type=int, default=5,
+                        help="epochs in the rolling median/quartiles of children's metric (default 5)")
+    parser.add_argument("--channels", default=",".join(archstats.NEONATAL_MONTAGE),
+                        help="comma-separated montage in channel order, for extents in cm, when summary.json "
+                        "does not name the channels (default: the neonatal montage); 'none' to skip cm")
+    parser.add_argument("--head-circumference", type=float, default=archstats.HEAD_CIRCUMFERENCE_CM,
+                        metavar="CM", help="head circumference for along-scalp distances (default 35 cm, term newborn)")
+    parser.add_argument("--sfreq", type=float, metavar="HZ",
+                        help="sampling rate of the searched epochs when summary.json does not give one "
+                        "(for time kernels in ms)")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Run:
+    """One search run: its identity, config and logs."""
+
+    path: Path
+    arm: str
+    setting: str
+    seed: int
+    fold: int
+    summary: dict
+    children: pd.DataFrame
+    epochs: pd.DataFrame
+    geometry: archstats.Geometry
+    derived: dict | None = None
+    key: tuple = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = (self.arm, self.setting, self.seed, self.fold)
+
+
+def _read_json(path: Path, what: str) -> dict:
+    if not path.exists():
+        raise NeonasError(f"{what} not found", path)
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise NeonasError(f"not valid JSON ({err.msg}, line {err.lineno})", path) from None
+    if not isinstance(data, dict):
+        raise NeonasError(f"expected a JSON object, found {type(data).__name__}", path)
+    return data
+
+
+def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+    if not path.exists():
+        raise NeonasError("file not found (is this a finished `neonas search` run directory?)", path)
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise NeonasError(f"not a readable CSV table ({str(err).splitlines()[0]})", path) from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise NeonasError(f"missing column(s) {missing}; found {list(df.columns)}", path)
+    return df
+
+
+def _find(obj, key: str):
+    """First value of `key` anywhere in nested dicts (depth first), else None."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        for value in obj.values():
+            found = _find(value, key)
+            if found is not None:
+                return found
+    return None
+
+
+def _int(value, what: str, path: Path) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise NeonasError(f"'{what}' must be an integer, found {value!r}", path)
+    try:
+        return int(value)
+    except ValueError:
+        raise NeonasError(f"'{what}' must be an integer, found {value!r}", path) from None
+
+
+def arm_of_sampler(sampler: str, path: Path) -> str:
+    if sampler == "controller":
+        return "nas"
+    if sampler == "random":
+        return "random"
+    raise NeonasError(f"'sampler' must be 'controller' or 'random', found {sampler!r}", path)
+
+
+def read_run(path: str | os.PathLike, args: argparse.Namespace) -> Run:
+    path = Path(path)
+    if not path.is_dir():
+        raise NeonasError("search run directory not found", path)
+    summary = _read_json(path / "summary.json", "summary.json")
+    for key in ("sampler", "seed", "fold"):
+        if key not in summary:
+            raise NeonasError(f"missing key '{key}'", path / "summary.json")
+    arm = arm_of_sampler(summary["sampler"], path / "summary.json")
+    if arm == "nas" and not summary.get("reward_name"):
+        raise NeonasError("missing key 'reward_name' (the reward setting of this search)", path / "summary.json")
+    setting = summary["reward_name"] if arm == "nas" else "uniform"
+    children = _read_csv(path / "children.csv", ["epoch", "arch", "metric"])
+    epochs = _read_csv(path / "epochs.csv", ["epoch"])
+    space = _find(summary.get("config", {}), "space") or {}
+    ch_names = _find(summary, "ch_names")
+    if ch_names is None and args.channels.lower() != "none":
+        ch_names = [c.strip() for c in args.channels.split(",") if c.strip()]
+    sfreq = _find(summary, "sfreq") or args.sfreq
+    stride, pool = space.get("stem_stride"), space.get("stem_pool")
+    geometry = archstats.Geometry(
+        ch_names=tuple(ch_names) if ch_names else None,
+        sfreq=float(sfreq) if sfreq else None,
+        step_samples=int(stride) * int(pool) if stride and pool else None,
+        head_circumference_cm=args.head_circumference,
+    )
+    return Run(path, arm, setting, _int(summary["seed"], "seed", path / "summary.json"),
+               _int(summary["fold"], "fold", path / "summary.json"), summary, children, epochs, geometry)
+
+
+def attach_derived(runs: list[Run], files: list[str]) -> None:
+    """Give each derived.json to its run (by its 'run' path, else by the directory it sits in)."""
+    by_path = {r.path.resolve(): r for r in runs}
+    for name in files:
+        path = Path(name)
+        data = _read_json(path, "derived.json")
+        for key in ("sampled", "top"):
+            if not isinstance(data.get(key), list):
+                raise NeonasError(f"'{key}' must be a list of architectures", path)
+        candidates = [Path(data["run"]).resolve()] if data.get("run") else []
+        candidates.append(path.parent.resolve())
+        run = next((by_path[c] for c in candidates if c in by_path), None)
+        if run is None:
+            raise NeonasError(f"its search run ({data.get('run') or path.parent}) is not among --searches", path)
+        if run.derived is not None:
+            raise NeonasError(f"a second derived.json for run {run.path}", path)
+        for key in ("sampled", "top"):
+            for i, item in enumerate(data[key]):
+                if not isinstance(item, dict) or "arch" not in item:
+                    raise NeonasError(f"{key}[{i}] needs an 'arch'", path)
+                item["arch"] = archstats.parse_arch(item["arch"], f"{path}: {key}[{i}]")
+        run.derived = data
+
+
+def read_metrics(files: list[str]) -> pd.DataFrame:
+    """One row per metrics.json: identity (from 'meta'), the four metrics, confusion, compute."""
+    rows = []
+    for name in files:
+        path = Path(name)
+        data = _read_json(path, "metrics.json")
+        meta = data.get("meta") or {}
+        missing = [m for m in METRICS if not isinstance(data.get(m), int | float)]
+        if missing:
+            raise NeonasError(f"missing metric(s) {missing}", path)
+        arm = meta.get("arm")
+        if arm not in ARM_ORDER:
+            raise NeonasError(f"meta.arm must be one of {list(ARM_ORDER)}, found {arm!r}", path)
+        default_setting = {"random": "uniform", "handcrafted": "reference"}.get(arm)
+        setting = meta.get("reward") or default_setting
+        if not setting:
+            raise NeonasError("meta.reward (the reward setting) is required for arm 'nas'", path)
+        seed, fold = meta.get("seed", data.get("seed")), meta.get("fold", data.get("fold"))
+        if seed is None or fold is None:
+            raise NeonasError("meta.seed and meta.fold are required (pass --meta seed=S fold=F)", path)
+        sm = meta.get("supernet_metric")
+        rows.append({
+            "arm": arm, "setting": str(setting), "seed": _int(seed, "meta.seed", path),
+            "fold": _int(fold, "meta.fold", path), "rank": _int(meta.get("rank", 0), "meta.rank", path),
+            **{m: float(data[m]) for m in METRICS},
+            "supernet_metric": float(sm) if sm not in (None, "") else math.nan,
+            "arch_hash": data.get("arch_hash") or "",
+            "arch": json.dumps(data["arch"], separators=(",", ":")) if data.get("arch") else "",
+            "n_params": data.get("n_params"),
+            "train_seconds": float(data.get("train_seconds") or 0.0),
+            "device": str(data.get("device") or ""),
+            "split": str(data.get("split") or ""),
+            "test_ids": " ".join(map(str, data.get("test_ids") or [])),
+            "label_names": " ".join(map(str, data.get("label_names") or [])),
+            "confusion": json.dumps(data.get("confusion")) if data.get("confusion") is not None else "",
+            "path": str(path),
+        })
+    cols = ["arm", "setting", "seed", "fold", "rank", *METRICS, "supernet_metric", "arch_hash", "arch", "n_params",
+            "train_seconds", "device", "split", "test_ids", "label_names", "confusion", "path"]
+    df = pd.DataFrame(rows, columns=cols)
+    dup = df[df.duplicated(["arm", "setting", "seed", "fold", "rank"], keep=False)]
+    if len(dup):
+        raise NeonasError(f"two metrics.json describe the same model ({dup.iloc[0][['arm', 'setting', 'seed', 'fold', 'rank']].to_dict()}): "
+                          f"{list(dup['path'])}")
+    return df
+
+
+# ----------------------------------------------------------------------------- statistics (pure)
+
+
+def setting_order(runs: list[Run], metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    """(arm, setting) pairs: NAS settings in the order of --searches, then random, then handcrafted."""
+    seen = [(r.arm, r.setting) for r in runs] + list(zip(metrics["arm"], metrics["setting"], strict=True))
+    unique = list(dict.fromkeys(seen))
+    return sorted(unique, key=lambda a: ARM_ORDER[a[0]])
+
+
+def epoch_windows(epochs: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
+    """Window index (1-based) per epoch, in n equal ranges of the epochs seen, and their labels."""
+    if len(epochs) == 0:
+        return np.zeros(0, int), []
+    lo, hi = int(epochs.min()), int(epochs.max())
+    n = max(1, min(n, hi - lo + 1))
+    edges = [lo + round(k * (hi - lo + 1) / n) for k in range(n + 1)]
+    index = np.searchsorted(edges, epochs, side="right")
+    labels = [f"{edges[k]}-{edges[k + 1] - 1}" for k in range(n)]
+    return index, labels
+
+
+def rolling_quantiles(epoch: np.ndarray, value: np.ndarray, width: int) -> pd.DataFrame:
+    """Per epoch: quartiles of all values within +-width//2 epochs (pooled over seeds and folds)."""
+    rows = []
+    half = max(width, 1) // 2
+    for e in np.unique(epoch):
+        v = value[(np.abs(epoch - e) <= half) & ~np.isnan(value)]
+        if len(v):
+            q25, q50, q75 = np.percentile(v, [25, 50, 75])
+            rows.append({"epoch": int(e), "n": len(v), "q25": q25, "median": q50, "q75": q75})
+    return pd.DataFrame(rows, columns=["epoch", "n", "q25", "median", "q75"])
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample SD (ddof 1; NaN for fewer than two values)."""
+    v = np.asarray(values, float)
+    if len(v) == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
+
+
+def paired_test(a: dict, b: dict) -> dict:
+    """Two-sided Wilcoxon signed-rank test of a - b over the keys (folds) both have.
+
+    Fewer than 2 pairs gives "n/a". With n pairs the exact test cannot go below p = 2 / 2**n,
+    so 5 folds can never reach p < 0.05: the note says so.
+    """
+    from scipy import stats
+
+    keys = sorted(set(a) & set(b))
+    n = len(keys)
+    d = np.array([a[k] - b[k] for k in keys], float)
+    out = {"n": n, "mean_diff": float(d.mean()) if n else math.nan, "statistic": math.nan, "p": math.nan,
+           "test": "Wilcoxon signed-rank (two-sided)", "note": ""}
+    if n < 2:
+        out["note"] = f"n/a: {n} paired fold(s), need 2"
+        return out
+    if np.allclose(d, 0.0, atol=1e-12):
+        out.update(statistic=0.0, p=1.0, note="all differences are zero")
+        return out
+    res = stats.wilcoxon(d)
+    out.update(statistic=float(res.statistic), p=float(res.pvalue))
+    floor = 2.0 / 2**n
+    if floor >= ALPHA:
+        out["note"] = f"with {n} pairs p cannot fall below {floor:.3g}"
+    return out
+
+
+def kendall(x, y) -> dict:
+    """Kendall's tau-b with its two-sided p (scipy); n/a for fewer than 2 pairs or constant input."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    out = {"n": int(len(x)), "tau": math.nan, "p": math.nan, "note": ""}
+    if len(x) < 2:
+        out["note"] = f"n/a: {len(x)} pair(s)"
+        return out
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        out["note"] = "n/a: one ranking is constant"
+        return out
+    res = stats.kendalltau(x, y)
+    out.update(tau=float(res.statistic), p=float(res.pvalue))
+    return out
+
+
+def reward_curve(reward_cfg: dict, where: str, x: np.ndarray) -> tuple[str, np.ndarray]:
+    """(reward name, reward(x)) from a resolved reward config, via neonas.reward's registry."""
+    from neonas import reward
+    from neonas.config import from_dict
+
+    cfg = from_dict(reward.RewardConfig, reward_cfg, where)
+    return cfg.name, np.array([reward.reward(float(v), cfg) for v in x])
+
+
+def trust_verdict(row: dict) -> str:
+    """Plain-language verdict of the pooled Kendall tau of supernet vs retrained accuracy."""
+    n, tau, p = row["n"], row["tau"], row["p"]
+    if n < 3 or math.isnan(tau):
+        return (f"Cannot tell: only {n} retrained architecture(s) with a supernet score "
+                f"({row.get('note') or 'too few'}); retrain more of the top-k (derive.top_k) to check.")
+    strength = "weakly" if abs(tau) < 0.3 else "moderately" if abs(tau) < 0.5 else "strongly"
+    stats_text = f"Kendall tau = {tau:.2f}, p = {p:.3g}, n = {n}"
+    if p < ALPHA and tau > 0:
+        return (f"Yes, {strength}: architectures the supernet ranks higher also tend to be more accurate when "
+                f"retrained from scratch ({stats_text}).")
+    if p < ALPHA:
+        return (f"No: the supernet's ranking is {strength} reversed after retraining from scratch ({stats_text}); "
+                "the weight-sharing scores mislead the search.")
+    return (f"No evidence that it can: the supernet's ranking does not predict accuracy after retraining "
+            f"({stats_text}); treat the order among the top-k as noise.")
+
+
+def planted_verdict(found: int, n: int, expected: float, p: float, offset: int) -> str:
+    if n == 0:
+        return "Cannot tell: no derived best architecture of a NAS run."
+    if math.isnan(expected):
+        return (f"{found} of {n} best architectures cover channel offset {offset}; the share expected by chance is "
+                "unknown (no search-space config in summary.json), so no verdict.")
+    text = (f"{found} of {n} best NAS architectures ({found / n:.0%}) have a conv layer that mixes channels "
+            f"{offset} apart (the planted homologous pairs), vs {expected:.0%} expected when sampling the space "
+            f"uniformly (one-sided binomial p = {p:.3g}).")
+    if p < ALPHA:
+        return "Yes: the search found the planted structure more often than chance. " + text
+    if expected > 0.8:
+        return ("Cannot tell: most of the space covers that offset anyway, so finding it proves little. " + text)
+    return "No evidence that the search found the planted structure. " + text
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def _arch_tables(instances: pd.DataFrame, archs: dict[str, dict], geom: dict[tuple, archstats.Geometry],
+                 planted_offset: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per-instance architecture rows, per-conv-layer rows and per-layer op rows of `instances`
+    (columns source, arm, setting, seed, fold, window, rank, arch_hash, supernet_metric)."""
+    arch_info, layer_info, op_info = [], [], []
+    for h, arch in archs.items():
+        arch_info.append({"arch_hash": h, **archstats.arch_row(arch, planted_offset)})
+        for i, layer in enumerate(arch["layers"]):
+            op_info.append({"arch_hash": h, "layer": i, "op": archstats.op_type(layer)})
+    arch_df = instances.merge(pd.DataFrame(arch_info), on="arch_hash", how="left")
+    # layer units depend on the run (montage, sfreq): compute per (run geometry, hash)
+    for gkey, group in instances.groupby(KEYS, sort=False):
+        g = geom[gkey]
+        for h in group["arch_hash"].unique():
+            for row in archstats.layer_rows(archs[h], g):
+                layer_info.append({**dict(zip(KEYS, gkey, strict=True)), "arch_hash": h, **row})
+    layer_cols = ["layer", "span", "dilation", "extent_el", "extent_cm", "time_kernel", "time_dilation",
+                  "time_extent_steps", "time_extent_samples", "time_extent_ms"]
+    layers = pd.DataFrame(layer_info, columns=[*KEYS, "arch_hash", *layer_cols])
+    layer_df = instances.merge(layers, on=[*KEYS, "arch_hash"], how="inner")
+    op_df = instances.merge(pd.DataFrame(op_info, columns=["arch_hash", "layer", "op"]), on="arch_hash")
+    return arch_df, layer_df, op_df
+
+
+GROUP = ["source", "arm", "setting", "seed", "fold", "window"]
+LAYER_QUANTITIES = ("span", "dilation", "extent_el", "extent_cm", "time_kernel", "time_extent_ms")
+ARCH_QUANTITIES = ("n_skips", "n_conv")
+
+
+def distributions(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataFrame) -> pd.DataFrame:
+    """Long table: per run (and window), each quantity's values with count and share.
+
+    Layer quantities are shares of conv layers, ops of all layers, n_skips/n_conv of architectures.
+    """
+    parts = []
+
+    def add(df: pd.DataFrame, quantity: str, column: str, unit: str) -> None:
+        v = df[column]
+        if v.dtype.kind == "f":
+            if v.isna().all():
+                return
+            df = df.assign(_v=v.round(3))
+        else:
+            df = df.assign(_v=v)
+        counts = df.groupby([*GROUP, "_v"], sort=True, dropna=True).size().rename("count").reset_index()
+        totals = counts.groupby(GROUP)["count"].transform("sum")
+        counts["share"] = counts["count"] / totals
+        counts["quantity"], counts["unit"] = quantity, unit
+        parts.append(counts.rename(columns={"_v": "value"}))
+
+    for q in LAYER_QUANTITIES:
+        add(layer_df, q, q, "conv layers")
+    add(op_df, "op", "op", "layers")
+    for q in ARCH_QUANTITIES:
+        add(arch_df, q, q, "architectures")
+    cols = [*GROUP, "quantity", "value", "count", "share", "unit"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat([p.astype({"value": str}) for p in parts], ignore_index=True)
+    return out[cols]
+
+
+def arch_summary(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Means and shares pooled over seeds and folds, grouped by `by`."""
+    rows = []
+    ops = sorted(op_df["op"].unique()) if len(op_df) else []
+    layers = dict(iter(layer_df.groupby(by, sort=False)))
+    op_groups = dict(iter(op_df.groupby(by, sort=False)))
+    for key, a in arch_df.groupby(by, sort=False):
+        la = layers.get(key, layer_df.iloc[:0])
+        oa = op_groups.get(key, op_df.iloc[:0])
+        row = {**dict(zip(by, key, strict=True)), "n_archs": len(a), "n_runs": len(a.groupby(["seed", "fold"])),
+               "n_conv_layers": len(la)}
+        for q in LAYER_QUANTITIES:
+            row[f"mean_{q}"] = float(la[q].mean()) if len(la) and la[q].notna().any() else math.nan
+        row["skip_freq"] = float(a["has_skip"].astype(float).mean())
+        row["mean_skips"] = float(a["n_skips"].mean())
+        for op in ops:
+            row[f"share_{op}"] = float((oa["op"] == op).mean()) if len(oa) else math.nan
+        if "covers_planted" in a:
+            row["covers_planted"] = float(a["covers_planted"].astype(float).mean())
+            row["covers_planted_stacked"] = float(a["covers_planted_stacked"].astype(float).mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, args: argparse.Namespace) -> dict:
+    """Every output table (name -> DataFrame, or dict for JSON)."""
+    order = setting_order(runs, metrics)
+    rank_of = {s: i for i, s in enumerate(order)}
+    tables: dict = {}
+    offset = None
+    if planted is not None:
+        offset = _find(planted, "pair_offset")
+        if not isinstance(offset, int) or offset < 1:
+            raise NeonasError(f"planted.json: 'pair_offset' must be a positive integer, found {offset!r}")
+
+    # runs
+    tables["runs"] = pd.DataFrame([{
+        **dict(zip(KEYS, r.key, strict=True)), "path": str(r.path), "sampler": r.summary["sampler"],
+        "reward_name": r.summary.get("reward_name", ""), "epochs": r.summary.get("epochs"),
+        "n_children": len(r.children), "device": r.summary.get("device", ""),
+        "wall_seconds": r.summary.get("wall_seconds"), "sfreq": r.geometry.sfreq,
+        "step_samples": r.geometry.step_samples, "metric_name": _metric_name(r),
+        "reward": json.dumps(r.summary.get("reward", {}), sort_keys=True),
+        "neonas_version": r.summary.get("neonas_version", ""),
+    } for r in runs])
+
+    # children (scores), their windows, rolling curves; controller curves
+    child_cols = ["epoch", "step", "arch_hash", "metric", "reward", "baseline", "entropy", "skip_rate"]
+    archs: dict[str, dict] = {}
+    hash_of: dict[str, str] = {}
+    frames = []
+    for r in runs:
+        c = r.children.copy()
+        for col in child_cols:
+            if col not in c:
+                c[col] = np.nan
+        hashes = []
+        for i, text in enumerate(c["arch"]):
+            if text not in hash_of:  # children repeat architectures: parse each text once
+                arch = archstats.parse_arch(text, f"{r.path / 'children.csv'}: row {i + 2}")
+                hash_of[text] = archstats.arch_hash(arch)
+                archs.setdefault(hash_of[text], arch)
+            hashes.append(hash_of[text])
+        c["arch_hash"] = hashes
+        for k, v in zip(KEYS, r.key, strict=True):
+            c[k] = v
+        frames.append(c[[*KEYS, *child_cols]])
+    children = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*KEYS, *child_cols])
+    children = children.sort_values([*KEYS, "epoch", "step"], kind="stable", key=_sort_key(rank_of))
+    win, labels = epoch_windows(children["epoch"].to_numpy(), args.windows)
+    children["window"] = win
+    tables["children"] = children.reset_index(drop=True)
+    tables["windows"] = pd.DataFrame({"window": range(1, len(labels) + 1), "epochs": labels})
+
+    curves = []
+    for arm, setting in order:
+        sel = children[(children["arm"] == arm) & (children["setting"] == setting)]
+        q = rolling_quantiles(sel["epoch"].to_numpy(), sel["metric"].to_numpy(float), args.rolling)
+        curves.append(q.assign(arm=arm, setting=setting))
+    tables["curves"] = _frame(curves, ["arm", "setting", "epoch", "n", "q25", "median", "q75"])
+
+    ep_frames = []
+    for r in runs:
+        e = r.epochs.copy()
+        for k, v in zip(KEYS, r.key, strict=True):
+            e[k] = v
+        ep_frames.append(e)
+    epochs = pd.concat(ep_frames, ignore_index=True)
+    for col in ("entropy", "baseline", "mean_metric", "mean_reward"):
+        if col not in epochs:
+            epochs[col] = np.nan
+    tables["epochs"] = epochs[[*KEYS, *[c for c in epochs.columns if c not in KEYS]]]
+    ctrl = []
+    for (arm, setting), g in epochs.groupby(["arm", "setting"], sort=False):
+        for e, ge in g.groupby("epoch"):
+            row = {"arm": arm, "setting": setting, "epoch": int(e), "n_runs": len(ge)}
+            for col in ("entropy", "baseline", "mean_reward"):
+                v = ge[col].dropna().to_numpy(float)
+                row[f"{col}_median"], row[f"{col}_q25"], row[f"{col}_q75"] = (
+                    (np.median(v), np.percentile(v, 25), np.percentile(v, 75)) if len(v) else (math.nan,) * 3)
+            ctrl.append(row)
+    tables["controller"] = pd.DataFrame(ctrl).sort_values(["arm", "setting", "epoch"], key=_sort_key(rank_of),
+                                                           kind="stable").reset_index(drop=True) \
+        if ctrl else pd.DataFrame(columns=["arm", "setting", "epoch"])
+
+    # reward functions of the NAS settings
+    x = np.linspace(0.0, 1.0, 101)
+    rewards, seen_cfg = [], {}
+    for r in runs:
+        if r.arm != "nas" or "reward" not in r.summary:
+            continue
+        cfg = r.summary["reward"]
+        if r.setting in seen_cfg:
+            if seen_cfg[r.setting] != cfg:
+                log.warning("reward setting %s: runs disagree on the reward config; plotting the first", r.setting)
+            continue
+        seen_cfg[r.setting] = cfg
+        name, y = reward_curve(cfg, f"{r.path / 'summary.json'}: reward", x)
+        rewards.append(pd.DataFrame({"setting": r.setting, "reward_name": name, "x": x, "reward": y}))
+    tables["reward_curves"] = _frame(rewards, ["setting", "reward_name", "x", "reward"])
+    tables["reward_configs"] = pd.DataFrame(
+        [{"setting": s, **{k: v for k, v in c.items() if not isinstance(v, dict | list)}} for s, c in seen_cfg.items()])
+
+    # architecture instances: children (by window), final policy samples, derived top-k
+    inst = [children[[*KEYS, "window", "arch_hash"]].assign(source="children", rank=-1, supernet_metric=np.nan)]
+    derived_rows = []
+    for r in runs:
+        if r.derived is None:
+            continue
+        for source in ("sampled", "top"):
+            for i, item in enumerate(r.derived[source]):
+                h = archstats.arch_hash(item["arch"])
+                archs.setdefault(h, item["arch"])
+                derived_rows.append({**dict(zip(KEYS, r.key, strict=True)), "window": 0, "arch_hash": h,
+                                     "source": source, "rank": int(item.get("rank", i)) if source == "top" else i,
+                                     "supernet_metric": float(item.get("supernet_metric", math.nan))})
+    if derived_rows:
+        inst.append(pd.DataFrame(derived_rows))
+    instances = pd.concat(inst, ignore_index=True)[["source", *KEYS, "window", "rank", "arch_hash", "supernet_metric"]]
+    geom = {r.key: r.geometry for r in runs}
+    arch_df, layer_df, op_df = _arch_tables(instances, archs, geom, offset)
+    tables["architectures"] = pd.DataFrame(
+        [{"arch_hash": h, "arch": json.dumps(a, separators=(",", ":"))} for h, a in sorted(archs.items())])
+    tables["arch_instances"] = arch_df[arch_df["source"] != "children"].reset_index(drop=True)
+    tables["arch_layers"] = layer_df[layer_df["source"] != "children"].reset_index(drop=True)
+    tables["arch_dist"] = distributions(arch_df, layer_df, op_df)
+    by = ["source", "arm", "setting"]
+    is_child = arch_df["source"] == "children"
+    summ = pd.concat([
+        arch_summary(arch_df, layer_df, op_df, by).assign(window=0),
+        arch_summary(arch_df[is_child], layer_df[layer_df["source"] == "children"],
+                     op_df[op_df["source"] == "children"], [*by, "window"]),
+    ], ignore_index=True)
+    src_rank = {"top": 0, "sampled": 1, "children": 2}
+    summ = summ.sort_values([*by, "window"], kind="stable",
+                            key=lambda s: s.map(src_rank) if s.name == "source" else _sort_key(rank_of)(s))
+    summ = summ[[*by, "window", *[c for c in summ.columns if c not in [*by, "window"]]]]
+    tables["arch_summary"] = summ.reset_index(drop=True)
+
+    # results, paired tests, confusion, compute, trust, planted, checklist
+    tables["results"] = metrics.drop(columns=["confusion"]).sort_values(
+        ["arm", "setting", "seed", "fold", "rank"], key=_sort_key(rank_of), kind="stable").reset_index(drop=True)
+    best = metrics[metrics["rank"] == 0]
+    tables["results_summary"] = _results_summary(best, order)
+    tables["paired_tests"] = _paired(best, order)
+    tables["confusion"] = _confusion(best, order)
+    tables["compute"] = _compute(runs, metrics, order)
+    kt, verdict_trust = _kendall_table(runs, metrics, order)
+    tables["kendall"] = kt
+    verdicts = {"trust": verdict_trust}
+    if offset is not None:
+        tables["planted"], verdicts["planted"] = _planted(runs, arch_df, offset)
+    tables["checklist"] = _checklist(runs, metrics, order)
+    tables["highlights"] = _highlights(arch_df, metrics, archs)
+    tables["verdicts"] = verdicts
+    return tables
+
+
+def _metric_name(run: Run) -> str:
+    if "metric_name" in run.children and len(run.children):
+        return str(run.children["metric_name"].iloc[0])
+    return str(_find(run.summary.get("reward", {}), "metric") or "accuracy")
+
+
+def _arm_key(value):
+    return ARM_ORDER.get(value, 9)
+
+
+def _sort_key(rank_of: dict):
+    """Sort key for pandas: arms in ARM_ORDER, settings in study order, everything else as is."""
+    settings = {s: i for (_, s), i in rank_of.items()}
+
+    def key(s: pd.Series) -> pd.Series:
+        if s.name == "arm":
+            return s.map(_arm_key)
+        if s.name == "setting":
+            return s.map(lambda v: settings.get(v, 999))
+        return s
+
+    return key
+
+
+def _frame(parts: list[pd.DataFrame], cols: list[str]) -> pd.DataFrame:
+    parts = [p for p in parts if len(p)]
+    return pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame(columns=cols)
+
+
+def _results_summary(best: pd.DataFrame, order: list) -> pd.DataFrame:
+    rows = []
+    for arm, setting in order:
+        g = best[(best["arm"] == arm) & (best["setting"] == setting)]
+        if not len(g):
+            continue
+        row = {"arm": arm, "setting": setting, "n": len(g), "n_seeds": g["seed"].nunique(),
+               "n_folds": g["fold"].nunique()}
+        for m in METRICS:
+            row[f"{m}_mean"], row[f"{m}_sd"] = mean_sd(g[m])
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["arm", "setting", "n", "n_seeds", "n_folds",
+                                       *[f"{m}_{s}" for m in METRICS for s in ("mean", "sd")]])
+
+
+def _paired(best: pd.DataFrame, order: list) -> pd.DataFrame:
+    """Each NAS setting vs handcrafted and vs random, random vs handcrafted: fold means over seeds."""
+    fold_means = best.groupby(["arm", "setting", "fold"])[list(METRICS)].mean()
+    present = [a for a in order if a in fold_means.index.droplevel("fold")]
+    pairs = []
+    for a in present:
+        for b in present:
+            if (a[0], b[0]) in {("nas", "handcrafted"), ("nas", "random"), ("random", "handcrafted")}:
+                pairs.append((a, b))
+    rows = []
+    for a, b in pairs:
+        for m in METRICS:
+            va = fold_means.loc[a][m].to_dict()
+            vb = fold_means.loc[b][m].to_dict()
+            rows.append({"a_arm": a[0], "a_setting": a[1], "b_arm": b[0], "b_setting": b[1], "metric": m,
+                         **paired_test(va, vb)})
+    return pd.DataFrame(rows, columns=["a_arm", "a_setting", "b_arm", "b_setting", "metric", "n", "mean_diff",
+                                       "statistic", "p", "test", "note"])
+
+
+def _confusion(best: pd.DataFrame, order: list) -> pd.DataFrame:
+    rows = []
+    for arm, setting in order:
+        g = best[(best["arm"] == arm) & (best["setting"] == setting) & (best["confusion"] != "")]
+        if not len(g):
+            continue
+        labels = g["label_names"].iloc[0].split()
+        total = None
+        for _, row in g.iterrows():
+            if row["label_names"].split() != labels:
+                raise NeonasError(f"label names {row['label_names'].split()} differ from {labels}", row["path"])
+            cm = np.asarray(json.loads(row["confusion"]), int)
+            if cm.shape != (len(labels), len(labels)):
+                raise NeonasError(f"confusion must be {len(labels)}x{len(labels)}, found {cm.shape}", row["path"])
+            total = cm if total is None else total + cm
+        support = total.sum(axis=1, keepdims=True)
+        share = np.divide(total, support, out=np.full(total.shape, np.nan), where=support > 0)
+        for i, t in enumerate(labels):
+            for j, p in enumerate(labels):
+                rows.append({"arm": arm, "setting": setting, "true": t, "pred": p, "count": int(total[i, j]),
+                             "row_share": share[i, j]})
+    return pd.DataFrame(rows, columns=["arm", "setting", "true", "pred", "count", "row_share"])
+
+
+def _is_gpu(device: str) -> bool:
+    d = str(device).lower()
+    return "cuda" in d or "gpu" in d
+
+
+def _compute(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.DataFrame:
+    """Hours of search (summary.json wall_seconds) and retraining (metrics.json train_seconds) per arm,
+    split by device kind. CPU-hours are wall-clock hours of a CPU job (not multiplied by cores)."""
+    rows = []
+    for arm, setting in order:
+        rs = [r for r in runs if (r.arm, r.setting) == (arm, setting)]
+        ms = metrics[(metrics["arm"] == arm) & (metrics["setting"] == setting)]
+        row = {"arm": arm, "setting": setting, "n_searches": len(rs), "n_retrains": len(ms)}
+        for stage, items in (("search", [(r.summary.get("device", ""), r.summary.get("wall_seconds")) for r in rs]),
+                             ("retrain", list(zip(ms["device"], ms["train_seconds"], strict=True)))):
+            gpu = sum(float(s or 0) for d, s in items if _is_gpu(d)) / 3600
+            cpu = sum(float(s or 0) for d, s in items if not _is_gpu(d)) / 3600
+            row[f"{stage}_gpu_h"], row[f"{stage}_cpu_h"] = gpu, cpu
+        row["total_gpu_h"] = row["search_gpu_h"] + row["retrain_gpu_h"]
+        row["total_cpu_h"] = row["search_cpu_h"] + row["retrain_cpu_h"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _kendall_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> tuple[pd.DataFrame, str]:
+    """Kendall tau between supernet score and retrained accuracy: per run, per setting, pooled over NAS."""
+    searched = metrics[metrics["arm"].isin(["nas", "random"])].copy()
+    # supernet score from meta, else from the run's derived top-k
+    top = {}
+    for r in runs:
+        for i, item in enumerate((r.derived or {}).get("top", [])):
+            top[(*r.key, int(item.get("rank", i)))] = float(item.get("supernet_metric", math.nan))
+    missing = searched["supernet_metric"].isna()
+    searched.loc[missing, "supernet_metric"] = [
+        top.get((a, s, sd, f, rk), math.nan)
+        for a, s, sd, f, rk in searched.loc[missing, ["arm", "setting", "seed", "fold", "rank"]].itertuples(index=False)]
+    rows = []
+    for (arm, setting), g in searched.groupby(["arm", "setting"], sort=False):
+        for (seed, fold), gr in g.groupby(["seed", "fold"]):
+            rows.append({"scope": "run", "arm": arm, "setting": setting, "seed": seed, "fold": fold,
+                         **kendall(gr["supernet_metric"], gr["accuracy"])})
+        rows.append({"scope": "setting", "arm": arm, "setting": setting, "seed": "all", "fold": "all",
+                     **kendall(g["supernet_metric"], g["accuracy"])})
+    nas = searched[searched["arm"] == "nas"]
+    pooled = {"scope": "pooled", "arm": "nas", "setting": "all", "seed": "all", "fold": "all",
+              **kendall(nas["supernet_metric"], nas["accuracy"])}
+    rows.append(pooled)
+    df = pd.DataFrame(rows, columns=["scope", "arm", "setting", "seed", "fold", "n", "tau", "p", "note"])
+    rank_of = {s: i for i, s in enumerate(order)}
+    scope_rank = {"pooled": 0, "setting": 1, "run": 2}
+    df = df.sort_values(["scope", "arm", "setting"], kind="stable",
+                        key=lambda s: s.map(scope_rank) if s.name == "scope" else _sort_key(rank_of)(s))
+    return df.reset_index(drop=True), trust_verdict(pooled)
+
+
+def _planted(runs: list[Run], arch_df: pd.DataFrame, offset: int) -> tuple[pd.DataFrame, str]:
+    """Share of derived-best (top rank 0) and final-policy architectures covering the planted offset,
+    against the exact share under uniform sampling from each run's search space."""
+    from scipy import stats
+
+    expected, exp_stacked = math.nan, math.nan
+    spaces = {json.dumps(_find(r.summary.get("config", {}), "space"), sort_keys=True) for r in runs}
+    spaces.discard("null")
+    if len(spaces) > 1:
+        log.warning("runs use different search spaces; the chance level uses the first")
+    if spaces:
+        expected, exp_stacked = archstats.uniform_coverage(json.loads(sorted(spaces)[0]), offset, "summary.json: space")
+    rows = []
+    derived = arch_df[arch_df["source"].isin(["top", "sampled"])]
+    best = derived[(derived["source"] == "top") & (derived["rank"] == 0)]
+    groups = [("best (top rank 0)", best), ("final policy (sampled)", derived[derived["source"] == "sampled"])]
+    for label, df in groups:
+        for (arm, setting), g in df.groupby(["arm", "setting"], sort=False):
+            k = int(g["covers_planted"].sum())
+            ks = int(g["covers_planted_stacked"].sum())
+            p = stats.binomtest(k, len(g), expected, alternative="greater").pvalue if not math.isnan(expected) \
+                else math.nan
+            rows.append({"architectures": label, "arm": arm, "setting": setting, "n": len(g), "covers": k,
+                         "share": k / len(g), "share_stacked": ks / len(g), "expected_uniform": expected,
+                         "expected_uniform_stacked": exp_stacked, "p_binomial": float(p)})
+    nas_best = best[best["arm"] == "nas"]
+    k, n = int(nas_best["covers_planted"].sum()), len(nas_best)
+    p_all = stats.binomtest(k, n, expected, alternative="greater").pvalue if n and not math.isnan(expected) \
+        else math.nan
+    rows.append({"architectures": "best (top rank 0)", "arm": "nas", "setting": "all", "n": n, "covers": k,
+                 "share": k / n if n else math.nan,
+                 "share_stacked": nas_best["covers_planted_stacked"].mean() if n else math.nan,
+                 "expected_uniform": expected, "expected_uniform_stacked": exp_stacked, "p_binomial": float(p_all)})
+    df = pd.DataFrame(rows)
+    df.insert(0, "pair_offset", offset)
+    return df, planted_verdict(k, n, expected, float(p_all), offset)
+
+
+def _checklist(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.DataFrame:
+    """NAS best-practice checklist (Lindauer & Hutter 2020), answered from the files where possible."""
+    arms = {a for a, _ in order}
+    nas = [r for r in runs if r.arm == "nas"]
+    rnd = [r for r in runs if r.arm == "random"]
+
+    def budget(rs):
+        return sorted({(r.summary.get("epochs"), len(r.children)) for r in rs})
+
+    items = []
+    if rnd and nas:
+        same = {e for e, _ in budget(rnd)} == {e for e, _ in budget(nas)} and \
+            {c for _, c in budget(rnd)} == {c for _, c in budget(nas)}
+        items.append(("Random search with the same budget", "yes" if same else "no",
+                      f"(epochs, children) per run: random {budget(rnd)}, NAS {sorted(set(budget(nas)))}"))
+    else:
+        items.append(("Random search with the same budget", "no", "no random-search arm in this study"))
+    items.append(("Compared against a hand-designed baseline", "yes" if "handcrafted" in arms else "no",
+                  "arm 'handcrafted'" if "handcrafted" in arms else "no handcrafted arm"))
+    if len(metrics):
+        per_fold = metrics.groupby("fold").agg(splits=("split", "nunique"), tests=("test_ids", "nunique"))
+        same_eval = bool((per_fold["splits"] == 1).all() and (per_fold["tests"] == 1).all())
+        items.append(("Same evaluation pipeline for every arm", "yes" if same_eval else "no",
+                      "every model retrained from scratch by `neonas retrain` and scored on the same held-out "
+                      "infants of its fold" if same_eval else "test infants or split differ between arms of a fold"))
+    else:
+        items.append(("Same evaluation pipeline for every arm", "n/a", "no retrained models"))
+    seeds = sorted({r.seed for r in runs})
+    items.append(("Multiple runs with reported seeds", "yes" if len(seeds) > 1 else "no",
+                  f"seeds {seeds}; folds {sorted({r.fold for r in runs})}"))
+    items.append(("Performance over time reported", "yes" if any(len(r.children) for r in runs) else "no",
+                  "children's metric per epoch (accuracy-over-epochs figure)"))
+    items.append(("End-to-end compute reported", "yes", "search and retraining hours per arm (compute table)"))
+    items.append(("Ablation of the method's parts", "yes" if len({r.setting for r in nas}) > 1 else "no",
+                  f"reward settings: {list(dict.fromkeys(r.setting for r in nas))}"))
+    versions = sorted({str(r.summary.get("neonas_version", "?")) for r in runs})
+    items.append(("Code, search space, hyperparameters and seeds released",
+                  "yes" if all("config" in r.summary for r in runs) else "partly",
+                  f"summary.json of every run holds the resolved config; neonas {', '.join(versions)}"))
+    items.append(("Tabular or surrogate benchmark used", "no", "none exists for neonatal EEG sleep staging"))
+    items.append(("Hyperparameter tuning and its cost reported", "n/a", "not recorded by neonas: state it in the text"))
+    return pd.DataFrame(items, columns=["item", "answer", "evidence"])
+
+
+def _highlights(arch_df: pd.DataFrame, metrics: pd.DataFrame, archs: dict) -> dict:
+    """The best NAS architecture and a weak 'fancy' one, for the diagrams."""
+    out = {}
+    nas_metrics = metrics[(metrics["arm"] == "nas") & (metrics["arch"] != "")]
+    if len(nas_metrics):
+        m = nas_metrics.assign(arch_hash=[archstats.arch_hash(json.loads(a)) for a in nas_metrics["arch"]])
+        g = m.groupby("arch_hash").agg(accuracy=("accuracy", "mean"), n=("accuracy", "size"),
+                                        arch=("arch", "first")).reset_index()
+        g = g.sort_values(["accuracy", "arch_hash"], ascending=[False, True], kind="stable")
+        top = g.iloc[0]
+        out["best"] = {"arch_hash": top["arch_hash"], "arch": json.loads(top["arch"]),
+                       "why": f"highest mean retrained accuracy ({top['accuracy']:.3f}, n = {top['n']})"}
+    else:
+        top = arch_df[(arch_df["source"] == "top") & (arch_df["arm"] == "nas")]
+        if len(top):
+            t = top.sort_values(["supernet_metric", "arch_hash"], ascending=[False, True], kind="stable").iloc[0]
+            out["best"] = {"arch_hash": t["arch_hash"], "arch": archs[t["arch_hash"]],
+                           "why": f"highest supernet score of the derived top-k ({t['supernet_metric']:.3f})"}
+    pool = arch_df[(arch_df["source"] == "sampled") & (arch_df["arm"] == "nas")]
+    score = "supernet_metric"
+    if not len(pool):
+        pool = arch_df[(arch_df["source"] == "children") & (arch_df["arm"] == "nas")]
+    if len(pool):
+        f = pool.sort_values(["n_skips", score, "arch_hash"], ascending=[False, True, True], kind="stable",
+                             na_position="last").iloc[0]
+        s = f[score]
+        out["fancy"] = {"arch_hash": f["arch_hash"], "arch": archs[f["arch_hash"]],
+                        "why": f"most skips ({int(f['n_skips'])}) among the final policy's samples, then the lowest "
+                        "supernet score" + (f" ({s:.3f})" if not math.isnan(s) else "")}
+    return out
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+@contextmanager
+def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary directory beside `final`; it replaces `final` only if the block succeeds."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()  # not mkdtemp: the result keeps the usual permissions (umask), not 0700
+    try:
+        yield tmp
+        old = None
+        if final.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+            os.replace(final, old / "x")
+        os.replace(tmp, final)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, index=False, float_format="%.10g", lineterminator="\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.windows < 1 or args.rolling < 1:
+        raise NeonasError("--windows and --rolling must be at least 1")
+    runs = [read_run(p, args) for p in args.searches]
+    seen: dict[tuple, Path] = {}
+    for r in runs:
+        if r.key in seen:
+            raise NeonasError(f"two runs are {dict(zip(KEYS, r.key, strict=True))}: {seen[r.key]} and {r.path}")
+        seen[r.key] = r.path
+    attach_derived(runs, args.derived)
+    metrics = read_metrics(args.metrics)
+    planted = _read_json(Path(args.planted), "planted.json") if args.planted else None
+    log.info("aggregating %d search runs, %d derived, %d retrained models", len(runs), len(args.derived), len(metrics))
+    tables = build_tables(runs, metrics, planted, args)
+    with atomic_dir(args.out) as tmp:
+        for name, table in tables.items():
+            if isinstance(table, pd.DataFrame):
+                write_csv(table, tmp / f"{name}.csv")
+            else:
+                (tmp / f"{name}.json").write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    for key, text in tables["verdicts"].items():
+        log.info("%s: %s", key, text)
+    log.info("wrote %d tables to %s", len(tables), args.out)
+    return 0
