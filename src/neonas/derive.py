@@ -1,0 +1,108 @@
+"""Pick the architectures a finished search recommends.
+
+Samples M architectures from the trained controller's final policy (or from the uniform sampler for a
+random-search run), scores every one on the WHOLE validation set with the shared weights, and keeps
+the K best distinct architectures (ENAS derives its final child the same way). The validation
+infants are those of the search's fold (read again through the folds file named in final.pt); test
+infants are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+
+from neonas.errors import NeonasError, write_text_atomic
+
+log = logging.getLogger("neonas.derive")
+
+
+def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int = 0,
+           folds: str | os.PathLike | None = None, device: str = "auto") -> dict:
+    import torch
+    from tqdm import tqdm
+
+    from neonas.config import from_dict
+    from neonas.controller import Controller, UniformSampler
+    from neonas.data import load_infants
+    from neonas.search import Search, SearchConfig
+    from neonas.space import arch_hash, canonical, decisions, decode
+    from neonas.splits import load_fold
+    from neonas.torchutil import select_device
+
+    if samples < 1 or top_k < 1:
+        raise NeonasError(f"--samples and --top-k must be >= 1, got {samples} and {top_k}")
+    run = Path(run)
+    final_path = run / "final.pt"
+    if not final_path.exists():
+        raise NeonasError("has no final.pt; run `neonas search` to the end first", run)
+    try:
+        final = torch.load(final_path, map_location="cpu", weights_only=False)
+        cfg = from_dict(SearchConfig, final["config"])
+    except (OSError, RuntimeError, KeyError, NeonasError) as err:
+        raise NeonasError(f"not a neonas search result ({err})", final_path) from None
+    split = load_fold(folds or final["folds"], final["fold"])
+    if split.val_ids != final["val_ids"]:
+        raise NeonasError(f"fold {final['fold']} now has validation infants {split.val_ids}, but the search used "
+                          f"{final['val_ids']}; pass the folds file of the search with --folds", folds or final["folds"])
+    val = load_infants(split.val, drop_artifacts=cfg.training.drop_artifacts)
+    if (val.ch_names, val.label_names, val.n_samples) != (final["ch_names"], final["label_names"], final["n_samples"]):
+        raise NeonasError("validation data do not match the search's channels, labels or epoch length",
+                          split.val[0])
+    dev = select_device(device)
+    # a Search on the validation infants only: it holds the supernet and the scoring code
+    search = Search(cfg, val, val, final["seed"], dev)
+    search.supernet.load_state_dict(final["supernet"])
+    if final["controller"] is not None:
+        sampler = Controller(decisions(cfg.space), cfg.controller).to(dev)
+        sampler.load_state_dict(final["controller"])
+        sampler.eval()
+    else:
+        sampler = UniformSampler(decisions(cfg.space))
+    gen = torch.Generator().manual_seed(seed)
+    sampled = []
+    for _ in tqdm(range(samples), desc="derive", unit="arch", disable=None):
+        with torch.no_grad():
+            arch = canonical(decode(cfg.space, sampler.sample(gen).choices))
+        sampled.append({"hash": arch_hash(arch), "arch": arch, "supernet_metric": None})
+    scores: dict[str, float] = {}
+    for item in sampled:  # score each distinct architecture once
+        if item["hash"] not in scores:
+            scores[item["hash"]] = search.score(item["arch"], full=True)
+        item["supernet_metric"] = scores[item["hash"]]
+    ranked, seen = [], set()
+    for item in sorted(sampled, key=lambda it: -it["supernet_metric"]):  # stable: ties keep sampling order
+        if item["hash"] not in seen:
+            seen.add(item["hash"])
+            ranked.append(item)
+    top = [{"rank": r, **item} for r, item in enumerate(ranked[:top_k])]
+    log.info("scored %d sampled architectures (%d distinct) on %d validation epochs; best %s %.4f (%s)",
+             samples, len(scores), len(val), cfg.reward.metric, top[0]["supernet_metric"], top[0]["hash"])
+    from neonas.config import to_dict
+
+    return {"run": str(run), "metric_name": cfg.reward.metric, "n_sampled": samples, "sampled": sampled, "top": top,
+            "sampler": cfg.sampler, "seed": seed, "space": to_dict(cfg.space)}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, metavar="RUN_DIR", help="a finished `neonas search` directory")
+    p.add_argument("--samples", type=int, default=100, metavar="M",
+                   help="architectures to sample from the final policy (default: 100)")
+    p.add_argument("--top-k", type=int, default=3, metavar="K",
+                   help="how many of the best distinct architectures to keep (default: 3)")
+    p.add_argument("--seed", type=int, default=0, help="seed for sampling (default: 0)")
+    p.add_argument("--folds", metavar="FOLDS.json",
+                   help="folds file, if it moved since the search (default: the path recorded by the search)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    p.add_argument("--out", required=True, metavar="derived.json", help="where to write the result")
+
+
+def run(args: argparse.Namespace) -> int:
+    doc = derive(args.run, args.samples, args.top_k, args.seed, args.folds, args.device)
+    write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
+    for item in doc["top"]:
+        print(f"rank {item['rank']}: {doc['metric_name']} {item['supernet_metric']:.4f}  {item['hash']}")
+    return 0
