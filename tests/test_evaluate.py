@@ -9,9 +9,11 @@ import torch
 from learnable import make_cohort, make_recording
 from neonas.cli import main
 from neonas.data import load_infants
-from neonas.evaluate import load_model, predict
+from neonas.errors import NeonasError
+from neonas.evaluate import check_no_leak, load_model, predict
 from neonas.h5io import write_recording
 from neonas.metrics import classification_report
+from neonas.splits import Fold
 
 CONTEXT = ("split", "test_ids", "fold", "seed", "arch_hash", "arch", "n_params", "train_seconds", "best_epoch",
            "device", "meta")
@@ -127,3 +129,14 @@ def test_mismatched_data_is_refused(trained, tmp_path, capsys, kwargs, message):
     assert _evaluate(trained, tmp_path / "m.json", folds=folds) == 2
     err = capsys.readouterr().err
     assert message in err and str(trained / "run" / "model.pt") in err and "Traceback" not in err
+
+
+def test_search_infants_are_not_test_infants():
+    """A model whose architecture was picked by a search that saw the test infant is refused on test only."""
+    ckpt = {"train_ids": ["a", "b"], "val_ids": ["c"], "search_ids": ["a", "b", "d"]}
+    fold = Fold(fold=3, train=[], val=[], test=[], train_ids=["a"], val_ids=["d"], test_ids=["d"])
+    with pytest.raises(NeonasError, match=r"used infant\(s\) \['d'\] for the architecture search, and they are in "
+                                          r"the test split of fold 3"):
+        check_no_leak(ckpt, fold, "test", "model.pt")
+    check_no_leak(ckpt, Fold(3, [], [], [], ["a"], ["d"], ["e"]), "test", "model.pt")
+    check_no_leak(ckpt, fold, "val", "model.pt")  # validation infants may be the search's

@@ -114,21 +114,31 @@ def test_early_stopping_keeps_best_weights(cohort, tmp_path):
     assert val["macro_f1"] == pytest.approx(float(hist[ckpt["best_epoch"] - 1]["val_macro_f1"]), abs=1e-12)
 
 
-def test_derived_json_uses_the_search_space_and_rank(cohort, tmp_path):
-    space = SpaceConfig(n_layers=2, filters=6, stem_stride=2, stem_pool=2)
-    run = tmp_path / "search"
+SPACE = SpaceConfig(n_layers=2, filters=6, stem_stride=2, stem_pool=2)
+ARCHS = [thesis_best_arch(SPACE),
+         {"layers": [{"op": "pool", "kind": "max", "skips": []},
+                     {"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": [0]}]}]
+
+
+def _search_run(cohort, run: Path) -> Path:
+    """A search run directory as `neonas search` + `neonas derive` leave it (the fields retrain reads)."""
     run.mkdir()
-    (run / "summary.json").write_text(json.dumps({"reward_name": "plain", "sampler": "controller",
-                                                  "config": {"space": vars(space)}}))
-    archs = [thesis_best_arch(space),
-             {"layers": [{"op": "pool", "kind": "max", "skips": []},
-                         {"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": [0]}]}]
+    fold0 = json.loads((cohort / "folds.json").read_text())["folds"][0]
+    (run / "summary.json").write_text(json.dumps({
+        "reward_name": "plain", "sampler": "controller", "fold": 0, "config": {"space": vars(SPACE)},
+        "train_ids": fold0["train"], "val_ids": fold0["val"]}))
     derived = {"run": str(run), "metric_name": "kappa", "n_sampled": 2, "sampled": [],
                "top": [{"rank": r, "hash": arch_hash(a), "arch": a, "supernet_metric": 0.5 - r / 10}
-                       for r, a in enumerate(archs)]}
+                       for r, a in enumerate(ARCHS)]}
     (run / "derived.json").write_text(json.dumps(derived))
+    return run / "derived.json"
+
+
+def test_derived_json_uses_the_search_space_and_rank(cohort, tmp_path):
+    derived = _search_run(cohort, tmp_path / "search")
+    archs, space = ARCHS, SPACE
     out = tmp_path / "rank1"
-    assert _retrain(cohort, out, "--arch", str(run / "derived.json"), "--rank", "1", "--set", "epochs=2",
+    assert _retrain(cohort, out, "--arch", str(derived), "--rank", "1", "--set", "epochs=2",
                     "--meta", "reward=other") == 0
     model, ckpt = load_model(out / "model.pt", torch.device("cpu"))
     assert ckpt["arch"] == archs[1] and ckpt["arch_hash"] == arch_hash(archs[1])
@@ -138,6 +148,17 @@ def test_derived_json_uses_the_search_space_and_rank(cohort, tmp_path):
     assert [p.shape for p in model.parameters()] == [p.shape for p in expect.parameters()]
     m = json.loads((out / "metrics.json").read_text())
     assert m["arch"] == archs[1] and m["meta"]["rank"] == 1 and m["n_params"] == ckpt["n_params"]
+
+
+def test_architecture_searched_on_the_test_infant_is_refused(cohort, tmp_path, capsys):
+    derived = _search_run(cohort, tmp_path / "search")
+    test1 = json.loads((cohort / "folds.json").read_text())["folds"][1]["test"]  # a search infant of fold 0
+    out = tmp_path / "out"
+    assert main(["retrain", "--arch", str(derived), "--folds", str(cohort / "folds.json"), "--fold", "1",
+                 "--seed", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"trained or validated on infant(s) {test1}, which are test infants of fold 1" in err
+    assert not out.exists()
 
 
 def test_bare_architecture_json(cohort, tmp_path):

@@ -82,11 +82,13 @@ def check_compatible(ckpt: dict, ds: EEGDataset, model_path: str | os.PathLike) 
 
 
 def check_no_leak(ckpt: dict, fold: Fold, split: str, model_path: str | os.PathLike) -> None:
-    """Refuse to score a model on infants it was trained (or, for the test split, early-stopped) on."""
+    """Refuse to score a model on infants it was trained on, or, for the test split, early-stopped on or
+    whose search picked its architecture."""
     ids = set(getattr(fold, f"{split}_ids"))
     seen = {"training": set(ckpt["train_ids"])}
     if split == "test":
         seen["validation (early stopping)"] = set(ckpt.get("val_ids", []))
+        seen["the architecture search"] = set(ckpt.get("search_ids", []))
     for what, used in seen.items():
         both = sorted(ids & used)
         if both:

@@ -106,6 +106,7 @@ class ArchChoice:
     arch_hash: str
     meta: dict  # defaults for metrics.json 'meta' (rank, supernet_metric, arm, reward)
     source: str
+    search_ids: list[str] = field(default_factory=list)  # infants the search saw (train + val), if known
 
 
 def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | None) -> ArchChoice:
@@ -139,8 +140,9 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
             meta["arm"] = "random" if summary["sampler"] == "random" else "nas"
         if summary.get("reward_name") is not None:
             meta["reward"] = summary["reward_name"]
+        search_ids = sorted(set(summary.get("train_ids", [])) | set(summary.get("val_ids", [])))
         return ArchChoice(entry["arch"], space, entry.get("hash") or arch_hash(entry["arch"]), meta,
-                          f"{path} rank {rank}")
+                          f"{path} rank {rank}", search_ids)
     if rank is not None:
         raise NeonasError("--rank only applies to a derived.json (this file has no 'top' list)", path)
     if "layers" in doc:  # a bare architecture: the default search space
@@ -262,6 +264,11 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
             device: torch.device, meta: dict, do_evaluate: bool = True) -> dict:
     """Train, write model.pt and history.csv (and metrics.json); return the checkpoint dict."""
     fold = load_fold(folds, fold_index)
+    searched_on_test = sorted(set(choice.search_ids) & set(fold.test_ids))
+    if searched_on_test:
+        raise NeonasError(f"the architecture was chosen by a search that trained or validated on infant(s) "
+                          f"{searched_on_test}, which are test infants of fold {fold_index}; retrain it on the "
+                          "fold it was searched on", choice.source)
     tr = load_split(fold, "train", folds, cfg.drop_artifacts)
     va = load_split(fold, "val", folds, cfg.drop_artifacts)
     for name, a, b in (("channels", tr.ch_names, va.ch_names), ("labels", tr.label_names, va.label_names),
@@ -297,6 +304,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
         "epoch_s": tr.epoch_s, "meta": {"seed": seed, "fold": fold_index, **choice.meta, **meta},
         "arch_hash": choice.arch_hash, "n_params": n_params, "fold": fold_index, "seed": seed,
         "train_ids": fold.train_ids, "val_ids": fold.val_ids, "test_ids": fold.test_ids,
+        "search_ids": choice.search_ids,
         "best_epoch": best_epoch, "epochs_run": len(history), "monitor": cfg.monitor,
         "train_seconds": train_seconds, "device": str(device), "config": asdict(cfg),
         "neonas_version": __version__,
