@@ -248,7 +248,7 @@ def epoch_grid(labels: list[Label], lookup, epoch_s: float, duration_s: float, s
         n_full = math.floor(lab.duration_s / epoch_s + TOL_S / epoch_s)  # a partial tail stays unlabelled
         grid.labels[max(first, 0):max(first + n_full, 0)] = code
     if items:
-        log.info("%d labels on a %g s grid from %g s: %d of %d epochs labelled", len(items), epoch_s, t0,
+        log.debug("%d labels on a %g s grid from %g s: %d of %d epochs labelled", len(items), epoch_s, t0,
                  int((grid.labels >= 0).sum()), len(k))
     return grid
 

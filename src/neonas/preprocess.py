@@ -100,6 +100,22 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
             log.warning("%s: channel '%s' is stored at %g Hz; MNE interpolates it to %g Hz", recording,
                         s.label, header.sfreq(s), fs_in)
 
+    duration_s = n_in / fs_in
+    if duration_s < cfg.epoch_s:
+        raise NeonasError(f"the recording lasts {duration_s:g} s, shorter than one epoch (epoch_s = "
+                          f"{cfg.epoch_s:g} s)", recording)
+
+    # sampling: output rate, resampling ratio, filters (checked before the labels are read)
+    fs_out = float(cfg.resample_hz or fs_in)
+    up, down = _ratio(fs_in, fs_out, recording)
+    n_samples = cfg.epoch_s * fs_out
+    if abs(n_samples - round(n_samples)) > 1e-6:
+        raise NeonasError(f"epoch_s ({cfg.epoch_s:g} s) x output rate ({fs_out:g} Hz) = {n_samples:g} is not a "
+                          "whole number of samples; change epoch_s or resample_hz")
+    n_samples = round(n_samples)
+    n_out = -(-n_in * up // down)  # length of the resampled signal (scipy.signal.resample_poly)
+    sos, decay = design_filter(cfg, fs_in, fs_out, recording)
+
     # labels -> epoch grid -> which epochs to keep
     labels = read_labels(fmt, labels_path, raw.annotations, raw.info["meas_date"])
     if fmt == "annotations" and not labels:
@@ -109,7 +125,6 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         log.warning("%s: no labels (no --labels and no EDF+ annotations): every epoch is unlabelled", recording)
         fmt = "none"
     label_source = str(recording if fmt == "annotations" else labels_path or "")
-    duration_s = n_in / fs_in
     grid = epoch_grid(labels, stage_lookup(cfg.label_map, cfg.label_names), cfg.epoch_s, duration_s,
                       label_source or str(recording))
     keep = np.ones(grid.labels.shape, bool)
@@ -124,22 +139,13 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         raise NeonasError(f"no epochs to write: {keep.size} epochs on the grid, none labelled with one of "
                           f"{cfg.label_names} (use --set unlabelled=keep to keep unlabelled epochs)", label_source)
 
-    # sampling: output rate, resampling ratio, epoch positions in output and input samples
-    fs_out = float(cfg.resample_hz or fs_in)
-    up, down = _ratio(fs_in, fs_out, recording)
-    n_samples = cfg.epoch_s * fs_out
-    if abs(n_samples - round(n_samples)) > 1e-6:
-        raise NeonasError(f"epoch_s ({cfg.epoch_s:g} s) x output rate ({fs_out:g} Hz) = {n_samples:g} is not a "
-                          "whole number of samples; change epoch_s or resample_hz")
-    n_samples = round(n_samples)
-    n_out = -(-n_in * up // down)  # length of the resampled signal (scipy.signal.resample_poly)
+    # epoch positions in output and input samples
     onset_s = grid.onset_s[keep]
     starts_out = np.round(onset_s * fs_out).astype(np.int64)
     inside = starts_out + n_samples <= n_out
     onset_s, starts_out = onset_s[inside], starts_out[inside]
     epoch_labels = grid.labels[keep][inside]
     starts_in = np.round(onset_s * fs_in).astype(np.int64)
-    sos, decay = design_filter(cfg, fs_in, fs_out, recording)
 
     log.info("%s: %d channel(s) at %g Hz, %.2f h; writing %d epochs of %g s at %g Hz", recording.name,
              len(montage), fs_in, duration_s / 3600, len(onset_s), cfg.epoch_s, fs_out)
@@ -147,7 +153,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
                                 n_in, n_out, up, down, sos, decay)
 
     artifact = _artifact_flags(eeg, clip_counts, round(cfg.epoch_s * fs_in), cfg)
-    median, iqr = _normalise(eeg, artifact, [d.name for d in montage], recording)
+    median, scale = _normalise(eeg, artifact, [d.name for d in montage], cfg.flat_uv, recording)
     config = {"preset": preset_name, **dataclasses.asdict(cfg)}
     rec = Recording(
         infant_id=infant_id or recording.stem,
@@ -167,7 +173,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
             "source_sfreq": fs_in,
             "label_source": f"{fmt}:{Path(label_source).name}" if fmt != "none" else "none",
             "norm_median_uv": [float(v) for v in median],
-            "norm_iqr_uv": [float(v) for v in iqr],
+            "norm_scale_uv": [float(v) for v in scale],
             **(extra_attrs or {}),
         },
     )
@@ -303,7 +309,7 @@ def design_filter(cfg: PreprocessConfig, fs_in: float, fs_out: float, path: Path
     for freq in cfg.notch_hz:
         lo, hi = freq - cfg.notch_width_hz / 2, freq + cfg.notch_width_hz / 2
         if hi >= fs_in / 2:
-            log.info("%s: notch at %g Hz skipped: above the recording's Nyquist frequency (%g Hz)", path, freq,
+            log.debug("%s: notch at %g Hz skipped: above the recording's Nyquist frequency (%g Hz)", path, freq,
                      fs_in / 2)
             continue
         design = mne.filter.construct_iir_filter(dict(order=2, ftype="butter", output="sos"), [lo, hi], None,
@@ -408,8 +414,12 @@ def _artifact_flags(eeg: np.ndarray, clip_counts: np.ndarray, samples_in: int, c
     return flags
 
 
-def _normalise(eeg: np.ndarray, artifact: np.ndarray, ch_names: list[str], path: Path):
-    """In place: (x - median) / IQR per channel, both taken over the epochs without artefact flags."""
+def _normalise(eeg: np.ndarray, artifact: np.ndarray, ch_names: list[str], flat_uv: float, path: Path):
+    """In place: (x - median) / IQR per channel, both taken over the epochs without artefact flags.
+
+    A channel whose IQR is below `flat_uv` (a disconnected electrode, the recording reference) is
+    centred but not scaled: scaling would blow its noise up to the size of real EEG.
+    """
     clean = np.flatnonzero(artifact == 0)
     if clean.size == 0:
         log.warning("%s: every epoch has an artefact flag; normalising over all epochs", path)
@@ -418,8 +428,9 @@ def _normalise(eeg: np.ndarray, artifact: np.ndarray, ch_names: list[str], path:
     for c, name in enumerate(ch_names):
         q25, q50, q75 = np.percentile(eeg[clean, c, :], [25, 50, 75])
         iqr = q75 - q25
-        if not iqr > 1e-6:  # a flat channel (e.g. the recording reference): centre it, do not scale
-            log.warning("%s: channel %s is flat (IQR %.2g uV); it is centred but not scaled", path, name, iqr)
+        if not iqr >= flat_uv:
+            log.warning("%s: channel %s is flat (IQR %.2g uV < flat_uv); it is centred but not scaled", path,
+                        name, iqr)
             iqr = 1.0
         eeg[:, c, :] -= np.float32(q50)
         eeg[:, c, :] /= np.float32(iqr)
