@@ -18,7 +18,11 @@ min_version("8.20")
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+include: "workflow/rules/schema.smk"
+
+
+check_config(config, "workflow/schemas/config.schema.yaml")  # one clear line per mistake
+validate(config, "workflow/schemas/config.schema.yaml")  # fills in the schema's defaults
 
 
 include: "workflow/rules/common.smk"
