@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from edfmaker import FREQ, NEONATAL, neonatal_edf, tone, write_bdf, write_edf
 
+from edfmaker import FREQ, NEONATAL, neonatal_edf, tone, write_bdf, write_edf
 from neonas import NEONATAL_STAGES
 from neonas.cli import main
 from neonas.h5io import AMPLITUDE, CLIPPED, FLAT, read_recording

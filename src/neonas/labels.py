@@ -196,8 +196,9 @@ def stage_lookup(label_map: dict[str, str | None], label_names: list[str]):
     def lookup(label: Label, source: str) -> int:
         key = normalise_stage(label.stage)
         if key not in table:
-            raise NeonasError(f"{label.where}: unknown stage '{label.stage}'; allowed stages: {known} "
-                              f"(mapped to {', '.join(label_names)}; extend label_map in the config)", source)
+            raise NeonasError(f"{label.where}: unknown stage '{label.stage}'; allowed stages (any case, "
+                              f"optional 'Sleep stage' prefix): {known} (mapped to {', '.join(label_names)}; "
+                              "extend label_map in the config)", source)
         return table[key]
 
     return lookup
