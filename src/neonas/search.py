@@ -227,7 +227,7 @@ class Search:
         return [
             {"epoch": epoch, "step": step, "sampler": cfg.sampler, "arch_hash": arch_hash(a), "arch": arch_json(a),
              "metric_name": cfg.reward.metric, "metric": m, "reward": r, "baseline": b,
-             "entropy": float(s.entropy), "log_prob": float(s.log_prob), "skip_rate": s.skip_rate}
+             "entropy": float(s.entropy), "log_prob": float(s.log_prob.detach()), "skip_rate": s.skip_rate}
             for s, a, m, r, b in zip(samples, archs, metrics, rewards, before, strict=True)
         ]
 

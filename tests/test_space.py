@@ -1,0 +1,138 @@
+"""Search space: op shapes on odd channel counts, architecture JSON, hashing, padding at the channel edges."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import torch
+
+from neonas.config import from_dict
+from neonas.errors import NeonasError
+from neonas.space import (
+    ConvOp,
+    SpaceConfig,
+    arch_hash,
+    arch_json,
+    build_model,
+    canonical,
+    decisions,
+    decode,
+    encode,
+    make_op,
+    op_choices,
+    thesis_best_arch,
+    validate_arch,
+)
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("n_channels", [1, 3, 9, 19])
+def test_every_op_keeps_the_shape_on_odd_channel_counts(n_channels):
+    space = SpaceConfig(filters=4, time_dilations=[1, 2])
+    x = torch.randn(2, 4, n_channels, 11)
+    for op in op_choices(space):
+        assert make_op(op, space)(x).shape == x.shape, op
+
+
+@pytest.mark.parametrize("n_channels", [1, 3, 9, 19])
+def test_thesis_best_builds_and_classifies(n_channels):
+    space = SpaceConfig()
+    arch = thesis_best_arch(space)
+    assert all(layer == {"op": "conv", "span": 2, "dilation": 4, "time_kernel": 5, "skips": []}
+               for layer in arch["layers"])
+    validate_arch(arch, space)  # the thesis's best net is in the default space
+    model = build_model(arch, space, n_channels, 1920, 4)
+    assert model(torch.randn(3, n_channels, 1920)).shape == (3, 4)
+
+
+def test_skips_are_added_to_the_op_output():
+    space = SpaceConfig(filters=4, n_layers=2)
+    arch = {"layers": [{"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": []},
+                       {"op": "pool", "kind": "max", "skips": [0]}]}
+    model = build_model(arch, space, 3, 64, 2).eval()
+    x = torch.randn(2, 3, 64)
+    h0 = model.layers[0](model.stem(x))
+    expected = model.head(model.layers[1](h0) + h0)
+    assert torch.allclose(model(x), expected)
+
+
+def test_span2_dilation4_sees_every_homologous_pair_of_the_montage():
+    """Zero 'same' padding: output row r of a span-2 dilation-4 conv mixes channels r-2 and r+2."""
+    op = ConvOp(1, span=2, dilation=4, time_kernel=1)
+    with torch.no_grad():
+        op.conv.weight.fill_(1.0)
+    seen = set()
+    for c in range(9):
+        x = torch.zeros(1, 1, 9, 1)
+        x[0, 0, c] = 1.0
+        rows = op.conv(torch.nn.functional.pad(x, op.pad))[0, 0, :, 0].nonzero().flatten().tolist()
+        for r in rows:
+            seen.add((r, c))
+    pairs = {}
+    for r, c in seen:
+        pairs.setdefault(r, set()).add(c)
+    covered = {tuple(sorted(cs)) for cs in pairs.values() if len(cs) == 2}
+    # Fp1-Fp2, C3-C4, T3-T4, O1-O2 are channels (0,4), (1,5), (2,6), (3,7)
+    assert {(0, 4), (1, 5), (2, 6), (3, 7)} <= covered
+    assert all(abs(a - b) == 4 for a, b in covered)
+
+
+def test_arch_hash_is_sha1_of_sorted_canonical_json_and_ignores_cosmetics():
+    arch = {"layers": [{"op": "conv", "span": 2, "dilation": 4, "time_kernel": 5, "skips": []},
+                       {"op": "pool", "kind": "avg", "skips": [0]}]}
+    text = json.dumps(arch, sort_keys=True, separators=(",", ":"))
+    assert arch_hash(arch) == hashlib.sha1(text.encode()).hexdigest()[:12]
+    # key order, default time_dilation, skip order and span-1 dilation do not change the network
+    same = {"layers": [{"skips": [], "time_kernel": 5, "time_dilation": 1, "dilation": 4, "span": 2, "op": "conv"},
+                       {"kind": "avg", "op": "pool", "skips": [0]}]}
+    assert arch_hash(same) == arch_hash(arch)
+    a1 = {"layers": [{"op": "conv", "span": 1, "dilation": 4, "time_kernel": 3, "skips": []}]}
+    a2 = {"layers": [{"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": []}]}
+    assert arch_hash(a1) == arch_hash(a2)
+    other = {"layers": [arch["layers"][0], {"op": "pool", "kind": "max", "skips": [0]}]}
+    assert arch_hash(other) != arch_hash(arch)
+    assert json.loads(arch_json(arch)) == canonical(arch)
+
+
+def test_decisions_encode_decode_round_trip():
+    space = SpaceConfig(n_layers=4)
+    ds = decisions(space)
+    assert [d.name for d in ds][:4] == ["layer0.op", "layer0.skips", "layer1.op", "layer1.skips"]
+    assert [d.size for d in ds if d.kind == "multi"] == [0, 1, 2, 3]
+    arch = {"layers": [{"op": "conv", "span": 2, "dilation": 4, "time_kernel": 5, "skips": []},
+                       {"op": "pool", "kind": "max", "skips": [0]},
+                       {"op": "conv", "span": 3, "dilation": 2, "time_kernel": 7, "skips": [0, 1]},
+                       {"op": "pool", "kind": "avg", "skips": [2]}]}
+    assert decode(space, encode(space, arch)) == canonical(arch)
+    no_skips = SpaceConfig(n_layers=2, skips=False)
+    assert [d.kind for d in decisions(no_skips)] == ["choice", "choice"]
+
+
+@pytest.mark.parametrize("arch, message", [
+    ({"layers": []}, "at least one layer"),
+    ({"layers": [{"op": "lstm", "skips": []}]}, "'op' must be 'conv' or 'pool'"),
+    ({"layers": [{"op": "conv", "span": 0, "dilation": 1, "time_kernel": 3}]}, "'span' must be an integer >= 1"),
+    ({"layers": [{"op": "pool", "kind": "min"}]}, "'max' or 'avg'"),
+    ({"layers": [{"op": "pool", "kind": "max", "skips": [0]}]}, "distinct earlier layers"),
+    ({"layers": [{"op": "pool", "kind": "max", "size": 3}]}, "unknown key"),
+])
+def test_bad_architectures_are_rejected_clearly(arch, message):
+    with pytest.raises(NeonasError, match=message):
+        validate_arch(arch)
+
+
+def test_space_membership_and_config_validation():
+    space = SpaceConfig(n_layers=1, spans=[1, 2])
+    with pytest.raises(NeonasError, match="not in the search space"):
+        validate_arch({"layers": [{"op": "conv", "span": 3, "dilation": 1, "time_kernel": 3, "skips": []}]}, space)
+    # build_model accepts a hand-written op outside the search sets
+    build_model({"layers": [{"op": "conv", "span": 5, "dilation": 1, "time_kernel": 9, "skips": []}]}, space, 9, 256, 4)
+    with pytest.raises(NeonasError, match="pool_kernel must be an odd"):
+        from_dict(SpaceConfig, {"pool_kernel": 4}, "space")
+    with pytest.raises(NeonasError, match="unknown key"):
+        from_dict(SpaceConfig, {"layers": 4}, "space")
+    with pytest.raises(NeonasError, match="too short for the stem"):
+        build_model(thesis_best_arch(space), space, 9, 8, 4)
