@@ -7,6 +7,8 @@ Example:  neonas inspect results/demo/h5/syn01.h5        (add --json for a machi
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 
@@ -77,7 +79,10 @@ def format_summary(s: dict) -> str:
 
 def run(args) -> int:
     s = summary(args.file)
-    print(json.dumps(s, indent=2, default=_plain) if args.json else format_summary(s))
+    try:
+        print(json.dumps(s, indent=2, default=_plain) if args.json else format_summary(s), flush=True)
+    except BrokenPipeError:  # `neonas inspect f.h5 | head`: the reader left early, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
