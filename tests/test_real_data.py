@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_file
 
+from conftest import shared_file
 from neonas.h5io import CLIPPED, FLAT, read_recording
 from neonas.preprocess import preprocess
 from neonas.presets import PreprocessConfig, preset, resolve_config
