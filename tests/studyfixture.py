@@ -11,9 +11,10 @@ from pathlib import Path
 SPACE = {"n_layers": 4, "filters": 16, "spans": [1, 2, 3], "dilations": [1, 2, 4], "time_kernels": [3, 5, 7],
          "time_dilations": [1], "pools": ["max", "avg"], "pool_kernel": 3, "skips": True, "stem_kernel": 7,
          "stem_stride": 4, "stem_pool": 4, "dropout": 0.0}
+SIGMOID = "sigmoid-t0.6-s20"  # a setting name, as in the study config (its reward function is 'sigmoid')
 REWARDS = {"identity": {"name": "identity", "metric": "accuracy", "on": "minibatch", "threshold": 0.5,
                         "steepness": 10.0, "scale": 1.0},
-           "sigmoid": {"name": "sigmoid", "metric": "accuracy", "on": "minibatch", "threshold": 0.6,
+           SIGMOID: {"name": "sigmoid", "metric": "accuracy", "on": "minibatch", "threshold": 0.6,
                        "steepness": 20.0, "scale": 1.0}}
 
 
@@ -37,13 +38,13 @@ def write_run(run: Path, arm: str, setting: str, seed: int, fold: int, epochs: i
     run.mkdir(parents=True, exist_ok=True)
     sampler = "controller" if arm == "nas" else "random"
     reward = REWARDS.get(setting, REWARDS["identity"])
-    summary = {"reward_name": setting if arm == "nas" else "identity", "reward": reward, "sampler": sampler,
+    summary = {"reward_name": reward["name"], "reward": reward, "sampler": sampler,
                "seed": seed, "fold": fold, "epochs": epochs, "device": device, "wall_seconds": wall,
-               "config": {"space": SPACE, "reward": reward, "sampler": sampler, "data": {"sfreq": 64.0}},
-               "neonas_version": "0.1.0"}
+               "config": {"space": SPACE, "controller": {}, "reward": reward, "training": {}, "sampler": sampler},
+               "neonas_version": "0.1.0", "n_children": epochs * per_epoch}
     (run / "summary.json").write_text(json.dumps(summary))
     archs = [PLAIN, LOCAL, FANCY, BEST]
-    speed = {"identity": 0.02, "sigmoid": 0.04}.get(setting, 0.0)
+    speed = {"identity": 0.02, SIGMOID: 0.04}.get(setting, 0.0)
     with open(run / "children.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["epoch", "step", "sampler", "arch_hash", "arch", "metric_name", "metric", "reward", "baseline",
@@ -90,14 +91,14 @@ def write_metrics(path: Path, arm: str, setting: str, seed: int, fold: int, rank
 def make_study(root: Path, seeds=(0, 1), folds=(0, 1, 2)) -> dict:
     """Runs of nas/identity, nas/sigmoid, random/uniform; retrained ranks 0-1; handcrafted baseline."""
     searches, derived, metrics = [], [], []
-    for arm, setting in (("nas", "identity"), ("nas", "sigmoid"), ("random", "uniform")):
+    for arm, setting in (("nas", "identity"), ("nas", SIGMOID), ("random", "uniform")):
         for seed in seeds:
             for fold in folds:
                 run = write_run(root / "search" / arm / setting / f"seed{seed}" / f"fold{fold}", arm, setting,
                                 seed, fold, device="cuda" if arm == "nas" else "cpu")
                 searches.append(str(run))
                 derived.append(str(run / "derived.json"))
-                base = {"identity": 0.70, "sigmoid": 0.75, "uniform": 0.65}[setting]
+                base = {"identity": 0.70, SIGMOID: 0.75, "uniform": 0.65}[setting]
                 for rank in (0, 1):
                     acc = base - 0.05 * rank + 0.01 * fold + 0.002 * seed
                     metrics.append(str(write_metrics(
@@ -116,5 +117,5 @@ def make_study(root: Path, seeds=(0, 1), folds=(0, 1, 2)) -> dict:
 
 
 def aggregate_argv(study: dict, out: Path) -> list[str]:
-    return ["aggregate", "--searches", *study["searches"], "--derived", *study["derived"],
+    return ["aggregate", "--sfreq", "64", "--searches", *study["searches"], "--derived", *study["derived"],
             "--metrics", *study["metrics"], "--planted", study["planted"], "--out", str(out)]

@@ -11,6 +11,9 @@ Example:
       --derived results/demo/search/*/*/seed*/fold*/derived.json \\
       --metrics results/demo/retrain/*/*/seed*/fold*/rank*/metrics.json \\
       --planted data/synthetic/planted.json --out results/demo/aggregate
+
+Arguments may also come from a file, one per line: `neonas aggregate @args.txt --out DIR` (the
+workflow does this: a large study's paths do not fit on one command line).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -44,6 +48,7 @@ ALPHA = 0.05  # significance level of the plain-language verdicts
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.fromfile_prefix_chars = "@"  # `neonas aggregate @args.txt`: arguments one per line (long studies)
     parser.add_argument("--searches", nargs="+", required=True, metavar="DIR",
                         help="search run directories (each with children.csv, epochs.csv, summary.json)")
     parser.add_argument("--derived", nargs="*", default=[], metavar="FILE",
@@ -53,11 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--planted", metavar="FILE",
                         help="planted.json of the synthetic cohort: check whether the search found its structure")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory for the CSV tables")
-    parser.add_argument("--windows", type=int, default=5,
+    parser.add_argument("--windows", type=int, default=5, metavar="N",
                         help="epoch windows for the statistics of sampled children over time (default 5)")
-    parser.add_argument("--rolling", type=int, default=5,
+    parser.add_argument("--rolling", type=int, default=5, metavar="EPOCHS",
                         help="epochs in the rolling median/quartiles of children's metric (default 5)")
-    parser.add_argument("--channels", default=",".join(archstats.NEONATAL_MONTAGE),
+    parser.add_argument("--channels", default=",".join(archstats.NEONATAL_MONTAGE), metavar="LIST",
                         help="comma-separated montage in channel order, for extents in cm, when summary.json "
                         "does not name the channels (default: the neonatal montage); 'none' to skip cm")
     parser.add_argument("--head-circumference", type=float, default=archstats.HEAD_CIRCUMFERENCE_CM,
@@ -144,6 +149,42 @@ def arm_of_sampler(sampler: str, path: Path) -> str:
     raise NeonasError(f"'sampler' must be 'controller' or 'random', found {sampler!r}", path)
 
 
+def run_identity(path: Path, summary: dict) -> tuple[str, str]:
+    """(arm, setting) of a run: from the study layout .../search/ARM/SETTING/seedS/foldF when the path
+    has it (summary.json only knows the reward function, not the setting's name), else from summary.json."""
+    arm = arm_of_sampler(summary["sampler"], path / "summary.json")
+    parts = path.resolve().parts
+    if len(parts) >= 4 and re.fullmatch(r"seed\d+", parts[-2]) and re.fullmatch(r"fold\d+", parts[-1]) \
+            and parts[-4] in ("nas", "random"):
+        if parts[-4] != arm:
+            raise NeonasError(f"the directory says arm '{parts[-4]}' but summary.json says sampler "
+                              f"'{summary['sampler']}'", path)
+        return arm, parts[-3]
+    if arm == "random":
+        return arm, "uniform"
+    if not summary.get("reward_name"):
+        raise NeonasError("missing key 'reward_name' (the reward setting of this search)", path / "summary.json")
+    return arm, str(summary["reward_name"])
+
+
+def recording_info(summary: dict) -> tuple[float | None, list[str] | None]:
+    """(sfreq, ch_names) of the searched data: from summary.json if it has them, else from the header of
+    the first training infant's HDF5 (via summary.json's folds file); (None, None) when neither is readable."""
+    sfreq, ch_names = _find(summary, "sfreq"), _find(summary, "ch_names")
+    if sfreq and ch_names:
+        return float(sfreq), list(ch_names)
+    try:
+        from neonas.h5io import read_recording
+        from neonas.splits import load_fold
+
+        fold = load_fold(summary["folds"], int(summary["fold"]))
+        rec = read_recording(fold.train[0], load_eeg=False)
+    except (NeonasError, KeyError, IndexError, OSError, TypeError, ValueError) as err:
+        log.debug("no recording header for this run (%s)", err)
+        return (float(sfreq) if sfreq else None), ch_names
+    return float(sfreq or rec.sfreq), list(ch_names or rec.ch_names)
+
+
 def read_run(path: str | os.PathLike, args: argparse.Namespace) -> Run:
     path = Path(path)
     if not path.is_dir():
@@ -152,17 +193,14 @@ def read_run(path: str | os.PathLike, args: argparse.Namespace) -> Run:
     for key in ("sampler", "seed", "fold"):
         if key not in summary:
             raise NeonasError(f"missing key '{key}'", path / "summary.json")
-    arm = arm_of_sampler(summary["sampler"], path / "summary.json")
-    if arm == "nas" and not summary.get("reward_name"):
-        raise NeonasError("missing key 'reward_name' (the reward setting of this search)", path / "summary.json")
-    setting = summary["reward_name"] if arm == "nas" else "uniform"
+    arm, setting = run_identity(path, summary)
     children = _read_csv(path / "children.csv", ["epoch", "arch", "metric"])
     epochs = _read_csv(path / "epochs.csv", ["epoch"])
     space = _find(summary.get("config", {}), "space") or {}
-    ch_names = _find(summary, "ch_names")
+    sfreq, ch_names = recording_info(summary)
     if ch_names is None and args.channels.lower() != "none":
         ch_names = [c.strip() for c in args.channels.split(",") if c.strip()]
-    sfreq = _find(summary, "sfreq") or args.sfreq
+    sfreq = sfreq or args.sfreq
     stride, pool = space.get("stem_stride"), space.get("stem_pool")
     geometry = archstats.Geometry(
         ch_names=tuple(ch_names) if ch_names else None,

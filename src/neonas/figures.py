@@ -89,9 +89,10 @@ def _grid(n: int, max_cols: int = 3, row_height: float = 2.3, **kw) -> tuple[plt
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(WIDTH, row_height * rows + 0.4), squeeze=False,
                              layout="constrained", **kw)
-    for ax in axes.flat[n:]:
+    axes = list(axes.flat)
+    for ax in axes[n:]:
         ax.set_visible(False)
-    return fig, axes.flat
+    return fig, axes[:n]
 
 
 # ----------------------------------------------------------------------------- search curves
@@ -115,10 +116,12 @@ def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: l
         ax.fill_between(q["epoch"], q["q25"], q["q75"], color="black", alpha=0.15, linewidth=0, label="quartiles")
         ax.plot(q["epoch"], q["median"], color="black", linewidth=1.2, label="rolling median")
         n_runs = c.groupby(["seed", "fold"]).ngroups
-        ax.set_title(f"{label(arm, setting)} ({n_runs} runs)")
+        ax.set_title(f"{label(arm, setting)}\n{n_runs} runs, {len(c)} children", fontsize=9)
         ax.set_xlabel("search epoch")
-    axes[0].set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}")
-    axes[0].legend(loc="lower right", markerscale=3, frameon=False)
+    for ax in axes[:: min(len(panels), 3)]:
+        ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncols=3, markerscale=3, frameon=False)
     return fig
 
 
@@ -159,7 +162,7 @@ def reward_functions(curves: pd.DataFrame, configs: pd.DataFrame, settings: list
     ax.set_xlabel("child metric x")
     ax.set_ylabel("reward r(x)")
     ax.set_xlim(0, 1)
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    ax.legend(loc="upper left", frameon=False)
     return fig
 
 
@@ -174,7 +177,7 @@ def _formula(cfg: dict) -> str:
 
 
 DIST_PANELS = (("span", "channel span (electrodes)"), ("dilation", "channel dilation"),
-               ("extent_el", "spatial extent (electrodes)"), ("time_extent_ms", "time kernel (ms)"),
+               ("extent_el", "extent (electrodes)"), ("time_extent_ms", "time kernel (ms)"),
                ("op", "operation"), ("n_skips", "skips per architecture"))
 
 
@@ -249,8 +252,8 @@ def arch_over_time(summary: pd.DataFrame, windows: pd.DataFrame, settings: list[
                         label=label(arm, setting))
         ax.set_ylabel(ylabel)
         ax.set_xticks(ticks, windows["epochs"].tolist(), rotation=30)
-    for ax in list(axes)[-2:]:
-        ax.set_xlabel("search epochs")
+    for ax in axes[-2:]:
+        ax.set_xlabel("search epochs (window)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False)
     return fig
@@ -269,7 +272,7 @@ def arch_diagram(arch: dict | None, title: str, geometry: archstats.Geometry | N
     ax.set_xlim(-0.55, n - 0.45)
     ax.set_ylim(-0.75, 0.75 + 0.35 * max_gap)
     ax.axis("off")
-    texts = ["input\nEEG", *[_layer_text(layer, geometry) for layer in layers], "head\n(avg, linear)"]
+    texts = ["EEG\n+ stem", *[_layer_text(layer, geometry) for layer in layers], "head\n(avg, linear)"]
     for k, text in enumerate(texts):
         is_conv = 0 < k < n - 1 and layers[k - 1]["op"] == "conv"
         face = "#dbe8f5" if is_conv else ("#f2e6d0" if 0 < k < n - 1 else "0.92")
@@ -344,7 +347,7 @@ def supernet_vs_retrained(results: pd.DataFrame, kendall: pd.DataFrame, settings
             continue
         k = kendall[(kendall["scope"] == "setting") & (kendall["arm"] == arm) & (kendall["setting"] == setting)]
         tau = k["tau"].iloc[0] if len(k) else math.nan
-        tau_text = f"tau = {tau:.2f}" if not math.isnan(tau) else "tau n/a"
+        tau_text = f"τ = {tau:.2f}" if not math.isnan(tau) else "τ n/a"
         ax.scatter(g["supernet_metric"], g["accuracy"], s=14, color=col[(arm, setting)], alpha=0.8,
                    label=f"{label(arm, setting)} ({tau_text}, n = {len(g)})")
     ax.set_xlabel("supernet score (shared weights, validation)")

@@ -1,0 +1,369 @@
+"""Figures (PDF + PNG), LaTeX tables and the thesis bundle of a study, from `neonas aggregate`'s tables.
+
+--out gets every figure as PDF and PNG and every table as CSV and LaTeX (booktabs tabular); --latex
+gets the bundle: neonas_results.tex (one file to \\input: each figure and table as a float with a
+caption and a label, plus the verdicts as macros), figures/*.pdf, tables/*.tex and a README.
+Reruns on the same tables are byte-identical. docs/report.md explains every output.
+
+Example:
+  neonas report --aggregate results/demo/aggregate --out results/demo/report --latex results/demo/latex
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from neonas import archstats, latex
+from neonas.aggregate import METRICS, atomic_dir
+from neonas.errors import NeonasError
+
+log = logging.getLogger(__name__)
+
+# (name, category, caption). The snakemake report shows each PNG/CSV with workflow/report/<name>.rst;
+# the LaTeX bundle uses the caption here.
+FIGURES = [
+    ("fig_accuracy_over_epochs", "Search",
+     "Children's validation accuracy over the search epochs, identity vs sigmoid reward. Dots: every sampled "
+     "child of every seed and fold; line: rolling median; band: rolling quartiles."),
+    ("fig_accuracy_all_settings", "Search",
+     "Children's validation accuracy over the search epochs for every reward setting of the grid and for "
+     "random search (dots: children; line and band: rolling median and quartiles over seeds and folds)."),
+    ("fig_controller", "Search",
+     "Controller policy entropy and moving-average reward baseline per search epoch (median over seeds and "
+     "folds, band: quartiles)."),
+    ("fig_rewards", "Search", "Reward as a function of the child's validation metric for each reward setting."),
+    ("fig_archstats_best", "Architectures",
+     "Architectures derived as best (top-k on validation, shared weights): share of conv layers per channel "
+     "span, channel dilation, spatial extent and time kernel, share of ops, and skips per architecture."),
+    ("fig_archstats_policy", "Architectures",
+     "The controller's final policy (architectures sampled after the search; uniform samples for random "
+     "search): the same distributions as for the best architectures."),
+    ("fig_archstats_over_time", "Architectures",
+     "How the sampled children change during the search: mean spatial extent, time kernel, share of "
+     "architectures with skips and share of conv layers, per window of epochs."),
+    ("fig_arch_best", "Architectures",
+     "The best architecture found (highest mean accuracy retrained from scratch). Boxes: layers with channel "
+     "span x dilation, spatial extent in electrodes and time kernel; red arcs: skip connections."),
+    ("fig_arch_fancy", "Architectures",
+     "A weak 'fancy' architecture: the final policy's sample with the most skip connections and, among "
+     "those, the lowest supernet score."),
+    ("fig_confusion", "Results",
+     "Confusion matrices of the retrained best architectures on the held-out infants, summed over seeds and "
+     "folds; rows normalised to 100 % per true stage."),
+    ("fig_supernet_vs_retrained", "Trust",
+     "Supernet score (shared weights, validation) vs accuracy after retraining from scratch (test) of every "
+     "retrained top-k architecture; tau: Kendall's rank correlation per setting."),
+]
+TABLES = [
+    ("tab_results", "Results",
+     "Test performance of the retrained best architecture (rank 0) per arm: mean ± sample SD over seeds "
+     "and folds."),
+    ("tab_paired_tests", "Results",
+     "Paired differences (first minus second) per metric, with two-sided Wilcoxon signed-rank p-values over "
+     "folds (seeds averaged within a fold)."),
+    ("tab_compute", "Results",
+     "Compute per arm: wall-clock hours of searches and of retraining, by device (CPU-hours are wall-clock "
+     "hours of CPU jobs, not core-hours)."),
+    ("tab_checklist", "Results",
+     "NAS best-practice checklist (Lindauer & Hutter 2020), answered from the study's files."),
+    ("tab_archstats", "Architectures",
+     "Architecture statistics per setting, pooled over seeds and folds: means over conv layers, share of "
+     "architectures with skips, share of conv layers among all layers, and share covering the planted offset."),
+    ("tab_kendall", "Trust",
+     "Kendall's tau between the supernet's ranking and accuracy retrained from scratch, pooled over all NAS "
+     "runs and per setting."),
+    ("tab_planted", "Trust",
+     "Does the search find the planted spatial structure? Share of architectures with a conv layer mixing "
+     "channels the planted offset apart, vs the exact share under uniform sampling of the search space."),
+    ("tab_verdicts", "Trust", "Plain-language answers to the two trust questions."),
+]
+WIDE_TABLES = {"tab_archstats", "tab_paired_tests", "tab_planted"}
+REQUIRED = ["runs.csv", "children.csv", "curves.csv", "controller.csv", "windows.csv", "reward_curves.csv",
+            "reward_configs.csv", "arch_dist.csv", "arch_summary.csv", "results.csv", "results_summary.csv",
+            "paired_tests.csv", "confusion.csv", "compute.csv", "kendall.csv", "checklist.csv",
+            "highlights.json", "verdicts.json"]
+SOURCES = {"top": "best (top-k)", "sampled": "final policy", "children": "all children"}
+METRIC_HEADERS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "κ",
+                  "macro_f1": "Macro-F1"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--aggregate", required=True, metavar="DIR", help="output directory of `neonas aggregate`")
+    parser.add_argument("--out", required=True, metavar="DIR", help="directory for figures (PDF, PNG) and tables "
+                        "(CSV, LaTeX)")
+    parser.add_argument("--latex", required=True, metavar="DIR",
+                        help="directory for the LaTeX bundle (neonas_results.tex, figures/, tables/, README.md)")
+    parser.add_argument("--title", default="neonas study", help="name of the study in the bundle's header")
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+class Aggregate:
+    """The tables of one aggregate directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise NeonasError("aggregate directory not found (run `neonas aggregate` first)", self.path)
+        missing = [n for n in REQUIRED if not (self.path / n).exists()]
+        if missing:
+            raise NeonasError(f"not a complete `neonas aggregate` output: missing {missing}", self.path)
+        self.highlights = json.loads((self.path / "highlights.json").read_text())
+        self.verdicts = json.loads((self.path / "verdicts.json").read_text())
+        runs = self.csv("runs")
+        results = self.csv("results")
+        pairs = list(zip(runs["arm"], runs["setting"], strict=True)) + \
+            list(zip(results["arm"], results["setting"], strict=True))
+        order = {"nas": 0, "random": 1, "handcrafted": 2}
+        self.settings = sorted(dict.fromkeys(pairs), key=lambda p: order.get(p[0], 9))
+
+    def csv(self, name: str) -> pd.DataFrame:
+        path = self.path / f"{name}.csv"
+        if not path.exists():
+            return pd.DataFrame()
+        try:
+            return pd.read_csv(path, keep_default_na=True, dtype={"value": str, "setting": str, "seed": str,
+                                                                  "fold": str} if name in _STR_TABLES else None)
+        except pd.errors.EmptyDataError:
+            return pd.DataFrame()
+
+
+_STR_TABLES = {"arch_dist", "kendall"}
+
+
+# ----------------------------------------------------------------------------- display tables
+
+
+def fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def method(arm: str, setting: str) -> str:
+    return {"random": "random search", "handcrafted": "hand-designed"}.get(arm, f"NAS, {setting}")
+
+
+def results_table(summary: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in summary.itertuples(index=False):
+        row = {"Method": method(r.arm, r.setting), "Seeds × folds": f"{r.n_seeds} × {r.n_folds}"}
+        for m in METRICS:
+            mean, sd = getattr(r, f"{m}_mean"), getattr(r, f"{m}_sd")
+            row[METRIC_HEADERS[m]] = f"{fmt(mean)} ± {fmt(sd)}"
+        rows.append(row)
+    return _or_empty(rows, "no retrained models (no metrics.json given)")
+
+
+def paired_table(tests: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (aa, asg, ba, bs), g in tests.groupby(["a_arm", "a_setting", "b_arm", "b_setting"], sort=False):
+        row = {"Comparison": f"{method(aa, asg)} vs {method(ba, bs)}", "Folds": str(int(g["n"].iloc[0]))}
+        for m in METRICS:
+            t = g[g["metric"] == m].iloc[0]
+            diff = "n/a" if math.isnan(t["mean_diff"]) else f"{t['mean_diff']:+.3f}"
+            row[f"Δ {METRIC_HEADERS[m]} (p)"] = f"{diff} ({fmt_p(t['p'])})"
+        notes = sorted({str(n) for n in g["note"].dropna() if str(n)})
+        row["Note"] = "; ".join(notes)
+        rows.append(row)
+    return _or_empty(rows, "no pairs of arms with retrained models on the same folds")
+
+
+def compute_table(compute: pd.DataFrame) -> pd.DataFrame:
+    rows = [{"Method": method(r.arm, r.setting), "Searches": str(r.n_searches), "Retrains": str(r.n_retrains),
+             "Search GPU-h": fmt(r.search_gpu_h, 2), "Search CPU-h": fmt(r.search_cpu_h, 2),
+             "Retrain GPU-h": fmt(r.retrain_gpu_h, 2), "Retrain CPU-h": fmt(r.retrain_cpu_h, 2)}
+            for r in compute.itertuples(index=False)]
+    return _or_empty(rows, "no runs")
+
+
+def checklist_table(checklist: pd.DataFrame) -> pd.DataFrame:
+    return checklist.rename(columns={"item": "Item", "answer": "Answer", "evidence": "Evidence"}).fillna("")
+
+
+def archstats_table(summary: pd.DataFrame, planted_offset: int | None) -> pd.DataFrame:
+    s = summary[summary["window"] == 0]
+    rows = []
+    for r in s.to_dict("records"):
+        row = {"Architectures": SOURCES.get(r["source"], r["source"]), "Method": method(r["arm"], r["setting"]),
+               "n": str(int(r["n_archs"])), "Span": fmt(r["mean_span"], 2), "Dilation": fmt(r["mean_dilation"], 2),
+               "Extent (el.)": fmt(r["mean_extent_el"], 2), "Extent (cm)": fmt(r["mean_extent_cm"], 1),
+               "Time (ms)": fmt(r["mean_time_extent_ms"], 0), "With skips": fmt(r["skip_freq"], 2),
+               "Conv share": fmt(r.get("share_conv", math.nan), 2)}
+        if planted_offset is not None:
+            row[f"Covers offset {planted_offset}"] = fmt(r.get("covers_planted", math.nan), 2)
+        rows.append(row)
+    return _or_empty(rows, "no architectures")
+
+
+def kendall_table(kendall: pd.DataFrame) -> pd.DataFrame:
+    k = kendall[kendall["scope"].isin(["pooled", "setting"])] if len(kendall) else kendall
+    rows = []
+    for r in k.to_dict("records"):
+        scope = "all NAS runs (pooled)" if r["scope"] == "pooled" else method(r["arm"], str(r["setting"]))
+        rows.append({"Runs": scope, "n": str(int(r["n"])), "τ": fmt(r["tau"], 2), "p": fmt_p(r["p"]),
+                     "Note": "" if pd.isna(r["note"]) else str(r["note"])})
+    return _or_empty(rows, "no retrained architectures with a supernet score")
+
+
+def planted_table(planted: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in planted.to_dict("records"):
+        rows.append({"Architectures": r["architectures"], "Method": "NAS, all settings" if r["setting"] == "all"
+                     else method(r["arm"], r["setting"]), "n": str(int(r["n"])), "Covering": str(int(r["covers"])),
+                     "Share": fmt(r["share"], 2), "Share (stacked)": fmt(r["share_stacked"], 2),
+                     "Chance": fmt(r["expected_uniform"], 2), "p (binomial)": fmt_p(r["p_binomial"])})
+    return _or_empty(rows, "no planted.json given (real recordings): nothing planted to find")
+
+
+def verdict_table(verdicts: dict) -> pd.DataFrame:
+    questions = {"trust": "Does the supernet's ranking survive retraining from scratch?",
+                 "planted": "Did the search find the planted spatial structure?"}
+    rows = [{"Question": q, "Answer": verdicts.get(k, "not checked (no planted.json given)")}
+            for k, q in questions.items()]
+    return pd.DataFrame(rows)
+
+
+def _or_empty(rows: list[dict], why: str) -> pd.DataFrame:
+    return pd.DataFrame(rows) if rows else pd.DataFrame([{"": why}])
+
+
+ALIGN = {"tab_checklist": "llp{0.5\\linewidth}", "tab_verdicts": "p{0.3\\linewidth}p{0.62\\linewidth}"}
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def thesis_panels(agg: Aggregate) -> list[tuple[str, str]]:
+    """Identity and sigmoid reward settings (the thesis's comparison); all NAS settings if there are none."""
+    configs = agg.csv("reward_configs")
+    kinds = dict(zip(configs["setting"].astype(str), configs["name"], strict=True)) if len(configs) else {}
+    nas = [s for s in agg.settings if s[0] == "nas"]
+    picked = [s for s in nas if kinds.get(s[1]) == "identity"] + [s for s in nas if kinds.get(s[1]) == "sigmoid"]
+    return picked if len(picked) >= 2 else nas
+
+
+def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> None:
+    """Draw every figure of FIGURES (or those named in `only`) into `out` as PDF and PNG."""
+    from neonas import figures as F
+
+    children, curves = agg.csv("children"), agg.csv("curves")
+    runs = agg.csv("runs")
+    for df in (children, curves):
+        if len(df):
+            df["setting"] = df["setting"].astype(str)
+    metric_name = str(runs["metric_name"].iloc[0]) if len(runs) else "accuracy"
+    every = agg.settings
+    searched = [s for s in every if s[0] in ("nas", "random")]
+    geometry = None
+    if len(runs):
+        r = runs.iloc[0]
+        geometry = archstats.Geometry(ch_names=None, sfreq=_num(r.get("sfreq")), step_samples=_num(r.get("step_samples")))
+    dist, summary = agg.csv("arch_dist"), agg.csv("arch_summary")
+    made = {
+        "fig_accuracy_over_epochs": lambda: F.accuracy_over_epochs(children, curves, thesis_panels(agg), every,
+                                                                   metric_name),
+        "fig_accuracy_all_settings": lambda: F.accuracy_over_epochs(children, curves, searched, every, metric_name),
+        "fig_controller": lambda: F.controller_curves(agg.csv("controller"), searched),
+        "fig_rewards": lambda: F.reward_functions(agg.csv("reward_curves"), agg.csv("reward_configs"), every),
+        "fig_archstats_best": lambda: F.arch_distributions(dist, "top", searched),
+        "fig_archstats_policy": lambda: F.arch_distributions(dist, "sampled", searched),
+        "fig_archstats_over_time": lambda: F.arch_over_time(summary, agg.csv("windows"), searched),
+        "fig_arch_best": lambda: F.arch_diagram(F.highlight_arch(agg.highlights, "best"), "Best architecture",
+                                                geometry),
+        "fig_arch_fancy": lambda: F.arch_diagram(F.highlight_arch(agg.highlights, "fancy"), "Weak 'fancy' architecture",
+                                                 geometry),
+        "fig_confusion": lambda: F.confusion_matrices(agg.csv("confusion"), every),
+        "fig_supernet_vs_retrained": lambda: F.supernet_vs_retrained(agg.csv("results"), agg.csv("kendall"), searched),
+    }
+    assert set(made) == {n for n, _, _ in FIGURES}
+    for name, _, _ in FIGURES:
+        if only is not None and name not in only:
+            continue
+        log.info("drawing %s", name)
+        F.save(made[name](), out / name)
+
+
+def _num(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else (int(f) if f.is_integer() else f)
+
+
+def make_tables(agg: Aggregate) -> dict[str, pd.DataFrame]:
+    planted = agg.csv("planted")
+    offset = int(planted["pair_offset"].iloc[0]) if len(planted) else None
+    tables = {
+        "tab_results": results_table(agg.csv("results_summary")),
+        "tab_paired_tests": paired_table(agg.csv("paired_tests")),
+        "tab_compute": compute_table(agg.csv("compute")),
+        "tab_checklist": checklist_table(agg.csv("checklist")),
+        "tab_archstats": archstats_table(agg.csv("arch_summary"), offset),
+        "tab_kendall": kendall_table(agg.csv("kendall")),
+        "tab_planted": planted_table(planted),
+        "tab_verdicts": verdict_table(agg.verdicts),
+    }
+    assert set(tables) == {n for n, _, _ in TABLES}
+    return tables
+
+
+README = """# LaTeX bundle of {title}
+
+Made by `neonas report`; rerun the report instead of editing these files.
+In your preamble: `\\usepackage{{graphicx}}` and `\\usepackage{{booktabs}}`. In your chapter:
+
+    \\newcommand{{\\neonasdir}}{{path/to/this/folder}}   % relative to your main .tex file
+    \\input{{path/to/this/folder/neonas_results.tex}}
+
+Every figure and table becomes a float with a caption and a label (`fig:neonas-...`, `tab:neonas-...`,
+listed at the top of neonas_results.tex); the verdicts are macros: {macros}.
+To place floats yourself, `\\input` single tables from tables/ and include figures from figures/.
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    agg = Aggregate(args.aggregate)
+    if Path(args.out).resolve() == Path(args.latex).resolve():
+        raise NeonasError("--out and --latex must be different directories")
+    tables = make_tables(agg)
+    captions = {n: c for n, _, c in FIGURES + TABLES}
+    macros = {"neonasTrustVerdict": agg.verdicts.get("trust", "not checked"),
+              "neonasPlantedVerdict": agg.verdicts.get("planted", "not checked (no planted.json given)")}
+    with atomic_dir(args.out) as out, atomic_dir(args.latex) as tex:
+        make_figures(agg, out)
+        (tex / "figures").mkdir()
+        (tex / "tables").mkdir()
+        for name, _, _ in FIGURES:
+            shutil.copyfile(out / f"{name}.pdf", tex / "figures" / f"{name}.pdf")
+        for name, df in tables.items():
+            df.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+            body = latex.tabular(df, ALIGN.get(name))
+            (out / f"{name}.tex").write_text(body)
+            (tex / "tables" / f"{name}.tex").write_text(body)
+        floats = [latex.Float("figure", n, captions[n]) for n, _, _ in FIGURES] + \
+            [latex.Float("table", n, captions[n], wide=n in WIDE_TABLES) for n, _, _ in TABLES]
+        (tex / "neonas_results.tex").write_text(latex.bundle(floats, macros, args.title))
+        (tex / "README.md").write_text(README.format(title=args.title,
+                                                     macros=", ".join(f"`\\{m}`" for m in macros)))
+    log.info("wrote %d figures and %d tables to %s, LaTeX bundle to %s", len(FIGURES), len(TABLES), args.out,
+             args.latex)
+    for key, text in agg.verdicts.items():
+        log.info("%s: %s", key, text)
+    return 0

@@ -1,0 +1,305 @@
+"""`neonas aggregate` and neonas.archstats on hand-written architectures and run logs with known answers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neonas import archstats
+from neonas.aggregate import epoch_windows, kendall, paired_test, rolling_quantiles
+from neonas.cli import main
+from studyfixture import (
+    BEST,
+    FANCY,
+    LOCAL,
+    PLAIN,
+    SIGMOID,
+    SPACE,
+    aggregate_argv,
+    conv,
+    make_study,
+    pool,
+    write_run,
+)
+
+
+@pytest.fixture(scope="module")
+def agg(tmp_path_factory):
+    """The hand-written study of studyfixture, aggregated once for this module."""
+    root = tmp_path_factory.mktemp("study")
+    study = make_study(root / "results" / "t")
+    assert main(aggregate_argv(study, root / "agg")) == 0
+    out = root / "agg"
+    return {"dir": out, "csv": lambda name: pd.read_csv(out / f"{name}.csv"),
+            "json": lambda name: json.loads((out / f"{name}.json").read_text())}
+
+
+# ----------------------------------------------------------------------------- single layers and geometry
+
+
+def test_extent_and_offsets_of_single_layers():
+    assert archstats.spatial_extent(2, 4) == 5  # (k-1)*d + 1
+    assert archstats.spatial_extent(1, 1) == 1
+    assert archstats.spatial_extent(3, 2) == 5
+    assert archstats.layer_offsets(2, 4) == {4}
+    assert archstats.layer_offsets(3, 2) == {2, 4}
+    assert archstats.layer_offsets(1, 1) == set()
+    assert archstats.time_extent(5, 1) == 5 and archstats.time_extent(3, 2) == 5
+
+
+def test_planted_offset_coverage_single_and_stacked():
+    assert archstats.covers_offset(BEST, 4)
+    assert not archstats.covers_offset(LOCAL, 4)  # spans 2 with dilations 1 and 2: offsets 1 and 2
+    assert not archstats.covers_offset(LOCAL, 4, stacked=True)  # field {0,1,2,3}: differences up to 3
+    two_by_two = {"layers": [conv(2, 2), conv(2, 2)]}
+    assert not archstats.covers_offset(two_by_two, 4)
+    assert archstats.covers_offset(two_by_two, 4, stacked=True)  # {0,2} + {0,2} = {0,2,4}
+    assert archstats.stacked_offsets(two_by_two) == {2, 4}
+    assert archstats.covers_offset(PLAIN, 4)  # span 3, dilation 2 covers {2, 4}
+
+
+def test_scalp_distances_on_a_35_cm_head():
+    # idealised 10-20 on a sphere of circumference 35 cm: arc = angle / 360 * 35
+    assert archstats.scalp_distance_cm("Fp1", "Fp2") == pytest.approx(3.5)  # 36 degrees
+    assert archstats.scalp_distance_cm("T3", "T4") == pytest.approx(17.5)  # half the circumference
+    assert archstats.scalp_distance_cm("C3", "C4") == pytest.approx(8.75)  # over the vertex, 90 degrees
+    assert archstats.scalp_distance_cm("Cz", "Cz") == 0.0
+    assert archstats.scalp_distance_cm("T3", "T4", head_circumference_cm=30) == pytest.approx(15.0)
+    # span 2, dilation 4 on the neonatal montage: pairs Fp1-Fp2, C3-C4, T3-T4, O1-O2, Fp2-Cz
+    assert archstats.extent_cm(2, 4, archstats.NEONATAL_MONTAGE) == pytest.approx((3.5 + 8.75 + 17.5 + 3.5 + 8.75) / 5)
+    assert archstats.extent_cm(1, 1, archstats.NEONATAL_MONTAGE) == 0.0
+    assert math.isnan(archstats.extent_cm(2, 1, ["Fpz-Cz", "Pz-Oz"]))  # bipolar: no positions
+    assert archstats.electrode_name("EEG Fp1-Ref") == "Fp1"
+    assert archstats.electrode_name("EEG T7-REF") == "T3"
+    assert archstats.electrode_name("Fpz-Cz") is None
+
+
+def test_layer_rows_units():
+    geom = archstats.Geometry(sfreq=64.0, step_samples=16)
+    rows = archstats.layer_rows({"layers": [conv(2, 4, 5), pool("max"), conv(1, 1, 3)]}, geom)
+    assert [r["layer"] for r in rows] == [0, 2]
+    assert rows[0]["extent_el"] == 5 and rows[0]["time_extent_samples"] == 80
+    assert rows[0]["time_extent_ms"] == pytest.approx(1250.0)  # 5 steps x 16 samples / 64 Hz
+    assert rows[1]["time_extent_ms"] == pytest.approx(750.0)
+    assert math.isnan(archstats.layer_rows(BEST, archstats.Geometry())[0]["time_extent_ms"])  # unknown sfreq
+
+
+def test_arch_row_counts_skips():
+    row = archstats.arch_row(FANCY, planted_offset=4)
+    assert row["n_layers"] == 4 and row["n_conv"] == 3 and row["n_skips"] == 6
+    assert row["skip_density"] == 1.0  # every possible skip (4*3/2)
+    assert row["covers_planted"] is False and row["covers_planted_stacked"] is True  # {0,1,2}+{0,2}
+    assert archstats.op_counts(FANCY) == {"conv": 3, "avgpool": 1}
+
+
+def test_uniform_coverage_is_exact_on_a_tiny_space():
+    space = {**SPACE, "n_layers": 2, "spans": [1, 2], "dilations": [4], "time_kernels": [3], "pools": []}
+    # ops: span 1, span 2/dilation 4 -> each layer covers offset 4 with probability 1/2
+    assert archstats.uniform_coverage(space, 4) == pytest.approx((0.75, 0.75))
+    # offset 8 only by stacking two span-2/dilation-4 layers: probability 1/4
+    assert archstats.uniform_coverage(space, 8) == pytest.approx((0.0, 0.25))
+    single, _ = archstats.uniform_coverage(SPACE, 4)
+    assert single == pytest.approx(1 - (14 / 23) ** 4)  # 9 of the 23 default ops cover offset 4
+
+
+# ----------------------------------------------------------------------------- statistics
+
+
+def test_kendall_on_known_rankings():
+    same = kendall([0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8])
+    assert same["tau"] == pytest.approx(1.0) and same["n"] == 4
+    assert same["p"] == pytest.approx(2 / 24)  # exact: only 1 of 24 orders is as extreme, two-sided
+    assert kendall([1, 2, 3, 4], [4, 3, 2, 1])["tau"] == pytest.approx(-1.0)
+    assert kendall([1, 2, 3], [1, 3, 2])["tau"] == pytest.approx(1 / 3)  # 2 concordant, 1 discordant
+    assert "n/a" in kendall([0.5], [0.7])["note"] and math.isnan(kendall([0.5], [0.7])["tau"])
+    assert "constant" in kendall([0.5, 0.5, 0.5], [0.1, 0.2, 0.3])["note"]
+
+
+def test_paired_wilcoxon_on_known_numbers():
+    a = {f: float(f + 1) for f in range(5)}
+    b = {f: 0.0 for f in range(5)}
+    res = paired_test(a, b)
+    assert res["n"] == 5 and res["mean_diff"] == pytest.approx(3.0)
+    assert res["statistic"] == 0 and res["p"] == pytest.approx(2 / 32)  # exact, all 5 differences positive
+    assert "cannot fall below 0.0625" in res["note"]
+    six = paired_test({f: float(f + 1) for f in range(6)}, {f: 0.0 for f in range(6)})
+    assert six["p"] == pytest.approx(2 / 64) and six["note"] == ""
+    one = paired_test({0: 0.8}, {0: 0.7, 1: 0.6})  # only fold 0 is paired
+    assert one["n"] == 1 and math.isnan(one["p"]) and one["note"].startswith("n/a")
+    tie = paired_test({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6})
+    assert tie["p"] == 1.0 and "zero" in tie["note"]
+
+
+def test_windows_and_rolling_quantiles():
+    index, labels = epoch_windows(np.arange(10), 5)
+    assert labels == ["0-1", "2-3", "4-5", "6-7", "8-9"] and list(index) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    q = rolling_quantiles(np.array([0, 0, 1, 1, 2]), np.array([1.0, 3.0, 5.0, 7.0, 9.0]), width=3)
+    # epoch 0 pools epochs 0-1: values 1,3,5,7
+    assert q.iloc[0].to_dict() == {"epoch": 0, "n": 4, "q25": 2.5, "median": 4.0, "q75": 5.5}
+    assert q.iloc[2]["median"] == 7.0  # epoch 2 pools epochs 1-2: 5,7,9
+
+
+# ----------------------------------------------------------------------------- the whole study
+
+
+def test_distribution_of_three_known_architectures(tmp_path):
+    run = write_run(tmp_path / "search" / "nas" / "identity" / "seed0" / "fold0", "nas", "identity", 0, 0, epochs=2)
+    a = {"layers": [conv(1, 1, 3), conv(2, 4, 5)]}
+    b = {"layers": [conv(2, 4, 5), pool("max", [0])]}
+    c = {"layers": [conv(3, 2, 7), conv(3, 1, 3)]}
+    derived = {"run": str(run), "metric_name": "accuracy", "n_sampled": 3,
+               "sampled": [{"hash": "", "arch": x, "supernet_metric": 0.5} for x in (a, b, c)],
+               "top": [{"rank": 0, "hash": "", "arch": b, "supernet_metric": 0.5}]}
+    (run / "derived.json").write_text(json.dumps(derived))
+    out = tmp_path / "agg"
+    argv = ["aggregate", "--searches", str(run), "--derived", str(run / "derived.json"), "--sfreq", "64",
+            "--out", str(out)]
+    assert main(argv) == 0
+    dist = pd.read_csv(out / "arch_dist.csv", dtype={"value": str})
+    s = dist[dist["source"] == "sampled"]
+
+    def shares(q):
+        return dict(zip(s[s["quantity"] == q]["value"], s[s["quantity"] == q]["share"], strict=True))
+
+    assert shares("span") == pytest.approx({"1": 0.2, "2": 0.4, "3": 0.4})  # conv spans 1,2,2,3,3
+    assert shares("dilation") == pytest.approx({"1": 0.4, "2": 0.2, "4": 0.4})
+    assert shares("extent_el") == pytest.approx({"1": 0.2, "3": 0.2, "5": 0.6})
+    assert shares("op") == pytest.approx({"conv": 5 / 6, "maxpool": 1 / 6})
+    assert shares("n_skips") == pytest.approx({"0": 2 / 3, "1": 1 / 3})
+    assert shares("time_extent_ms") == pytest.approx({"750.0": 0.4, "1250.0": 0.4, "1750.0": 0.2})
+    summ = pd.read_csv(out / "arch_summary.csv")
+    row = summ[(summ["source"] == "sampled") & (summ["window"] == 0)].iloc[0]
+    assert row["mean_span"] == pytest.approx(11 / 5) and row["skip_freq"] == pytest.approx(1 / 3)
+    assert row["n_archs"] == 3 and row["n_conv_layers"] == 5
+
+
+def test_results_compute_and_paired_tests(agg):
+    res = agg["csv"]("results_summary").set_index("setting")
+    assert list(res.index) == ["identity", SIGMOID, "uniform", "reference"]  # NAS in study order, then the rest
+    # rank 0 accuracy = base + 0.01*fold + 0.002*seed over seeds {0,1} x folds {0,1,2}
+    assert res.loc["identity", "accuracy_mean"] == pytest.approx(0.711)
+    assert res.loc[SIGMOID, "accuracy_mean"] == pytest.approx(0.761)
+    assert res.loc["identity", "accuracy_sd"] == pytest.approx(np.std([0.70, 0.71, 0.72, 0.702, 0.712, 0.722], ddof=1))
+    assert res.loc["identity", "n_seeds"] == 2 and res.loc["identity", "n_folds"] == 3
+    comp = agg["csv"]("compute").set_index("setting")
+    assert comp.loc["identity", "search_gpu_h"] == pytest.approx(3.0)  # 6 searches x 1800 s on cuda
+    assert comp.loc["identity", "retrain_gpu_h"] == pytest.approx(2.0)  # 12 retrains x 600 s
+    assert comp.loc["uniform", "search_cpu_h"] == pytest.approx(3.0) and comp.loc["uniform", "search_gpu_h"] == 0
+    assert comp.loc["reference", "retrain_cpu_h"] == pytest.approx(1.0)
+    tests = agg["csv"]("paired_tests")
+    t = tests[(tests["a_setting"] == SIGMOID) & (tests["b_arm"] == "handcrafted") & (tests["metric"] == "accuracy")]
+    assert t.iloc[0]["n"] == 3 and t.iloc[0]["mean_diff"] == pytest.approx(0.151)
+    assert t.iloc[0]["p"] == pytest.approx(0.25)  # 3 positive differences: exact p = 2/8
+    conf = agg["csv"]("confusion")
+    c = conf[(conf["setting"] == "identity") & (conf["true"] == "W")]
+    assert list(c["row_share"]) == pytest.approx([0.2, 0.0, 0.8, 0.0])
+    assert c["count"].sum() == 6 * 10  # 6 models x 10 W epochs
+
+
+def test_kendall_and_planted_on_the_study(agg):
+    k = agg["csv"]("kendall")
+    pooled = k[k["scope"] == "pooled"].iloc[0]
+    assert pooled["n"] == 24  # 12 NAS runs x ranks 0-1
+    assert pooled["tau"] > 0.5 and pooled["p"] < 0.05
+    run = k[(k["scope"] == "run")].iloc[0]
+    assert run["n"] == 2 and run["tau"] == pytest.approx(1.0)
+    planted = agg["csv"]("planted")
+    best = planted[(planted["architectures"] == "best (top rank 0)")].set_index("setting")
+    assert best.loc["all", "n"] == 12 and best.loc["all", "covers"] == 12  # every NAS best is the thesis net
+    assert best.loc["uniform", "covers"] == 0  # random's best is LOCAL
+    assert best.loc["all", "expected_uniform"] == pytest.approx(1 - (14 / 23) ** 4)
+    verdicts = agg["json"]("verdicts")
+    assert verdicts["trust"].startswith("Yes")
+    assert "12 of 12" in verdicts["planted"] and "86%" in verdicts["planted"]
+
+
+def test_highlights_curves_and_rewards(agg):
+    h = agg["json"]("highlights")
+    assert h["best"]["arch"] == BEST  # highest retrained accuracy
+    assert h["fancy"]["arch"] == FANCY  # the most skips among the final policy's samples
+    curves = agg["csv"]("curves")
+    first = curves[(curves["setting"] == "identity") & (curves["epoch"] == 0)].iloc[0]
+    assert first["n"] == 2 * 3 * 3 * 3  # seeds x folds x children per epoch x epochs 0-2 (rolling 5: +-2)
+    rc = agg["csv"]("reward_curves")
+    sig = rc[rc["setting"] == SIGMOID].set_index("x")["reward"]
+    assert sig.loc[0.6] == pytest.approx(0.5)  # the threshold is the inflection: C/2
+    assert sig.loc[1.0] == pytest.approx(1 / (1 + math.exp(-20 * 1.0 + 20 * 0.6)))
+    ident = rc[rc["setting"] == "identity"]
+    assert np.allclose(ident["reward"], ident["x"])
+    checklist = agg["csv"]("checklist").set_index("item")
+    assert checklist.loc["Random search with the same budget", "answer"] == "yes"
+    assert checklist.loc["Same evaluation pipeline for every arm", "answer"] == "yes"
+
+
+def test_setting_comes_from_the_study_layout_and_args_file(tmp_path):
+    # summary.json says reward_name 'sigmoid'; the directory names the setting
+    run = write_run(tmp_path / "search" / "nas" / SIGMOID / "seed3" / "fold1", "nas", SIGMOID, 3, 1, epochs=2,
+                    derived=False)
+    args = tmp_path / "args.txt"
+    args.write_text(f"--searches\n{run}\n--sfreq\n64\n")
+    assert main(["aggregate", f"@{args}", "--out", str(tmp_path / "agg")]) == 0
+    runs = pd.read_csv(tmp_path / "agg" / "runs.csv")
+    assert runs.iloc[0][["arm", "setting", "seed", "fold", "reward_name"]].tolist() == ["nas", SIGMOID, 3, 1, "sigmoid"]
+    # outside the layout, summary.json's reward_name is the setting
+    other = write_run(tmp_path / "elsewhere", "nas", SIGMOID, 0, 0, epochs=2, derived=False)
+    assert main(["aggregate", "--searches", str(other), "--out", str(tmp_path / "agg2")]) == 0
+    assert pd.read_csv(tmp_path / "agg2" / "runs.csv").iloc[0]["setting"] == "sigmoid"
+
+
+def test_sfreq_and_channels_from_the_recordings(tmp_path):
+    from neonas.h5io import Recording, write_recording
+
+    files = {}
+    for i in range(3):
+        rec = Recording(infant_id=f"syn0{i}", eeg=np.zeros((2, 9, 64 * 30), np.float32),
+                        labels=np.zeros(2, np.int8), onset_s=np.array([0.0, 30.0]), artifact=np.zeros(2, np.uint8),
+                        sfreq=64.0, ch_names=[f"EEG {c}-Ref" for c in archstats.NEONATAL_MONTAGE],
+                        label_names=["AS", "QS", "W", "IS"], epoch_s=30.0)
+        write_recording(tmp_path / f"syn0{i}.h5", rec)
+        files[rec.infant_id] = str(tmp_path / f"syn0{i}.h5")
+    folds = tmp_path / "folds.json"
+    folds.write_text(json.dumps({"files": files, "folds": [
+        {"fold": 0, "train": ["syn00"], "val": ["syn01"], "test": ["syn02"]}]}))
+    run = write_run(tmp_path / "run", "nas", "identity", 0, 0, epochs=1, derived=False)
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "folds": str(folds)}))
+    assert main(["aggregate", "--searches", str(run), "--channels", "none", "--out", str(tmp_path / "agg")]) == 0
+    runs = pd.read_csv(tmp_path / "agg" / "runs.csv")
+    assert runs.iloc[0]["sfreq"] == 64.0 and runs.iloc[0]["step_samples"] == 16
+    summ = pd.read_csv(tmp_path / "agg" / "arch_summary.csv")
+    assert summ["mean_extent_cm"].notna().all()  # channel names read from the HDF5, despite --channels none
+
+
+def test_missing_and_malformed_inputs_name_the_file(tmp_path, capsys):
+    assert main(["aggregate", "--searches", str(tmp_path / "nope"), "--out", str(tmp_path / "agg")]) == 2
+    assert "nope: search run directory not found" in capsys.readouterr().err
+    run = write_run(tmp_path / "r", "nas", "identity", 0, 0, epochs=1, derived=False)
+    children = pd.read_csv(run / "children.csv").drop(columns=["metric"])
+    children.to_csv(run / "children.csv", index=False)
+    assert main(["aggregate", "--searches", str(run), "--out", str(tmp_path / "agg")]) == 2
+    err = capsys.readouterr().err
+    assert "children.csv: missing column(s) ['metric']" in err
+    assert not (tmp_path / "agg").exists()  # nothing half-written
+    run2 = write_run(tmp_path / "r2", "nas", "identity", 0, 0, epochs=1, derived=False)
+    bad = tmp_path / "metrics.json"
+    bad.write_text(json.dumps({"accuracy": 0.5, "balanced_accuracy": 0.5, "kappa": 0.1, "macro_f1": 0.4,
+                               "meta": {"arm": "nass", "seed": 0, "fold": 0}}))
+    assert main(["aggregate", "--searches", str(run2), "--metrics", str(bad), "--out", str(tmp_path / "agg")]) == 2
+    assert "metrics.json: meta.arm must be one of ['nas', 'random', 'handcrafted'], found 'nass'" in \
+        capsys.readouterr().err
+    (run2 / "summary.json").write_text("{not json")
+    assert main(["aggregate", "--searches", str(run2), "--out", str(tmp_path / "agg")]) == 2
+    assert "summary.json: not valid JSON" in capsys.readouterr().err
+
+
+def test_help_reads_well(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["aggregate", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--searches", "--derived", "--metrics", "--planted", "--out", "Example:"):
+        assert flag in out

@@ -1,0 +1,69 @@
+"""Stage 9: figures, LaTeX tables and the thesis bundle (`neonas report`, docs/report.md).
+
+Every figure (PNG) and table (CSV) goes into the snakemake HTML report (`snakemake --report`) with its
+caption from workflow/report/<name>.rst. The names must match neonas.report.FIGURES / TABLES
+(tests/test_report.py checks it); they are listed here so parsing the workflow needs no neonas import.
+"""
+
+REPORT_FIGURES = {
+    "fig_accuracy_over_epochs": "1 Search",
+    "fig_accuracy_all_settings": "1 Search",
+    "fig_controller": "1 Search",
+    "fig_rewards": "1 Search",
+    "fig_archstats_best": "2 Architectures",
+    "fig_archstats_policy": "2 Architectures",
+    "fig_archstats_over_time": "2 Architectures",
+    "fig_arch_best": "2 Architectures",
+    "fig_arch_fancy": "2 Architectures",
+    "fig_confusion": "3 Results",
+    "fig_supernet_vs_retrained": "4 Can the search be trusted?",
+}
+REPORT_TABLES = {
+    "tab_results": "3 Results",
+    "tab_paired_tests": "3 Results",
+    "tab_compute": "3 Results",
+    "tab_checklist": "3 Results",
+    "tab_archstats": "2 Architectures",
+    "tab_kendall": "4 Can the search be trusted?",
+    "tab_planted": "4 Can the search be trusted?",
+    "tab_verdicts": "4 Can the search be trusted?",
+}
+
+
+def report_outputs():
+    """Every file `neonas report` writes into results/<study>/report/ (what rule all asks for)."""
+    return [study(f"report/{name}.{ext}") for name in REPORT_FIGURES for ext in ("pdf", "png")] + [
+        study(f"report/{name}.{ext}") for name in REPORT_TABLES for ext in ("csv", "tex")
+    ]
+
+
+rule report:
+    """PDF/PNG figures, CSV/LaTeX tables and the LaTeX bundle of the study."""
+    input:
+        study("aggregate"),
+    output:
+        figures=[
+            report(study(f"report/{name}.png"), caption=f"../report/{name}.rst", category=cat, subcategory="Figures")
+            for name, cat in REPORT_FIGURES.items()
+        ],
+        pdfs=[study(f"report/{name}.pdf") for name in REPORT_FIGURES],
+        tables=[
+            report(study(f"report/{name}.csv"), caption=f"../report/{name}.rst", category=cat, subcategory="Tables")
+            for name, cat in REPORT_TABLES.items()
+        ],
+        tex=[study(f"report/{name}.tex") for name in REPORT_TABLES],
+        latex=directory(study("latex")),
+    params:
+        out=study("report"),
+        title=f"neonas study '{config['study']}'",
+    threads: 1
+    log:
+        study("logs/report.log"),
+    benchmark:
+        study("benchmarks/report.tsv")
+    conda:
+        ENV
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
+        'neonas report --aggregate {input} --out {params.out} --latex {output.latex} --title "{params.title}"'
+        " > {log} 2>&1"
