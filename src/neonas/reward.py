@@ -32,7 +32,7 @@ class RewardConfig:
 
     name: str = "identity"  # one of REWARDS: identity | sigmoid | cubed
     metric: Literal["accuracy", "balanced_accuracy", "kappa"] = "accuracy"
-    on: Literal["minibatch", "full"] = "minibatch"  # one validation minibatch per child (ENAS) or all of it
+    validation: Literal["minibatch", "full"] = "minibatch"  # score each child on one validation minibatch (ENAS) or all of it
     threshold: float = 0.5  # sigmoid inflection B/A, in metric units
     steepness: float = 10.0  # sigmoid A
     scale: float = 1.0  # sigmoid C

@@ -47,7 +47,7 @@ EPOCH_COLUMNS = ["epoch", "shared_loss", "shared_acc", "mean_metric", "mean_rewa
 class TrainingConfig:
     """Budget and shared-weights training. Defaults are demo-sized (a few infants, CPU, < 1 minute)."""
 
-    epochs: int = 4  # search epochs (one shared pass + controller steps each); the thesis ran 3500
+    epochs: int = 3  # search epochs (one shared pass + controller steps each); the thesis ran 3500
     batch_size: int = 64  # training minibatch of the shared weights
     val_batch_size: int = 128  # validation minibatch scoring one child (and chunk size of full scoring)
     lr: float = 0.05  # SGD (Nesterov momentum) with cosine decay to lr_min over `epochs`
@@ -186,7 +186,7 @@ class Search:
 
         from neonas.reward import metric
 
-        full = self.cfg.reward.on == "full" if full is None else full
+        full = self.cfg.reward.validation == "full" if full is None else full
         if full:
             idx = np.arange(len(self.y_val_np))
             pred = self.predict(arch, self.x_val)

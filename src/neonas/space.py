@@ -55,7 +55,7 @@ class SpaceConfig:
     (every layer a conv with span 2, dilation 4, time kernel 5, no skips)."""
 
     n_layers: int = 4  # searched layers
-    filters: int = 16  # feature maps in every layer
+    filters: int = 8  # feature maps in every layer (the thesis config uses more)
     spans: list[int] = field(default_factory=lambda: [1, 2, 3])  # channel kernel sizes k_s
     dilations: list[int] = field(default_factory=lambda: [1, 2, 4])  # channel dilations d_s (ignored for span 1)
     time_kernels: list[int] = field(default_factory=lambda: [3, 5, 7])  # time kernel sizes k_t (in stem steps)
