@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 # MNE's own gain for a physical dimension (mne/io/edf/edf.py): only these exact spellings are scaled
 _MNE_MICRO = ("\u03bcV", "\u00b5V", "\x83\xcaV", "uV")
 # our reading of a dimension, case-insensitively (DREAMS writes "UV", which MNE leaves unscaled)
+NORM_SAMPLES = 1 << 20  # samples per channel used for the normalisation quantiles
 _TO_MICROVOLT = {"uv": 1.0, "\u00b5v": 1.0, "\u03bcv": 1.0, "\x83\xcav": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 
 
@@ -114,7 +116,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
                           "whole number of samples; change epoch_s or resample_hz")
     n_samples = round(n_samples)
     n_out = -(-n_in * up // down)  # length of the resampled signal (scipy.signal.resample_poly)
-    sos, decay = design_filter(cfg, fs_in, fs_out, recording)
+    filters = design_filter(cfg, fs_in, fs_out, recording)
 
     # labels -> epoch grid -> which epochs to keep
     labels = read_labels(fmt, labels_path, raw.annotations, raw.info["meas_date"])
@@ -150,7 +152,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
     log.info("%s: %d channel(s) at %g Hz, %.2f h; writing %d epochs of %g s at %g Hz", recording.name,
              len(montage), fs_in, duration_s / 3600, len(onset_s), cfg.epoch_s, fs_out)
     eeg, clip_counts = _process(raw, header, sources, montage, cfg, starts_out, starts_in, n_samples,
-                                n_in, n_out, up, down, sos, decay)
+                                n_in, n_out, up, down, filters)
 
     artifact = _artifact_flags(eeg, clip_counts, round(cfg.epoch_s * fs_in), cfg)
     median, scale = _normalise(eeg, artifact, [d.name for d in montage], cfg.flat_uv, recording)
@@ -282,14 +284,31 @@ def _ratio(fs_in: float, fs_out: float, path: Path) -> tuple[int, int]:
     return ratio.numerator, ratio.denominator
 
 
-def design_filter(cfg: PreprocessConfig, fs_in: float, fs_out: float, path: Path) -> tuple[np.ndarray | None, int]:
-    """Butterworth band-pass and notches designed by MNE, as one SOS cascade run at the input rate.
+@dataclass
+class Filters:
+    """Zero-phase IIR filters designed by MNE (Butterworth, second-order sections).
 
-    Returns (sos or None, decay): the number of input samples after which the filter's impulse
-    response has fallen below 1e-7 of its peak (its memory).
+    The notches run at the input rate. The band-pass runs at the lower of the input and output
+    rates: after downsampling it touches 4x fewer samples (256 -> 64 Hz), and before upsampling
+    likewise. A notch at or above the output Nyquist frequency is not applied when downsampling:
+    the resampler's anti-alias FIR already removes it (50 Hz through 256 -> 64 Hz: -72 dB, measured).
     """
+
+    notch: np.ndarray | None  # sos at the input rate
+    notch_decay: int  # input samples for the notch's impulse response to fall below 1e-7 of its peak
+    band: np.ndarray | None  # sos at band_hz
+    band_decay: int  # the same, in samples at band_hz
+    band_hz: float
+    band_first: bool  # band-pass before resampling (band_hz is the input rate)
+
+    def margin(self, fs_in: float) -> int:
+        """Input samples of filter memory on each side of a block."""
+        return self.notch_decay + math.ceil(self.band_decay * fs_in / self.band_hz)
+
+
+def design_filter(cfg: PreprocessConfig, fs_in: float, fs_out: float, path: Path) -> Filters:
+    """Check the frequencies against both rates and design the filters (see `Filters`)."""
     import mne
-    from scipy import signal
 
     nyquist = min(fs_in, fs_out) / 2
     for name in ("l_freq", "h_freq"):
@@ -297,39 +316,46 @@ def design_filter(cfg: PreprocessConfig, fs_in: float, fs_out: float, path: Path
         if value is not None and value >= nyquist:
             raise NeonasError(f"{name} = {value:g} Hz must be below the Nyquist frequency {nyquist:g} Hz "
                               f"(recording {fs_in:g} Hz, output {fs_out:g} Hz)", path)
-    sections = []
-    band = [cfg.l_freq, cfg.h_freq]
-    if band != [None, None]:
-        btype = "bandpass" if None not in band else "highpass" if cfg.h_freq is None else "lowpass"
-        f_pass = [f for f in band if f is not None]
-        design = mne.filter.construct_iir_filter(
+    band_hz = min(fs_in, fs_out)
+    band = None
+    if (cfg.l_freq, cfg.h_freq) != (None, None):
+        btype = "bandpass" if None not in (cfg.l_freq, cfg.h_freq) else "highpass" if cfg.h_freq is None else "lowpass"
+        f_pass = [f for f in (cfg.l_freq, cfg.h_freq) if f is not None]
+        band = mne.filter.construct_iir_filter(
             dict(order=cfg.filter_order, ftype="butter", output="sos"), f_pass[0] if len(f_pass) == 1 else f_pass,
-            None, fs_in, btype, return_copy=True, verbose="error")
-        sections.append(design["sos"])
+            None, band_hz, btype, return_copy=True, verbose="error")["sos"]
+    notches = []
     for freq in cfg.notch_hz:
         lo, hi = freq - cfg.notch_width_hz / 2, freq + cfg.notch_width_hz / 2
-        if hi >= fs_in / 2:
-            log.debug("%s: notch at %g Hz skipped: above the recording's Nyquist frequency (%g Hz)", path, freq,
-                     fs_in / 2)
+        if hi >= nyquist:
+            why = "the resampler's anti-alias filter removes it" if fs_out < fs_in else "not in the recording"
+            log.debug("%s: notch at %g Hz not applied: above the Nyquist frequency %g Hz (%s)", path, freq,
+                      nyquist, why)
             continue
-        design = mne.filter.construct_iir_filter(dict(order=2, ftype="butter", output="sos"), [lo, hi], None,
-                                                 fs_in, "bandstop", return_copy=True, verbose="error")
-        sections.append(design["sos"])
-    if not sections:
-        return None, 0
-    sos = np.vstack(sections)
-    n = int(min(600 * fs_in, 10_000_000))
-    impulse = np.zeros(n)
+        notches.append(mne.filter.construct_iir_filter(dict(order=2, ftype="butter", output="sos"), [lo, hi],
+                                                       None, fs_in, "bandstop", return_copy=True,
+                                                       verbose="error")["sos"])
+    notch = np.vstack(notches) if notches else None
+    return Filters(notch=notch, notch_decay=_decay(notch, fs_in), band=band, band_decay=_decay(band, band_hz),
+                   band_hz=band_hz, band_first=band_hz == fs_in)
+
+
+def _decay(sos: np.ndarray | None, fs: float) -> int:
+    """Samples until the impulse response stays below 1e-7 of its peak (at most 600 s)."""
+    from scipy import signal
+
+    if sos is None:
+        return 0
+    impulse = np.zeros(int(min(600 * fs, 10_000_000)))
     impulse[0] = 1.0
     h = np.abs(signal.sosfilt(sos, impulse))
-    decay = int(np.flatnonzero(h > 1e-7 * h.max())[-1]) + 1
-    return sos, decay
+    return int(np.flatnonzero(h > 1e-7 * h.max())[-1]) + 1
 
 
 # --- the signal pipeline ----------------------------------------------------------------------------
 
 def _process(raw, header, sources, montage, cfg, starts_out, starts_in, n_samples, n_in, n_out, up, down,
-             sos, decay):
+             filters: Filters):
     """Read, derive, filter and resample block by block; write each kept epoch into one float32 array.
 
     Blocks are aligned to the resampling ratio and read with a margin on both sides that is longer
@@ -354,7 +380,7 @@ def _process(raw, header, sources, montage, cfg, starts_out, starts_in, n_sample
     pos = [sources.index(d.pos) for d in montage]
     neg = [None if d.neg is None else sources.index(d.neg) for d in montage]
     # margin (input samples, a multiple of `down`): the filters' memory plus resample_poly's FIR half-length
-    margin = decay + 10 * max(up, down) // up + 2 * down
+    margin = filters.margin(raw.info["sfreq"]) + 10 * max(up, down) // up + 2 * down
     margin = -(-margin // down) * down
     block = max(up, int(cfg.chunk_s * n_samples / cfg.epoch_s) // up * up)  # output samples, multiple of up
     ends_out = starts_out + n_samples
@@ -387,17 +413,28 @@ def _process(raw, header, sources, montage, cfg, starts_out, starts_in, n_sample
             else:
                 np.subtract(x[pos[c]], x[neg[c]], out=y[c])
         del x, core
-        if sos is not None:
-            y = signal.sosfiltfilt(sos, y, axis=-1, padlen=min(decay, y.shape[-1] - 1))
+        if filters.notch is not None:
+            y = _filtfilt(filters.notch, y, filters.notch_decay)
+        if filters.band is not None and filters.band_first:
+            y = _filtfilt(filters.band, y, filters.band_decay)
         if (up, down) != (1, 1):
             # scipy directly, with MNE's polyphase window: MNE derives the ratio from the block length
             y = signal.resample_poly(y, up, down, axis=-1, window=("kaiser", 5.0), padtype="reflect")
+        if filters.band is not None and not filters.band_first:
+            y = _filtfilt(filters.band, y, filters.band_decay)
         offset = r0 * up // down
         for i in range(i0, i1):
             s = int(starts_out[i])
             lo, hi = max(s, j0), min(s + n_samples, j1)
             eeg[i, :, lo - s: hi - s] = y[:, lo - offset: hi - offset]
     return eeg, clip_counts
+
+
+def _filtfilt(sos: np.ndarray, y: np.ndarray, decay: int) -> np.ndarray:
+    """Zero-phase (forward-backward) filtering, as MNE's filter_data(method='iir') does it."""
+    from scipy import signal
+
+    return signal.sosfiltfilt(sos, y, axis=-1, padlen=min(decay, y.shape[-1] - 1))
 
 
 def _artifact_flags(eeg: np.ndarray, clip_counts: np.ndarray, samples_in: int, cfg: PreprocessConfig) -> np.ndarray:
@@ -418,7 +455,9 @@ def _normalise(eeg: np.ndarray, artifact: np.ndarray, ch_names: list[str], flat_
     """In place: (x - median) / IQR per channel, both taken over the epochs without artefact flags.
 
     A channel whose IQR is below `flat_uv` (a disconnected electrode, the recording reference) is
-    centred but not scaled: scaling would blow its noise up to the size of real EEG.
+    centred but not scaled: scaling would blow its noise up to the size of real EEG. The quantiles
+    are taken over at most NORM_SAMPLES evenly strided samples per channel (all of them in short
+    recordings): exact enough for a scale, and 10x faster on a 22 h recording.
     """
     clean = np.flatnonzero(artifact == 0)
     if clean.size == 0:
@@ -426,7 +465,9 @@ def _normalise(eeg: np.ndarray, artifact: np.ndarray, ch_names: list[str], flat_
         clean = np.arange(len(eeg))
     medians, iqrs = [], []
     for c, name in enumerate(ch_names):
-        q25, q50, q75 = np.percentile(eeg[clean, c, :], [25, 50, 75])
+        values = eeg[clean, c, :].ravel()
+        values = values[:: -(-values.size // NORM_SAMPLES)]  # evenly strided subset: quantiles cost O(n)
+        q25, q50, q75 = np.percentile(values, [25, 50, 75])
         iqr = q75 - q25
         if not iqr >= flat_uv:
             log.warning("%s: channel %s is flat (IQR %.2g uV < flat_uv); it is centred but not scaled", path,
