@@ -76,7 +76,8 @@ def test_baseline_beats_chance_on_held_out_infant(baseline_run, cohort):
     assert list(hist[0])[:6] == ["epoch", "train_loss", "val_loss", "val_accuracy", "val_kappa",
                                  "val_balanced_accuracy"]
     assert float(hist[-1]["train_loss"]) < float(hist[0]["train_loss"])
-    best = max(range(len(hist)), key=lambda i: (float(hist[i]["val_kappa"]), -i))  # first best epoch
+    # best: highest kappa, ties broken by the lower validation loss, then by the earlier epoch
+    best = max(range(len(hist)), key=lambda i: (float(hist[i]["val_kappa"]), -float(hist[i]["val_loss"]), -i))
     assert m["best_epoch"] == best + 1
     ckpt = torch.load(baseline_run / "model.pt", weights_only=True)
     assert ckpt["train_ids"] == folds["train"] and ckpt["val_ids"] == folds["val"]

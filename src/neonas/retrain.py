@@ -57,7 +57,7 @@ class RetrainConfig:
 
     epochs: int = 60  # upper bound; early stopping usually ends sooner
     batch_size: int = 64
-    lr: float = 1e-3  # Adam
+    lr: float = 3e-3  # AdamW (docs/retrain.md: why not 1e-3)
     weight_decay: float = 1e-4  # AdamW-style decoupled decay
     patience: int = 10  # stop after this many epochs without a better validation `monitor`
     monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"
@@ -158,22 +158,18 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
 
 
 def _search_space(derived: dict, path: Path) -> tuple[dict, dict]:
-    """The search space of a derived.json: stored in it, or in its search run's summary.json."""
-    candidates = []
-    if derived.get("run"):
-        candidates.append(Path(derived["run"]) / "summary.json")
-    candidates.append(path.parent / "summary.json")  # derived.json lives in its run directory
-    for summary_path in candidates:
-        if summary_path.exists():
-            summary = json.loads(summary_path.read_text())
-            space = derived.get("space") or summary.get("config", {}).get("space")
-            if space is None:
-                raise NeonasError("has no config.space; cannot rebuild the searched architecture", summary_path)
-            return space, summary
-    if derived.get("space") is not None:
-        return derived["space"], {}
-    raise NeonasError(f"cannot find the search run's summary.json (looked at {[str(c) for c in candidates]}) "
-                      "to learn the search space", path)
+    """The search space of a derived.json (stored in it, or in its run's summary.json) and that summary."""
+    candidates = [Path(derived["run"]) / "summary.json"] if derived.get("run") else []
+    candidates.append(path.parent / "summary.json")  # derived.json usually lives in its run directory
+    summary_path = next((c for c in candidates if c.exists()), None)
+    summary = json.loads(summary_path.read_text()) if summary_path else {}
+    if derived.get("sampler") is not None:
+        summary.setdefault("sampler", derived["sampler"])
+    space = derived.get("space") or summary.get("config", {}).get("space")
+    if space is None:
+        raise NeonasError(f"has no 'space' and no search summary.json with config.space (looked at "
+                          f"{[str(c) for c in candidates]}); cannot rebuild the searched architecture", path)
+    return space, summary
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -190,8 +186,7 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
     y_va = torch.from_numpy(va.y)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)  # batch order and augmentation, independent of model init
-    higher_is_better = cfg.monitor != "val_loss"
-    best_score, best_epoch, best_state, stale = -np.inf, 0, None, 0
+    best_score, best_epoch, best_state, stale = (-np.inf, -np.inf), 0, None, 0
     history = []
     bar = tqdm(range(1, cfg.epochs + 1), desc="retrain", unit="epoch")
     for epoch in bar:
@@ -217,7 +212,8 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
         logits_va = torch.from_numpy(predict(model, va.x, device))
         val_loss = F.cross_entropy(logits_va, y_va, weight=weights.cpu()).item()
         rep = classification_report(va.y, logits_va.argmax(1).numpy(), va.label_names)
-        score = -val_loss if not higher_is_better else rep[cfg.monitor]
+        # better = higher monitor; on a tie (e.g. kappa 0 while the net still predicts one class) lower val loss
+        score = (-val_loss, 0.0) if cfg.monitor == "val_loss" else (rep[cfg.monitor], -val_loss)
         if score > best_score:
             best_score, best_epoch, stale = score, epoch, 0
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
