@@ -12,9 +12,9 @@ SPACE = {"n_layers": 4, "filters": 16, "spans": [1, 2, 3], "dilations": [1, 2, 4
          "time_dilations": [1], "pools": ["max", "avg"], "pool_kernel": 3, "skips": True, "stem_kernel": 7,
          "stem_stride": 4, "stem_pool": 4, "dropout": 0.0}
 SIGMOID = "sigmoid-t0.6-s20"  # a setting name, as in the study config (its reward function is 'sigmoid')
-REWARDS = {"identity": {"name": "identity", "metric": "accuracy", "on": "minibatch", "threshold": 0.5,
+REWARDS = {"identity": {"name": "identity", "metric": "accuracy", "threshold": 0.5,
                         "steepness": 10.0, "scale": 1.0},
-           SIGMOID: {"name": "sigmoid", "metric": "accuracy", "on": "minibatch", "threshold": 0.6,
+           SIGMOID: {"name": "sigmoid", "metric": "accuracy", "threshold": 0.6,
                        "steepness": 20.0, "scale": 1.0}}
 
 

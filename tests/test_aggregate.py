@@ -137,6 +137,7 @@ def test_paired_wilcoxon_on_known_numbers():
 def test_windows_and_rolling_quantiles():
     index, labels = epoch_windows(np.arange(10), 5)
     assert labels == ["0-1", "2-3", "4-5", "6-7", "8-9"] and list(index) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert epoch_windows(np.arange(8), 5)[1] == ["0-1", "2", "3-4", "5", "6-7"]
     q = rolling_quantiles(np.array([0, 0, 1, 1, 2]), np.array([1.0, 3.0, 5.0, 7.0, 9.0]), width=3)
     # epoch 0 pools epochs 0-1: values 1,3,5,7
     assert q.iloc[0].to_dict() == {"epoch": 0, "n": 4, "q25": 2.5, "median": 4.0, "q75": 5.5}

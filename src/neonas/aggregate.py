@@ -19,6 +19,7 @@ workflow does this: a large study's paths do not fit on one command line).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -301,7 +302,7 @@ def epoch_windows(epochs: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
     n = max(1, min(n, hi - lo + 1))
     edges = [lo + round(k * (hi - lo + 1) / n) for k in range(n + 1)]
     index = np.searchsorted(edges, epochs, side="right")
-    labels = [f"{edges[k]}-{edges[k + 1] - 1}" for k in range(n)]
+    labels = [f"{a}-{b}" if b > a else f"{a}" for a, b in ((edges[k], edges[k + 1] - 1) for k in range(n))]
     return index, labels
 
 
@@ -376,7 +377,11 @@ def reward_curve(reward_cfg: dict, where: str, x: np.ndarray) -> tuple[str, np.n
     from neonas import reward
     from neonas.config import from_dict
 
-    cfg = from_dict(reward.RewardConfig, reward_cfg, where)
+    known = {f.name for f in dataclasses.fields(reward.RewardConfig)}
+    extra = sorted(set(reward_cfg) - known)
+    if extra:  # e.g. a run of an older neonas: the shape needs only name/threshold/steepness/scale
+        log.warning("%s: ignoring reward key(s) %s that this neonas does not know", where, extra)
+    cfg = from_dict(reward.RewardConfig, {k: v for k, v in reward_cfg.items() if k in known}, where)
     return cfg.name, np.array([reward.reward(float(v), cfg) for v in x])
 
 

@@ -51,6 +51,8 @@ def style() -> None:
 def save(fig: plt.Figure, stem: Path) -> list[Path]:
     """Write `stem`.pdf and `stem`.png, then close the figure."""
     style()
+    fig.draw_without_rendering()  # lay out once, then keep it: each savefig would redo it twice
+    fig.set_layout_engine("none")
     paths = []
     for ext in ("pdf", "png"):
         path = stem.with_suffix(f".{ext}")

@@ -1,0 +1,84 @@
+"""Figures: byte-identical reruns, TrueType fonts, text width, diagrams with the right arcs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from studyfixture import FANCY
+
+# Draws two figures (a rasterised scatter and a diagram) from fixed data into the folder given as argv[1].
+DRAW = """
+import sys
+from pathlib import Path
+import numpy as np, pandas as pd
+sys.path.insert(0, {tests!r})
+from studyfixture import FANCY
+from neonas import archstats, figures as F
+out = Path(sys.argv[1])
+epochs = np.repeat(np.arange(6), 4)
+children = pd.DataFrame({{"arm": "nas", "setting": "identity", "seed": 0, "fold": epochs % 2, "epoch": epochs,
+                         "metric": 0.4 + 0.02 * epochs + 0.01 * (np.arange(24) % 4)}})
+curves = pd.DataFrame({{"arm": "nas", "setting": "identity", "epoch": np.arange(6), "n": 4,
+                       "q25": 0.4 + 0.02 * np.arange(6), "median": 0.42 + 0.02 * np.arange(6),
+                       "q75": 0.44 + 0.02 * np.arange(6)}})
+s = [("nas", "identity")]
+F.save(F.accuracy_over_epochs(children, curves, s, s), out / "acc")
+F.save(F.arch_diagram(FANCY, "fancy", archstats.Geometry(sfreq=64.0, step_samples=16)), out / "arch")
+"""
+
+
+def _draw(out: Path, hash_seed: str) -> subprocess.Popen:
+    """Start drawing in a fresh interpreter (its own hash seed, no SOURCE_DATE_EPOCH)."""
+    out.mkdir()
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    script = DRAW.format(tests=str(Path(__file__).parent))
+    return subprocess.Popen([sys.executable, "-c", script, str(out)], env=env)
+
+
+def test_reruns_are_byte_identical_with_truetype_fonts_and_text_width(tmp_path):
+    jobs = [_draw(tmp_path / "a", "1"), _draw(tmp_path / "b", "2")]  # side by side: two cores
+    assert [job.wait(timeout=120) for job in jobs] == [0, 0]
+    for name in ("acc.pdf", "acc.png", "arch.pdf", "arch.png"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    pdf = (tmp_path / "a" / "acc.pdf").read_bytes()
+    assert b"/FontFile2" in pdf  # TrueType (Type 42) fonts embedded
+    assert b"/Type3" not in pdf
+    assert b"CreationDate" not in pdf  # no timestamp
+    box = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", pdf)
+    assert float(box.group(1)) <= 6.3 * 72 + 0.01  # fits a 6.3 in text width
+
+
+def test_diagram_draws_one_arc_per_skip_and_a_box_per_layer():
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    from neonas import figures as F
+
+    fig = F.arch_diagram(FANCY, "fancy")
+    ax = fig.axes[0]
+    arcs = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_edgecolor()[0] > 0.5]
+    boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
+    assert len(arcs) == 6  # FANCY has skips [0], [0, 1], [0, 1, 2]
+    assert len(boxes) == 4 + 2  # stem, 4 layers, head
+    texts = [t.get_text() for t in ax.texts]
+    assert "conv\nspan 2 x dil 2\n= 3 el.\nt = 3" in texts  # no ms without a sampling rate
+    assert "avg pool\n(time)" in texts
+    F.plt.close(fig)
+
+
+def test_missing_data_gives_a_placeholder_not_an_error():
+    from neonas import figures as F
+
+    empty = pd.DataFrame(columns=["arm", "setting", "seed", "fold", "epoch", "metric"])
+    fig = F.accuracy_over_epochs(empty, pd.DataFrame(), [("nas", "identity")], [("nas", "identity")])
+    assert "No sampled children" in fig.texts[0].get_text()
+    fig = F.arch_diagram(None, "Best architecture")
+    assert "no architecture available" in fig.texts[0].get_text()
+    assert fig.get_size_inches()[0] == F.WIDTH
+    F.plt.close("all")

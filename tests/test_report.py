@@ -1,0 +1,142 @@
+"""`neonas report` and the aggregate/report rules, run by real snakemake on the hand-written study
+(also `snakemake --report`), then the outputs checked: every figure and table, the LaTeX bundle, captions."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from neonas.cli import main
+from neonas.report import FIGURES, TABLES
+from studyfixture import SIGMOID, make_study
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A stand-in for the study's Snakefile + common.smk: the same helper names, listing the hand-written study.
+SNAKEFILE = """
+from pathlib import Path
+config.setdefault("study", "t")
+ENV = {env!r}
+STUDY = "results/t"
+def study(path):
+    return f"{{STUDY}}/{{path}}"
+SEARCHES = {searches!r}
+def search_dirs():
+    return SEARCHES
+def search_files(name="summary.json"):
+    return [f"{{d}}/{{name}}" for d in SEARCHES]
+def derived_files():
+    return {derived!r}
+def metrics_files():
+    return {metrics!r}
+def planted_files():
+    return [{planted!r}]
+include: {aggregate!r}
+include: {report!r}
+rule all:
+    input:
+        study("latex"),
+        report_outputs(),
+"""
+
+
+def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", "Snakefile", "-d", str(workdir), "--cores", "2",
+                           *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """Aggregate + report by snakemake, then the HTML report; returns the study folder."""
+    work = tmp_path_factory.mktemp("wf")
+    paths = make_study(work / "results" / "t")
+    rel = {k: ([str(Path(p).relative_to(work)) for p in v] if isinstance(v, list) else str(Path(v).relative_to(work)))
+           for k, v in paths.items()}
+    (work / "Snakefile").write_text(SNAKEFILE.format(
+        **rel, env=str(REPO / "envs/neonas.yaml"), aggregate=str(REPO / "workflow/rules/aggregate.smk"), report=str(REPO / "workflow/rules/report.smk")))
+    run = _snakemake(work)
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = _snakemake(work, "--report", "report.html")
+    assert html.returncode == 0, html.stderr[-3000:]
+    return work
+
+
+@pytest.mark.slow
+def test_snakemake_writes_every_figure_table_and_the_html_report(study):
+    report = study / "results/t/report"
+    for name, _, _ in FIGURES:
+        assert (report / f"{name}.pdf").stat().st_size > 5000 and (report / f"{name}.png").stat().st_size > 5000
+    for name, _, _ in TABLES:
+        assert (report / f"{name}.csv").exists() and (report / f"{name}.tex").read_text().startswith(r"\begin{tabular}")
+    html = (study / "report.html").read_text(errors="replace")
+    assert "fig_accuracy_over_epochs.png" in html and "tab_results.csv" in html
+    assert "thesis figure" in html  # a caption from workflow/report/*.rst
+    assert (study / "results/t/config/aggregate.args").read_text().startswith("--searches\n")
+
+
+@pytest.mark.slow
+def test_tables_say_what_the_study_shows(study):
+    report = study / "results/t/report"
+    results = pd.read_csv(report / "tab_results.csv")
+    assert results["Method"].tolist() == ["NAS, identity", f"NAS, {SIGMOID}", "random search", "hand-designed"]
+    assert results.iloc[0]["Accuracy"] == "0.711 ± 0.009"
+    assert results.iloc[0]["Seeds × folds"] == "2 × 3"
+    tex = (report / "tab_results.tex").read_text()
+    assert r"0.711 $\pm$ 0.009" in tex and r"$\kappa$" in tex
+    paired = pd.read_csv(report / "tab_paired_tests.csv")
+    row = paired[paired["Comparison"] == f"NAS, {SIGMOID} vs hand-designed"].iloc[0]
+    assert row["Δ Accuracy (p)"] == "+0.151 (0.25)" and "cannot fall below 0.25" in row["Note"]
+    verdicts = pd.read_csv(report / "tab_verdicts.csv")
+    assert verdicts["Answer"].iloc[0].startswith("Yes")
+    planted = pd.read_csv(report / "tab_planted.csv", dtype=str)
+    assert planted.iloc[-1][["Method", "n", "Covering", "Share"]].tolist() == ["NAS, all settings", "12", "12", "1.00"]
+
+
+@pytest.mark.slow
+def test_latex_bundle_inputs_every_figure_and_table(study):
+    latex = study / "results/t/latex"
+    text = (latex / "neonas_results.tex").read_text()
+    for name, _, _ in FIGURES:
+        assert f"{{\\neonasdir/figures/{name}.pdf}}" in text
+        assert (latex / "figures" / f"{name}.pdf").read_bytes() == (study / f"results/t/report/{name}.pdf").read_bytes()
+    for name, _, _ in TABLES:
+        assert f"\\input{{\\neonasdir/tables/{name}.tex}}" in text and (latex / "tables" / f"{name}.tex").exists()
+    labels = re.findall(r"\\label\{([^}]*)\}", text)
+    assert len(labels) == len(set(labels)) == len(FIGURES) + len(TABLES)
+    assert r"\def\neonasTrustVerdict{Yes" in text and r"\def\neonasPlantedVerdict{" in text
+    assert "\\input{path/to/this/folder/neonas_results.tex}" in (latex / "README.md").read_text()
+
+
+def test_rule_names_match_the_report_and_every_output_has_a_caption():
+    smk = (REPO / "workflow/rules/report.smk").read_text()
+    listed = set(re.findall(r'"((?:fig|tab)_[a-z_]+)":', smk))
+    assert listed == {n for n, _, _ in FIGURES} | {n for n, _, _ in TABLES}
+    for name in listed:
+        caption = REPO / "workflow/report" / f"{name}.rst"
+        assert caption.exists() and len(caption.read_text().split()) > 15, name
+
+
+def test_report_errors_name_the_missing_input(tmp_path, capsys):
+    argv = ["report", "--aggregate", str(tmp_path / "agg"), "--out", str(tmp_path / "r"), "--latex", str(tmp_path / "l")]
+    assert main(argv) == 2
+    assert "agg: aggregate directory not found (run `neonas aggregate` first)" in capsys.readouterr().err
+    (tmp_path / "agg").mkdir()
+    (tmp_path / "agg" / "runs.csv").write_text("arm,setting\n")
+    assert main(argv) == 2
+    assert "not a complete `neonas aggregate` output: missing ['children.csv'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "l").exists()
+
+
+def test_report_help_reads_well(capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    out = capsys.readouterr().out
+    assert "--aggregate" in out and "--latex" in out and "neonas_results.tex" in out
+
