@@ -24,8 +24,9 @@ def tone(name: str, seconds: float, sfreq: float, amp_uv: float = 40.0, noise_uv
 
 
 def write_edf(path, signals: dict[str, np.ndarray], sfreq: float | dict[str, float] = 256.0,
-              annotations=(), dimension: str = "uV", physical_range=(-1000.0, 1000.0)) -> Path:
-    """EDF (EDF+ when annotations are given) with 1 s data records. `signals`: label -> data in uV."""
+              annotations=(), dimension: str = "uV", physical_range=(-1000.0, 1000.0),
+              record_s: float | None = None) -> Path:
+    """EDF (EDF+ when annotations are given), 1 s data records unless `record_s`. `signals`: label -> uV."""
     import edfio
 
     path = Path(path)
@@ -36,7 +37,7 @@ def write_edf(path, signals: dict[str, np.ndarray], sfreq: float | dict[str, flo
         for label, data in signals.items()
     ]
     anns = [edfio.EdfAnnotation(float(o), float(d), str(t)) for o, d, t in annotations] or None
-    edfio.Edf(edf_signals, annotations=anns).write(path)
+    edfio.Edf(edf_signals, annotations=anns, data_record_duration=record_s).write(path)
     return path
 
 

@@ -136,3 +136,13 @@ def test_detect_format_errors(tmp_path):
     with pytest.raises(NeonasError, match="--label-format csv needs a label file"):
         detect_format(None, "csv")
     assert detect_format(None, "auto") == "annotations"
+
+
+def test_grid_start_cuts_leading_fragment():
+    # DREAMS excerpt 8 style: a 10 s fragment, then 20 s epochs from t = 10 s
+    labs = [(0, 30, "QS"), (30, 40, "AS"), (70, 10, "W")]
+    g = epoch_grid([Label(o, d, s, f"row {i}") for i, (o, d, s) in enumerate(labs)], LOOKUP, 20.0, 80.0, "x",
+                   grid_start_s=10.0)
+    assert g.onset_s.tolist() == [10, 30, 50] and g.labels.tolist() == [1, 0, 0]
+    with pytest.raises(NeonasError, match="off the 20 s epoch grid that starts at the first label"):
+        grid(labs, epoch_s=20.0, duration_s=80.0)

@@ -113,3 +113,29 @@ def test_neonatal_demo_bipolar_file(tmp_path):
     assert rec.extra_attrs["source_channels"]["F7-C3"] == "F7-C3"  # the file's own bipolar channel
     # the amplifier saturates at +-1000 uV in preterm bursts: >= 1 % of samples at the rail in epochs 3-6
     assert np.flatnonzero(rec.artifact & CLIPPED).tolist() == [3, 4, 5, 6]
+
+
+# README table: native 20 s epochs per excerpt (W, S1, S2, S3, S4, REM)
+DREAMS_COUNTS = {1: (14, 3, 55, 17, 1, 0), 2: (1, 5, 50, 20, 14, 0), 3: (8, 22, 56, 4, 0, 0), 4: (27, 20, 36, 5, 2, 0),
+                 5: (10, 2, 52, 26, 0, 0), 6: (3, 3, 55, 23, 6, 0), 7: (2, 9, 61, 10, 1, 7), 8: (18, 6, 65, 0, 0, 0)}
+
+
+def test_dreams_text_excerpts_via_edf(tmp_path):
+    """The 8 single-channel excerptN.txt files (uV, one sample per line), written as EDF, then
+    preprocessed with their 5 s-code hypnograms on the 20 s grid (excerpt 8's grid starts at 10 s)."""
+    from edfmaker import write_edf
+
+    for i, counts in DREAMS_COUNTS.items():
+        txt = shared_file("dreams-spindles", f"excerpt{i}.txt")
+        hyp = shared_file("dreams-spindles", f"Hypnogram_excerpt{i}.txt")
+        fs = {1: 100.0, 3: 50.0}.get(i, 200.0)
+        with open(txt) as f:
+            channel = f.readline().strip().strip("[]")
+        x = np.loadtxt(txt, skiprows=1)
+        edf = write_edf(tmp_path / f"excerpt{i}.edf", {channel: x}, fs, physical_range=(x.min(), x.max()),
+                        record_s=0.1)  # excerpt 6 lasts 1800.7 s
+        cfg = PreprocessConfig(channels=[channel], epoch_s=20.0, resample_hz=None, h_freq=20.0, notch_hz=[],
+                               grid_start_s=10.0 if i == 8 else None, **R_AND_K)
+        rec = preprocess(edf, tmp_path / f"excerpt{i}.h5", cfg, labels_path=hyp)
+        assert tuple(stage_counts(rec).values()) == counts, f"excerpt {i}"
+        assert rec.sfreq == fs and rec.ch_names == [channel]

@@ -204,10 +204,23 @@ def stage_lookup(label_map: dict[str, str | None], label_names: list[str]):
     return lookup
 
 
-def epoch_grid(labels: list[Label], lookup, epoch_s: float, duration_s: float, source: str) -> Grid:
-    """Place labels on the epoch grid of a recording of `duration_s` seconds (see module docstring)."""
+def epoch_grid(labels: list[Label], lookup, epoch_s: float, duration_s: float, source: str,
+               grid_start_s: float | None = None) -> Grid:
+    """Place labels on the epoch grid of a recording of `duration_s` seconds (see module docstring).
+
+    `grid_start_s` fixes where the grid starts instead of the first label; label parts before it are
+    cut off (e.g. DREAMS excerpt 8, scored on a 20 s grid from 10 s with a 10 s fragment before).
+    """
     if duration_s + TOL_S < epoch_s:
         raise NeonasError(f"the recording lasts {duration_s:g} s, shorter than one {epoch_s:g} s epoch")
+    if grid_start_s is not None:
+        cut = []
+        for lab in labels:
+            end = lab.onset_s + lab.duration_s
+            if end > grid_start_s + TOL_S:
+                start = max(lab.onset_s, grid_start_s)
+                cut.append(Label(start, end - start, lab.stage, lab.where))
+        labels = cut
     items = []
     for lab in labels:
         code = lookup(lab, source)
@@ -229,16 +242,18 @@ def epoch_grid(labels: list[Label], lookup, epoch_s: float, duration_s: float, s
             raise NeonasError(f"overlapping labels: {cur.where} ('{cur.stage}' from {cur.onset_s:g} s) starts "
                               f"before {prev.where} ('{prev.stage}', {prev.onset_s:g}-{prev_end:g} s) ends", source)
 
-    t0 = items[0][0].onset_s if items else 0.0
+    t0 = grid_start_s if grid_start_s is not None else items[0][0].onset_s if items else 0.0
+    where = "starts at the first label" if grid_start_s is None else "starts at grid_start_s"
     for lab, _ in items:
         steps = (lab.onset_s - t0) / epoch_s
         if abs(steps - round(steps)) * epoch_s > TOL_S:
             raise NeonasError(f"{lab.where}: onset {lab.onset_s:g} s of '{lab.stage}' is off the {epoch_s:g} s "
-                              f"epoch grid that starts at the first label ({t0:g} s); onsets must be "
+                              f"epoch grid that {where} ({t0:g} s); onsets must be "
                               f"{t0:g} s + a multiple of {epoch_s:g} s (is epoch_s right?)", source)
 
     # full epochs of the recording on the grid, extended back to the start of the recording
-    k_first = -math.floor(t0 / epoch_s + TOL_S / epoch_s)
+    # (unless the grid start is given)
+    k_first = 0 if grid_start_s is not None else -math.floor(t0 / epoch_s + TOL_S / epoch_s)
     k_last = math.floor((duration_s - t0) / epoch_s + TOL_S / epoch_s) - 1  # last k with end <= duration
     k = np.arange(k_first, k_last + 1)
     grid = Grid(onset_s=t0 + k * epoch_s, labels=np.full(k.shape, -1, np.int8))

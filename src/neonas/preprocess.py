@@ -128,7 +128,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         fmt = "none"
     label_source = str(recording if fmt == "annotations" else labels_path or "")
     grid = epoch_grid(labels, stage_lookup(cfg.label_map, cfg.label_names), cfg.epoch_s, duration_s,
-                      label_source or str(recording))
+                      label_source or str(recording), cfg.grid_start_s)
     keep = np.ones(grid.labels.shape, bool)
     if fmt != "none" and cfg.unlabelled == "drop":
         keep &= grid.labels >= 0

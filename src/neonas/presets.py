@@ -48,6 +48,7 @@ class PreprocessConfig:
     # stage text in the label source -> one of label_names, or null for "not scored"
     label_map: dict[str, str | None] = field(default_factory=_neonatal_label_map)
     epoch_s: float = 30.0  # epoch length (s); the grid starts at the first label
+    grid_start_s: float | None = None  # start the grid here instead (s); label parts before it are cut off
     resample_hz: float | None = 64.0  # output sampling rate (Hz); null keeps the recording's rate
     l_freq: float | None = 0.5  # band-pass high-pass edge (Hz); null = no high-pass
     h_freq: float | None = 30.0  # band-pass low-pass edge (Hz); null = no low-pass
@@ -88,6 +89,8 @@ class PreprocessConfig:
             raise ValueError(f"l_freq ({self.l_freq} Hz) must be below h_freq ({self.h_freq} Hz)")
         if not 0 < self.clip_fraction <= 1:
             raise ValueError(f"clip_fraction: expected a fraction in (0, 1], found {self.clip_fraction}")
+        if self.grid_start_s is not None and self.grid_start_s < 0:
+            raise ValueError(f"grid_start_s: expected seconds >= 0, found {self.grid_start_s}")
         if self.crop_sleep_min is not None and self.crop_sleep_min < 0:
             raise ValueError(f"crop_sleep_min: expected minutes >= 0, found {self.crop_sleep_min}")
         if self.chunk_s < self.epoch_s:
