@@ -20,7 +20,7 @@ import yaml
 from neonas import NEONATAL_STAGES
 from neonas.cli import main
 from neonas.h5io import Recording, write_recording
-from neonas.search import CHILD_COLUMNS, EPOCH_COLUMNS, EXIT_RESUMABLE
+from neonas.search import CHILD_COLUMNS, EPOCH_COLUMNS, EXIT_RESUMABLE, RUNTIME_ONLY
 from neonas.space import arch_hash
 from neonas.splits import write_folds
 
@@ -80,7 +80,10 @@ def assert_same_run(a: Path, b: Path) -> None:
         for k in fa[part]:
             assert torch.equal(fa[part][k], fb[part][k]), (part, k)
     sa, sb = (json.loads((d / "summary.json").read_text()) for d in (a, b))
-    sa.pop("wall_seconds"), sb.pop("wall_seconds")
+    for s in (sa, sb):
+        s.pop("wall_seconds")
+        for knob in RUNTIME_ONLY:
+            s["config"]["training"].pop(knob)
     assert sa == sb
 
 
@@ -120,6 +123,14 @@ def test_resume_after_stop_is_bit_identical(cohort, straight, tmp_path):
     with (out / "children.csv").open("a") as f:
         f.write("9,99,controller,deadbeef,{},kappa,0.0,0.0,0.0,0.0,0.0,0.0\n")
     assert search(cohort, out, "--resume") == 0
+    assert_same_run(straight, out)
+
+
+def test_max_minutes_stops_and_resume_may_change_runtime_knobs(cohort, straight, tmp_path):
+    out = tmp_path / "run"
+    assert search(cohort, out, "--set", "training.max_minutes=0") == EXIT_RESUMABLE
+    assert (out / "checkpoint.pt").exists() and len(rows(out / "children.csv")) == 0
+    assert search(cohort, out, "--resume", "--set", "training.checkpoint_every=3") == 0
     assert_same_run(straight, out)
 
 

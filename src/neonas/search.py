@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import logging
 import math
 import os
@@ -40,6 +41,8 @@ log = logging.getLogger("neonas.search")
 EXIT_RESUMABLE = 75
 CHILD_COLUMNS = ["epoch", "step", "sampler", "arch_hash", "arch", "metric_name", "metric", "reward", "baseline",
                  "entropy", "log_prob", "skip_rate"]
+#: training knobs that may change between a checkpoint and its resume (they do not change the results)
+RUNTIME_ONLY = ("max_minutes", "checkpoint_every")
 EPOCH_COLUMNS = ["epoch", "shared_loss", "shared_acc", "mean_metric", "mean_reward", "baseline", "entropy", "seconds"]
 
 
@@ -305,6 +308,8 @@ class CsvLog:
 
 
 def _fmt(value) -> str:
+    if value is None:
+        return ""
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -348,8 +353,11 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
     t = cfg.training
     train = load_infants(split.train, drop_artifacts=t.drop_artifacts)
     val = load_infants(split.val, drop_artifacts=t.drop_artifacts)
-    identity = {"config": to_dict(cfg), "seed": seed, "fold": fold, "train_ids": split.train_ids,
-                "val_ids": split.val_ids}
+    # what a checkpoint must agree on; knobs that cannot change the results may differ on resume
+    same = to_dict(cfg)
+    for knob in RUNTIME_ONLY:
+        same["training"].pop(knob)
+    identity = {"config": same, "seed": seed, "fold": fold, "train_ids": split.train_ids, "val_ids": split.val_ids}
     search = Search(cfg, train, val, seed, dev)
     wall = 0.0
     keep_children = keep_epochs = None
@@ -467,8 +475,6 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                "fold": fold, "epochs": p["epoch"], "device": str(dev), "wall_seconds": round(wall_seconds, 3),
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),
                "train_ids": split.train_ids, "val_ids": split.val_ids, "n_children": children.rows}
-    import json
-
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("search finished: %d epochs, %d children, %.1f s; wrote %s", p["epoch"], children.rows, wall_seconds, out)
     return 0
