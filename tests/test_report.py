@@ -41,8 +41,8 @@ include: {aggregate!r}
 include: {report!r}
 rule all:
     input:
-        study("latex"),
-        report_outputs(),
+        LATEX_BUNDLE,
+        REPORT_OUTPUTS,
 """
 
 

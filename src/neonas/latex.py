@@ -60,20 +60,26 @@ class Float:
     wide: bool = False  # scale a wide table down to the text width
 
 
+def _label(f: Float) -> str:
+    """fig_accuracy_over_epochs -> fig:neonas-accuracy-over-epochs."""
+    return f"{'fig' if f.kind == 'figure' else 'tab'}:neonas-{f.name.split('_', 1)[1].replace('_', '-')}"
+
+
 def bundle(floats: list[Float], macros: dict[str, str], title: str) -> str:
     """The one file a thesis \\input's: verdict macros, then every figure and table as a float."""
     lines = [
         f"% {title}: figures and tables made by `neonas report` (do not edit: rerun the report).",
         "% Preamble needs: \\usepackage{graphicx} \\usepackage{booktabs}",
         "% Use: \\newcommand{\\neonasdir}{path/to/this/folder}  then  \\input{path/to/this/folder/neonas_results.tex}",
-        "% Labels: fig:neonas-<name>, tab:neonas-<name>; verdicts as macros (\\neonasTrustVerdict, ...).",
+        "% Verdicts as macros: " + ", ".join(f"\\{m}" for m in macros) + ". Labels:",
+        *[f"%   {_label(f)}" for f in floats],
         r"\providecommand{\neonasdir}{.}",
     ]
     for name, text in macros.items():
         lines.append(rf"\def\{name}{{{escape(text)}}}")
     for f in floats:
         lines.append("")
-        label = f"{'fig' if f.kind == 'figure' else 'tab'}:neonas-{f.name.split('_', 1)[1].replace('_', '-')}"
+        label = _label(f)
         lines += [rf"\begin{{{f.kind}}}[tbp]", r"  \centering"]
         if f.kind == "figure":
             lines.append(rf"  \includegraphics[width=\linewidth]{{\neonasdir/figures/{f.name}.pdf}}")

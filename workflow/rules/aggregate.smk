@@ -1,28 +1,25 @@
 """Stage 8: every run of the study in CSV tables (`neonas aggregate`, docs/report.md)."""
 
 
+AGGREGATE_ARGS = (
+    ["--searches", *search_dirs()]
+    + (["--derived", *derived_files()] if derived_files() else [])
+    + (["--metrics", *metrics_files()] if metrics_files() else [])
+    + (["--planted", *planted_files()] if planted_files() else [])
+)
+
+
 rule aggregate_args:
     """The argument list of `neonas aggregate`, one per line: a large study's paths do not fit on a command line."""
     output:
         study("config/aggregate.args"),
     params:
-        searches=search_dirs(),
-        derived=derived_files(),
-        metrics=metrics_files(),
-        planted=planted_files(),
+        args=AGGREGATE_ARGS,
     localrule: True
+    log:
+        study("logs/aggregate_args.log"),
     run:
-        lines = ["--searches", *params.searches]
-        if params.derived:
-            lines += ["--derived", *params.derived]
-        if params.metrics:
-            lines += ["--metrics", *params.metrics]
-        if params.planted:
-            lines += ["--planted", *params.planted]
-        Path(output[0]).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(output[0] + ".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        tmp.replace(output[0])
+        Path(output[0]).write_text("\n".join(params.args) + "\n")
 
 
 rule aggregate:

@@ -30,11 +30,11 @@ REPORT_TABLES = {
 }
 
 
-def report_outputs():
-    """Every file `neonas report` writes into results/<study>/report/ (what rule all asks for)."""
-    return [study(f"report/{name}.{ext}") for name in REPORT_FIGURES for ext in ("pdf", "png")] + [
-        study(f"report/{name}.{ext}") for name in REPORT_TABLES for ext in ("csv", "tex")
-    ]
+# Every file `neonas report` writes into results/<study>/report/ (for rule all), and the LaTeX bundle
+REPORT_OUTPUTS = [study(f"report/{name}.{ext}") for name in REPORT_FIGURES for ext in ("pdf", "png")] + [
+    study(f"report/{name}.{ext}") for name in REPORT_TABLES for ext in ("csv", "tex")
+]
+LATEX_BUNDLE = study("latex")
 
 
 rule report:
@@ -52,9 +52,9 @@ rule report:
             for name, cat in REPORT_TABLES.items()
         ],
         tex=[study(f"report/{name}.tex") for name in REPORT_TABLES],
-        latex=directory(study("latex")),
+        latex=directory(LATEX_BUNDLE),
     params:
-        out=study("report"),
+        out=lambda wildcards, output: Path(output.figures[0]).parent,
         title=f"neonas study '{config['study']}'",
     threads: 1
     log:
