@@ -136,6 +136,8 @@ def test_detect_format_errors(tmp_path):
     with pytest.raises(NeonasError, match="--label-format csv needs a label file"):
         detect_format(None, "csv")
     assert detect_format(None, "auto") == "annotations"
+    with pytest.raises(NeonasError, match="--label-format none does not read a label file"):
+        detect_format("x.tsv", "none")
 
 
 def test_grid_start_cuts_leading_fragment():

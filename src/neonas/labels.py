@@ -67,6 +67,9 @@ def detect_format(labels_path: str | os.PathLike | None, fmt: str) -> str:
     if fmt != "auto":
         if fmt not in ("annotations", "none") and labels_path is None:
             raise NeonasError(f"--label-format {fmt} needs a label file (--labels FILE)")
+        if fmt in ("annotations", "none") and labels_path is not None:
+            raise NeonasError(f"--label-format {fmt} does not read a label file, but --labels was given; "
+                              "drop one of them", labels_path)
         return fmt
     if labels_path is None:
         return "annotations"

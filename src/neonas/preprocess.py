@@ -113,7 +113,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
     n_samples = cfg.epoch_s * fs_out
     if abs(n_samples - round(n_samples)) > 1e-6:
         raise NeonasError(f"epoch_s ({cfg.epoch_s:g} s) x output rate ({fs_out:g} Hz) = {n_samples:g} is not a "
-                          "whole number of samples; change epoch_s or resample_hz")
+                          "whole number of samples; change epoch_s or resample_hz", recording)
     n_samples = round(n_samples)
     n_out = -(-n_in * up // down)  # length of the resampled signal (scipy.signal.resample_poly)
     filters = design_filter(cfg, fs_in, fs_out, recording)
@@ -148,6 +148,9 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
     onset_s, starts_out = onset_s[inside], starts_out[inside]
     epoch_labels = grid.labels[keep][inside]
     starts_in = np.round(onset_s * fs_in).astype(np.int64)
+    if not inside.any():
+        raise NeonasError(f"no full {cfg.epoch_s:g} s epoch to write inside the recording ({duration_s:g} s)",
+                          recording)
 
     log.info("%s: %d channel(s) at %g Hz, %.2f h; writing %d epochs of %g s at %g Hz", recording.name,
              len(montage), fs_in, duration_s / 3600, len(onset_s), cfg.epoch_s, fs_out)
