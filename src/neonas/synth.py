@@ -1,0 +1,550 @@
+"""Write a synthetic neonatal sleep EEG cohort: EDF+ recordings with stage annotations, a cohort sheet
+and planted.json.
+
+Each infant gets a multi-hour, 9-channel referential recording (Fp1 Fp2 C3 C4 T3 T4 O1 O2 Cz, in µV)
+whose sleep follows an ultradian cycle (AS -> IS -> QS -> IS, sometimes wake). Stages differ as in real
+neonatal EEG (QS: tracé alternant or high-voltage slow waves; AS: continuous low-voltage mixed
+frequencies; W: low voltage with movement artefacts), and one cue is planted that only a relation
+between homologous left/right electrodes reveals (4 apart in the neonas channel order): in QS they
+burst together, in IS independently, with identical per-channel statistics. A study can check in
+planted.json whether the architecture search found it. See docs/synthetic-cohort.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neonas import NEONATAL_STAGES, __version__
+from neonas.errors import NeonasError, atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+#: neonas channel order (the order of every HDF5 file): left chain, right chain, vertex
+CHANNEL_ORDER = ("Fp1", "C3", "T3", "O1", "Fp2", "C4", "T4", "O2", "Cz")
+#: the order the electrodes are stored in the EDF (as a typical recorder would); preprocess reorders
+EDF_ELECTRODES = ("Fp1", "Fp2", "C3", "C4", "T3", "T4", "O1", "O2", "Cz")
+PAIR_OFFSET = 4
+PAIRS = tuple((CHANNEL_ORDER[i], CHANNEL_ORDER[i + PAIR_OFFSET]) for i in range(4))
+#: hemisphere of each channel (Cz counted with the right) for the continuous, stage-independent activity
+HEMISPHERE = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1])
+AS, QS, W, IS = (NEONATAL_STAGES.index(s) for s in ("AS", "QS", "W", "IS"))
+EPOCH_S = 30.0
+PHYSICAL_RANGE_UV = (-3200.0, 3200.0)  # clipping level of the "amplifier" (EDF physical min/max)
+MEAS_DATE = dt.datetime(2000, 1, 1, 20, 0, 0, tzinfo=dt.timezone.utc)  # fixed: byte-identical EDF headers
+LINE_HZ = 50.0
+MIN_EPOCHS_FOR_SHARES = 240  # recordings of >= 2 h are redrawn until the stage shares are realistic
+SHARE_RANGES = {"AS": (0.50, 0.60), "QS": (0.30, 0.40), "IS": (0.10, 0.15), "W": (0.005, 0.08)}
+
+# RMS amplitudes in µV at amplitude_scale 1, per band (slow 0.5-4 Hz, mid 4-8 Hz, fast 8-25 Hz), of the
+# continuous activity of each stage. QS and IS share theirs: it is the inter-burst activity.
+CONTINUOUS_UV = {AS: (7.0, 6.0, 3.5), QS: (9.0, 5.0, 2.0), IS: (9.0, 5.0, 2.0), W: (3.5, 4.0, 5.0)}
+BACKGROUND_UV = 5.0  # 1/f + individual theta/alpha, every stage, independent per channel
+REFERENCE_UV = 3.0  # reference-electrode noise, common to all channels
+BURST_UV = 45.0  # RMS inside a tracé-alternant burst (peak-to-peak ~150-250 µV)
+HVS_UV = 22.0  # RMS of continuous high-voltage slow activity
+AS_MIXED_UV = 14.0  # RMS of the slow waves of the "mixed" pattern of active sleep
+MOVEMENTS_PER_MIN = {AS: 0.3, QS: 0.05, IS: 0.05}  # wake has its own, infant-specific rate
+MOVE_SPREAD = np.array([1.0, 0.5, 0.9, 0.6, 1.0, 0.5, 0.9, 0.6, 0.4], np.float32)  # frontal/temporal most
+MUSCLE_SPREAD = np.array([1.0, 0.3, 1.0, 0.3, 1.0, 0.3, 1.0, 0.3, 0.2], np.float32)
+FAST_UV = 1.0  # broadband (muscle-like) noise outside movements, full rate
+BRAIN_HZ = 64.0  # internal rate of the brain activity, all of which lies below BRAIN_TOP_HZ
+BRAIN_TOP_HZ = 26.0
+
+
+@dataclass
+class InfantParams:
+    """Everything that makes one synthetic infant differ from another (drawn by `draw_infant`)."""
+
+    infant_id: str
+    pma_weeks: float  # postmenstrual age
+    amplitude_scale: float  # skull/skin conductance: scales all brain activity
+    cycle_min: float  # ultradian cycle length
+    qs_share: float
+    is_share: float
+    wake_prob: float  # probability that a cycle contains a wake episode
+    burst_s: float  # mean tracé-alternant burst duration
+    ibi_s: float  # mean inter-burst interval
+    hvs_share: float  # share of QS/IS time showing high-voltage slow waves instead of tracé alternant
+    as_mixed_share: float  # share of AS time in the "mixed" pattern (slow waves in low-voltage activity)
+    as_gain: float  # amplitude factors per pattern: infants differ in more than their overall scale
+    qs_gain: float  # (QS and IS share theirs: the same discontinuous pattern)
+    wake_gain: float
+    sync_rho: float  # QS: correlation of the burst generators of homologous electrodes
+    sync_lag_s: float  # max onset lag between homologous bursts in QS (synchronous = within 1.5 s)
+    state_sd: float  # slow (minutes) log-normal fluctuation of all brain activity
+    bg_exponent: float  # 1/f^exponent power spectrum of the background
+    theta_uv: float
+    alpha_uv: float
+    wake_movements_per_min: float
+    line_uv: float  # 50 Hz line noise
+    pops_per_hour: float  # electrode pops (artefact spikes)
+    channel_gain: list[float]  # per channel, neonas order
+    flat_channel: str | None  # electrode with a flat-ish episode (loose electrode), or None
+    flat_start_frac: float
+    flat_min: float
+
+
+def infant_id(index: int) -> str:
+    return f"syn{index + 1:02d}"
+
+
+def _rng(seed: int, index: int, part: int) -> np.random.Generator:
+    """Independent stream per (seed, infant, part): adding infants or parts never changes the others."""
+    return np.random.default_rng(np.random.SeedSequence([seed, index, part]))
+
+
+def draw_infant(seed: int, index: int) -> InfantParams:
+    rng = _rng(seed, index, 0)
+    pma = round(float(rng.uniform(37.0, 44.0)), 1)
+    age = (pma - 37.0) / 7.0  # 0 at 37 weeks, 1 at 44 weeks
+    gain = rng.uniform(0.85, 1.15, 9)
+    return InfantParams(
+        infant_id=infant_id(index),
+        pma_weeks=pma,
+        amplitude_scale=float(rng.uniform(0.8, 1.25)),
+        cycle_min=float(rng.uniform(50.0, 60.0)),
+        qs_share=float(0.305 + 0.03 * age + rng.uniform(-0.01, 0.01)),
+        is_share=float(rng.uniform(0.11, 0.13)),
+        wake_prob=float(rng.uniform(0.45, 0.7)),
+        burst_s=float(5.5 + 0.7 * age + rng.normal(0, 0.3)),
+        ibi_s=float(6.8 - 1.6 * age + rng.normal(0, 0.3)),
+        hvs_share=float(0.12 + 0.18 * age + rng.uniform(0, 0.05)),
+        as_mixed_share=float(rng.uniform(0.25, 0.45)),
+        as_gain=float(rng.uniform(0.8, 1.25)),
+        qs_gain=float(rng.uniform(0.8, 1.25)),
+        wake_gain=float(rng.uniform(0.8, 1.25)),
+        sync_rho=float(rng.uniform(0.3, 0.55)),
+        sync_lag_s=float(rng.uniform(0.3, 1.2)),
+        state_sd=float(rng.uniform(0.15, 0.3)),
+        bg_exponent=float(rng.uniform(1.0, 1.6)),
+        theta_uv=float(rng.uniform(1.0, 4.0)),
+        alpha_uv=float(rng.uniform(0.5, 3.0)),
+        wake_movements_per_min=float(rng.uniform(2.5, 4.5)),
+        line_uv=float(rng.uniform(0.5, 6.0)),
+        pops_per_hour=float(rng.uniform(3.0, 12.0)),
+        channel_gain=[round(float(g), 4) for g in gain],
+        flat_channel=str(CHANNEL_ORDER[rng.integers(9)]) if rng.random() < 0.5 else None,
+        flat_start_frac=float(rng.uniform(0.05, 0.9)),
+        flat_min=float(rng.uniform(2.0, 6.0)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# hypnogram
+
+
+def hypnogram(p: InfantParams, n_epochs: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(true, scored) stage per 30 s epoch (int8, NEONATAL_STAGES order) following an ultradian cycle.
+
+    The signal follows `true`; the labels written are `scored`, as a human scorer would give them:
+    transitions a little early or late and a few isolated disagreements (~4 % of epochs in all).
+    Recordings of 2 h or more are redrawn until the scored shares lie in SHARE_RANGES (term newborns:
+    AS 50-60 %, QS 30-40 %, IS 10-15 %, some wake); shorter ones cannot hold a whole cycle.
+    """
+    for _ in range(1000):
+        true = _ultradian(p, n_epochs, rng)
+        scored = _score(true, rng)
+        if n_epochs < MIN_EPOCHS_FOR_SHARES or shares_ok(scored):
+            return true, scored
+    raise RuntimeError(f"could not draw a hypnogram with realistic shares for {p.infant_id}")
+
+
+#: stages a scorer may confuse an epoch with (neighbours in the cycle)
+NEIGHBOURS = {AS: (IS, W), QS: (IS,), W: (AS,), IS: (AS, QS)}
+
+
+def _score(true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Scorer's labels: each transition moved by -2..2 epochs (never removing a stretch), and 1 % of the
+    epochs given a neighbouring stage."""
+    bounds = np.flatnonzero(np.diff(true)) + 1
+    edges = np.concatenate([[0], bounds, [len(true)]])
+    for k in range(1, len(edges) - 1):
+        shift = int(rng.choice([-2, -1, 0, 1, 2], p=[0.1, 0.2, 0.4, 0.2, 0.1]))
+        edges[k] = np.clip(edges[k] + shift, edges[k - 1] + 1, edges[k + 1] - 1)
+    values = true[np.concatenate([[0], bounds])]
+    scored = np.repeat(values, np.diff(edges)).astype(np.int8)
+    for i in np.flatnonzero(rng.random(len(true)) < 0.01):
+        options = NEIGHBOURS[int(scored[i])]
+        scored[i] = options[int(rng.integers(len(options)))]
+    return scored
+
+
+def stage_shares(stages: np.ndarray) -> dict[str, float]:
+    counts = np.bincount(stages, minlength=len(NEONATAL_STAGES)) / len(stages)
+    return {name: float(counts[i]) for i, name in enumerate(NEONATAL_STAGES)}
+
+
+def shares_ok(stages: np.ndarray) -> bool:
+    shares = stage_shares(stages)
+    return all(lo <= shares[name] <= hi for name, (lo, hi) in SHARE_RANGES.items())
+
+
+def _ultradian(p: InfantParams, n_epochs: int, rng: np.random.Generator) -> np.ndarray:
+    """Cycles of AS (sometimes interrupted by wake) -> IS -> QS -> IS, entered at a random phase."""
+    per_min = 60.0 / EPOCH_S
+    seq: list[int] = []
+    first_cycle = None
+    while first_cycle is None or len(seq) < first_cycle + n_epochs:
+        total = p.cycle_min * per_min * rng.uniform(0.9, 1.1)
+        is1, is2 = (max(1, round(total * p.is_share / 2 * rng.uniform(0.7, 1.3))) for _ in range(2))
+        qs = max(2, round(total * p.qs_share * rng.uniform(0.85, 1.15)))
+        as_ = max(4, round(total) - is1 - is2 - qs)
+        wake = round(rng.uniform(3.0, 7.0) * per_min) if rng.random() < p.wake_prob else 0
+        wake = min(wake, as_ - 2)
+        as_a = int(rng.integers(1, as_ - wake)) if wake else as_
+        cycle = [AS] * as_a + [W] * wake + [AS] * (as_ - wake - as_a) + [IS] * is1 + [QS] * qs + [IS] * is2
+        if first_cycle is None:
+            first_cycle = int(rng.integers(len(cycle)))
+        seq += cycle
+    return np.array(seq[first_cycle:first_cycle + n_epochs], dtype=np.int8)
+
+
+# ---------------------------------------------------------------------------------------------------
+# signals
+
+
+@dataclass
+class Synthetic:
+    """One simulated infant. `eeg` is in µV, channels in CHANNEL_ORDER."""
+
+    params: InfantParams
+    sfreq: float
+    stages: np.ndarray  # (n_epochs,) int8 label per 30 s epoch, as scored (written to the files)
+    true_stages: np.ndarray  # (n_epochs,) int8 stage the signal follows (before the +-10 s jitter)
+    eeg: np.ndarray  # (9, n) float32 µV
+    signal_stage: np.ndarray  # (n,) int8 stage the signal shows (boundaries jittered vs. the labels)
+    burst_env: np.ndarray  # (9, n) float32 tracé-alternant envelope (0 IBI .. 1 burst) per channel in QS/IS
+    hvs: np.ndarray  # (n,) bool high-voltage slow pattern instead of tracé alternant (QS/IS)
+    flat: tuple[int, int, int] | None  # (channel index, start sample, stop sample)
+    n_pops: int
+
+
+def _noise(rng: np.random.Generator, rows: int, n: int, amp: np.ndarray) -> np.ndarray:
+    """Gaussian noise with amplitude spectrum `amp` (over rfftfreq(n)), each row at unit RMS."""
+    out = np.empty((rows, n), np.float32)
+    nz = np.flatnonzero(amp)
+    for r in range(rows):
+        spec = np.zeros(amp.shape[0], np.complex128)
+        spec[nz] = (rng.standard_normal(nz.size) + 1j * rng.standard_normal(nz.size)) * amp[nz]
+        x = np.fft.irfft(spec, n)
+        out[r] = x / (x.std() + 1e-12)
+    return out
+
+
+def _band(f: np.ndarray, lo: float, hi: float, slope: float = 0.0) -> np.ndarray:
+    """Amplitude spectrum: smooth band lo..hi Hz (raised-cosine edges) with an optional 1/f^slope tilt."""
+    e_lo, e_hi = 0.3 * lo + 0.1, 0.1 * hi + 0.3
+    rise = np.clip((f - lo + e_lo) / (2 * e_lo), 0, 1)
+    fall = np.clip((hi + e_hi - f) / (2 * e_hi), 0, 1)
+    return (np.sin(0.5 * np.pi * rise) * np.sin(0.5 * np.pi * fall)) ** 2 / np.maximum(f, 0.5) ** slope
+
+
+def _peak(f: np.ndarray, f0: float, width: float) -> np.ndarray:
+    return np.exp(-0.5 * ((f - f0) / width) ** 2)
+
+
+def _mix(*parts: tuple[float, np.ndarray]) -> tuple[float, np.ndarray]:
+    """Sum of independent spectral parts given as (RMS µV, amplitude spectrum): (total RMS, spectrum)."""
+    power = sum(rms**2 * amp**2 / np.sum(amp**2) for rms, amp in parts)
+    return float(np.sqrt(sum(rms**2 for rms, _ in parts))), np.sqrt(power)
+
+
+def _smooth(x: np.ndarray, width: int) -> np.ndarray:
+    """Moving average along the last axis (edges of stage/burst changes become ramps, not steps)."""
+    if width <= 1:
+        return x.astype(np.float32)
+    pad = [(0, 0)] * (x.ndim - 1) + [(width // 2, width - 1 - width // 2)]
+    c = np.cumsum(np.pad(x.astype(np.float64), pad, mode="edge"), axis=-1)
+    c = np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
+    return ((c[..., width:] - c[..., :-width]) / width).astype(np.float32)
+
+
+def _intervals_mask(starts: np.ndarray, stops: np.ndarray, n: int) -> np.ndarray:
+    """Boolean (n,) that is True inside [start, stop) sample intervals (overlaps merge)."""
+    d = np.zeros(n + 1, np.int32)
+    np.add.at(d, np.clip(starts, 0, n), 1)
+    np.add.at(d, np.clip(stops, 0, n), -1)
+    return np.cumsum(d[:-1]) > 0
+
+
+def _burst_train(rng: np.random.Generator, duration_s: float, burst_s: float, ibi_s: float) -> np.ndarray:
+    """(k, 2) burst onsets/offsets in s: gamma-distributed bursts and inter-burst intervals (~6 s each)."""
+    k = int(duration_s / (burst_s + ibi_s) * 1.5) + 4
+    bursts = rng.gamma(6.0, burst_s / 6.0, k)
+    ibis = rng.gamma(6.0, ibi_s / 6.0, k)
+    starts = np.cumsum(ibis + np.concatenate([[0.0], bursts[:-1]])) - rng.uniform(0, burst_s + ibi_s)
+    return np.stack([starts, starts + bursts], axis=1)
+
+
+def _alternation(rng: np.random.Generator, duration_s: float, fs: float, share: float, mean_s: float) -> np.ndarray:
+    """Boolean (n,) alternating stretches: True for `share` of the time, in stretches of ~mean_s seconds."""
+    off_mean = mean_s * (1 - share) / share
+    k = int(duration_s / (mean_s + off_mean) * 2) + 4
+    off, on = rng.exponential(off_mean, k), rng.exponential(mean_s, k)
+    starts = np.cumsum(off + np.concatenate([[0], on[:-1]])) - rng.uniform(0, off_mean + mean_s)
+    n = int(round(duration_s * fs))
+    return _intervals_mask((starts * fs).astype(np.int64), ((starts + on) * fs).astype(np.int64), n)
+
+
+def _events(rng, rate_per_s: np.ndarray, sfreq: float, dur_range: tuple[float, float]) -> np.ndarray:
+    """(k, 2) sample intervals of Poisson events whose rate (per sample position) varies in time."""
+    n = rate_per_s.shape[0]
+    peak = float(rate_per_s.max())
+    if peak <= 0:
+        return np.zeros((0, 2), np.int64)
+    k = rng.poisson(peak * n / sfreq)
+    onsets = np.sort(rng.integers(0, n, k))
+    keep = rng.random(k) < rate_per_s[onsets] / peak
+    onsets = onsets[keep]
+    dur = (rng.uniform(*dur_range, onsets.size) * sfreq).astype(np.int64)
+    return np.stack([onsets, onsets + dur], axis=1)
+
+
+def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, index: int,
+                    true_stages: np.ndarray | None = None) -> Synthetic:
+    """Simulate one infant. `true_stages` (per epoch) overrides the drawn hypnogram and is then also
+    used as the labels (tests use fixed blocks).
+
+    Brain activity (< 30 Hz) is built at BRAIN_HZ and upsampled once in the frequency domain; only
+    muscle, line noise and electrode pops are made at the full rate. That keeps 3 h at 256 Hz fast.
+    """
+    if true_stages is None:
+        true_stages, stages = hypnogram(p, n_epochs, _rng(seed, index, 1))
+    else:
+        stages = true_stages = np.asarray(true_stages, np.int8)
+    rng = _rng(seed, index, 2)
+    fs = BRAIN_HZ
+    ep = int(round(EPOCH_S * fs))
+    m = true_stages.shape[0] * ep  # samples at BRAIN_HZ
+    n = int(round(true_stages.shape[0] * EPOCH_S * sfreq))  # samples at sfreq
+    f = np.fft.rfftfreq(m, 1.0 / fs)
+    hemi = HEMISPHERE
+    dur = m / fs
+
+    # Stage the signal shows at each sample: label boundaries move by up to +-10 s (scorers and brains
+    # disagree near transitions), then 2 s power-preserving cross-fades.
+    sig = np.repeat(true_stages, ep)
+    for b in np.flatnonzero(np.diff(true_stages)) + 1:
+        shift = int(rng.uniform(-10.0, 10.0) * fs)
+        lo, hi = sorted((b * ep, b * ep + shift))
+        sig[lo:hi] = true_stages[b - 1] if shift > 0 else true_stages[b]
+    weight = np.sqrt(_smooth(np.stack([sig == s for s in range(4)]), int(2 * fs)))  # (4, m)
+
+    brain = np.zeros((9, m), np.float32)
+    gains = {AS: p.as_gain, QS: p.qs_gain, IS: p.qs_gain, W: p.wake_gain}
+    burst_uv, hvs_uv, mixed_uv = BURST_UV * p.qs_gain, HVS_UV * p.qs_gain, AS_MIXED_UV * p.as_gain
+
+    # background: 1/f with the infant's own theta/alpha mixture, private per electrode; reference noise
+    rms, bg = _mix((BACKGROUND_UV, _band(f, 0.3, BRAIN_TOP_HZ, p.bg_exponent / 2)),
+                   (p.theta_uv, _peak(f, 6.0, 1.0)), (p.alpha_uv, _peak(f, 9.5, 1.0)))
+    brain += rms * _noise(rng, 9, m, bg)
+    brain += REFERENCE_UV * _noise(rng, 1, m, _band(f, 0.3, BRAIN_TOP_HZ, 0.5))
+
+    # continuous activity in three bands; gains follow the stage (AS mixed, W faster, QS/IS IBI slower)
+    for b, (lo, hi, slope) in enumerate(((0.5, 4.0, 1.0), (4.0, 8.0, 0.0), (8.0, 25.0, 0.5))):
+        src = _noise(rng, 11, m, _band(f, lo, hi, slope))  # 2 hemispheric + 9 private
+        level = sum(weight[s] * CONTINUOUS_UV[s][b] * gains[s] for s in range(4))
+        brain += level * (np.sqrt(0.4) * src[hemi] + np.sqrt(0.6) * src[2:])
+
+    # QS and IS: tracé alternant (or high-voltage slow waves), each electrode with its own generator and
+    # burst train. QS: homologous electrodes (i, i+4) burst together and share a common generator
+    # (correlation sync_rho). IS: every electrode bursts on its own. Cz bursts on its own in both. So per
+    # channel QS and IS are identical, and so is every pair except the four homologous ones. Each train
+    # is a base train plus a per-burst jitter of up to sync_lag_s, alike for all.
+    trains = {}
+    for c in range(9):
+        partner = c - PAIR_OFFSET if 4 <= c < 8 else None
+        trains[(QS, c)] = trains[(QS, partner)] if partner is not None else _burst_train(rng, dur, p.burst_s, p.ibi_s)
+        trains[(IS, c)] = _burst_train(rng, dur, p.burst_s, p.ibi_s)
+    env = {}
+    for key, train in trains.items():
+        iv = ((train + rng.uniform(-p.sync_lag_s / 2, p.sync_lag_s / 2, (train.shape[0], 1))) * fs).astype(np.int64)
+        env[key] = _smooth(_intervals_mask(iv[:, 0], iv[:, 1], m), int(0.4 * fs))
+    # high-voltage slow stretches alternate with tracé alternant, whatever the stage
+    hvs = _alternation(rng, dur, fs, p.hvs_share, 180.0)
+    hvs_w = _smooth(hvs, int(3 * fs))
+    # active sleep alternates between low-voltage irregular and "mixed" stretches with slow waves
+    mixed_w = _smooth(_alternation(rng, dur, fs, p.as_mixed_share, 120.0), int(3 * fs))
+    src = _noise(rng, 13, m, _band(f, 0.5, 20.0, 1.0) + 0.25 * _peak(f, 5.5, 1.2))  # 4 common + 9 own
+    rho = p.sync_rho
+    burst_env = np.zeros((9, m), np.float32)
+    for c in range(9):
+        pair = c % PAIR_OFFSET if c < 8 else None
+        a_qs = weight[QS] * ((1 - hvs_w) * burst_uv * env[(QS, c)] + hvs_w * hvs_uv)
+        a_is = weight[IS] * ((1 - hvs_w) * burst_uv * env[(IS, c)] + hvs_w * hvs_uv)
+        own = src[4 + c]
+        qs_wave = own if pair is None else np.sqrt(rho) * src[pair] + np.sqrt(1 - rho) * own
+        a_as = weight[AS] * mixed_uv * mixed_w  # AS "mixed" pattern: slow waves, no bursts
+        brain[c] += p.channel_gain[c] * (a_qs * qs_wave + (a_is + a_as) * own)
+        burst_env[c] = np.where(sig == QS, env[(QS, c)], np.where(sig == IS, env[(IS, c)], 0))
+
+    # the infant's state drifts over minutes: all brain activity grows and shrinks a little
+    drift = _noise(rng, 1, m, ((f > 1 / 600) & (f < 1 / 60)).astype(np.float64))[0]
+    brain *= np.exp(p.state_sd * drift)
+
+    # movements: slow, large deflections on all electrodes (frontal/temporal most) plus muscle activity
+    rate = (p.wake_movements_per_min * weight[W] ** 2
+            + sum(r * weight[s] ** 2 for s, r in MOVEMENTS_PER_MIN.items())) / 60.0
+    moves = _events(rng, rate, fs, (1.0, 5.0))
+    strength = np.zeros((2, m), np.float32)  # slow deflection (µV), muscle (µV)
+    for a, b in moves:
+        strength[:, a:b] = [[rng.uniform(40.0, 150.0)], [rng.uniform(8.0, 25.0)]]
+    strength = _smooth(strength, int(0.5 * fs))
+    slow = _noise(rng, 1, m, _band(f, 0.3, 3.0, 1.0))[0]
+    brain += MOVE_SPREAD[:, None] * (strength[0] * slow)
+
+    # to the recording rate: band-limited interpolation, one channel at a time
+    eeg = np.empty((9, n), np.float32)
+    for c in range(9):
+        spec = np.fft.rfft(brain[c])
+        eeg[c] = np.fft.irfft(spec, n) * (n / m)
+    del brain
+    up = (np.arange(n, dtype=np.int64) * m) // n  # full-rate sample -> BRAIN_HZ sample
+
+    # muscle: broadband noise that is loud during movements, faint otherwise
+    muscle = (FAST_UV + strength[1][up])
+    for c in range(9):
+        eeg[c] += MUSCLE_SPREAD[c] * muscle * rng.standard_normal(n, dtype=np.float32)
+    eeg *= p.amplitude_scale
+
+    # nuisance: 50 Hz line noise, electrode pops, a loose electrode
+    t = np.arange(n) / sfreq
+    sin, cos = np.sin(2 * np.pi * LINE_HZ * t), np.cos(2 * np.pi * LINE_HZ * t)
+    for c, (level, phase) in enumerate(zip(rng.uniform(0.5, 1.5, 9), rng.uniform(0, 2 * np.pi, 9), strict=True)):
+        eeg[c] += p.line_uv * level * (np.cos(phase) * sin + np.sin(phase) * cos)
+    n_pops = int(rng.poisson(p.pops_per_hour * dur / 3600.0))
+    for _ in range(n_pops):
+        c, at = int(rng.integers(9)), int(rng.integers(n))
+        tau = rng.uniform(0.2, 1.0) * sfreq
+        seg = np.arange(min(n - at, int(5 * tau)))
+        eeg[c, at:at + seg.size] += rng.choice([-1, 1]) * rng.uniform(150, 500) * np.exp(-seg / tau)
+    flat = None
+    if p.flat_channel is not None:
+        c = CHANNEL_ORDER.index(p.flat_channel)
+        a = int(p.flat_start_frac * n)
+        b = min(n, a + int(p.flat_min * 60 * sfreq))
+        eeg[c, a:b] = 0.02 * eeg[c, a:b] + 0.5 * rng.standard_normal(b - a)
+        flat = (c, a, b)
+    np.clip(eeg, *PHYSICAL_RANGE_UV, out=eeg)
+    return Synthetic(params=p, sfreq=sfreq, stages=stages, true_stages=true_stages, eeg=eeg, signal_stage=sig[up],
+                     burst_env=burst_env[:, up], hvs=(hvs & np.isin(sig, (QS, IS)))[up], flat=flat, n_pops=n_pops)
+
+
+# ---------------------------------------------------------------------------------------------------
+# files
+
+
+def write_edf(path: str | os.PathLike, syn: Synthetic) -> None:
+    """EDF+ with channels 'EEG <el>-Ref' (EDF_ELECTRODES order, µV) and 'Sleep stage X' per 30 s epoch."""
+    import mne
+
+    names = [f"EEG {e}-Ref" for e in EDF_ELECTRODES]
+    order = [CHANNEL_ORDER.index(e) for e in EDF_ELECTRODES]
+    info = mne.create_info(names, syn.sfreq, "eeg")
+    info["line_freq"] = LINE_HZ
+    raw = mne.io.RawArray(syn.eeg[order].astype(np.float64) * 1e-6, info, verbose="error")
+    raw.set_meas_date(MEAS_DATE)
+    with raw.info._unlock():
+        raw.info["subject_info"] = {"his_id": syn.params.infant_id}
+    onsets = np.arange(len(syn.stages)) * EPOCH_S
+    raw.set_annotations(mne.Annotations(onsets, EPOCH_S, [f"Sleep stage {NEONATAL_STAGES[s]}" for s in syn.stages],
+                                        orig_time=MEAS_DATE))
+    with atomic_path(path, suffix=".edf") as tmp:
+        mne.export.export_raw(tmp, raw, fmt="edf", physical_range=PHYSICAL_RANGE_UV, add_ch_type=False,
+                              overwrite=True, verbose="error")
+
+
+def labels_tsv(stages: np.ndarray) -> str:
+    lines = ["onset_s\tduration_s\tstage"]
+    lines += [f"{i * EPOCH_S:.1f}\t{EPOCH_S:.1f}\t{NEONATAL_STAGES[s]}" for i, s in enumerate(stages)]
+    return "\n".join(lines) + "\n"
+
+
+def planted_description() -> dict:
+    return {
+        "stages": ["QS", "IS"],
+        "pair_offset": PAIR_OFFSET,
+        "pairs": [list(p) for p in PAIRS],
+        "channel_order": list(CHANNEL_ORDER),
+        "edf_channel_order": list(EDF_ELECTRODES),
+        "channel_span": 2,
+        "channel_dilation": PAIR_OFFSET,
+        "cue": ("QS and IS show the same discontinuous pattern (tracé alternant or high-voltage slow waves) "
+                "with identical per-channel amplitude and spectrum; in QS homologous left/right electrodes "
+                "burst together and share a common generator (positive correlation), in IS each hemisphere "
+                "bursts independently (correlation ~0). Only a relation between channels i and i+4 of "
+                "channel_order separates QS from IS. Cz is driven by the right hemisphere in every stage."),
+    }
+
+
+def cohort_rows(out: str | os.PathLike, n_infants: int, seed: int) -> list:
+    """The cohort sheet rows of a synthetic cohort written to `out` (paths as `out` is given)."""
+    from neonas.cohort import CohortRow
+
+    return [CohortRow(p.infant_id, Path(out) / f"{p.infant_id}.edf", None, "annotations", p.pma_weeks, i + 2)
+            for i, p in enumerate(draw_infant(seed, i) for i in range(n_infants))]
+
+
+def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, seed: int = 0,
+             sfreq: int = 256, progress: bool = True) -> list[Path]:
+    """Write the cohort into `out`; returns the EDF paths. cohort.tsv and planted.json are written last."""
+    from tqdm import tqdm
+
+    from neonas.cohort import write_cohort
+
+    if not 1 <= n_infants <= 99:
+        raise NeonasError(f"--n-infants must be 1..99 (ids syn01..syn99), got {n_infants}")
+    if not (math.isfinite(hours) and EPOCH_S / 3600 <= hours <= 48):
+        raise NeonasError(f"--hours must be between {EPOCH_S / 3600:.4f} (one 30 s epoch) and 48, got {hours}")
+    if not 128 <= sfreq <= 2048:
+        raise NeonasError(f"--sfreq must be an integer rate in Hz between 128 and 2048, got {sfreq}")
+    out = Path(out)
+    n_epochs = int(round(hours * 3600 / EPOCH_S))
+    infants, edfs = {}, []
+    for index in tqdm(range(n_infants), desc="synth infants", unit="infant", disable=not progress):
+        p = draw_infant(seed, index)
+        syn = simulate_infant(p, n_epochs, float(sfreq), seed, index)
+        edf = out / f"{p.infant_id}.edf"
+        write_edf(edf, syn)
+        write_text_atomic(out / f"{p.infant_id}_labels.tsv", labels_tsv(syn.stages))
+        shares = stage_shares(syn.stages)
+        log.info("%s: PMA %.1f wk, %.1f h, shares %s", p.infant_id, p.pma_weeks, n_epochs * EPOCH_S / 3600,
+                 " ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+        infants[p.infant_id] = {
+            **asdict(p),
+            "stage_shares": {k: round(v, 4) for k, v in shares.items()},
+            "flat_episode_s": None if syn.flat is None else [syn.flat[1] / sfreq, syn.flat[2] / sfreq],
+            "n_electrode_pops": syn.n_pops,
+        }
+        edfs.append(edf)
+    planted = {**planted_description(), "seed": seed, "sfreq": sfreq, "hours": n_epochs * EPOCH_S / 3600,
+               "epoch_s": EPOCH_S, "neonas_version": __version__, "infants": infants}
+    write_text_atomic(out / "planted.json", json.dumps(planted, indent=2) + "\n")
+    write_cohort(out / "cohort.tsv", cohort_rows(out, n_infants, seed))
+    return edfs
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder to write synNN.edf, synNN_labels.tsv, cohort.tsv and planted.json into")
+    parser.add_argument("--n-infants", type=int, default=6, metavar="N", help="number of infants (default 6)")
+    parser.add_argument("--hours", type=float, default=3.0, metavar="H",
+                        help="hours of EEG per infant, rounded to 30 s epochs (default 3.0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random seed; the same seed gives byte-identical files (default 0)")
+    parser.add_argument("--sfreq", type=int, default=256, metavar="HZ", help="sampling rate in Hz (default 256)")
+
+
+def run(args: argparse.Namespace) -> int:
+    edfs = generate(args.out, n_infants=args.n_infants, hours=args.hours, seed=args.seed, sfreq=args.sfreq)
+    log.info("wrote %d recordings, cohort.tsv and planted.json to %s", len(edfs), args.out)
+    return 0
