@@ -15,24 +15,23 @@ import logging
 import os
 from pathlib import Path
 
+import torch
+from tqdm import tqdm
+
+from neonas.config import from_dict, to_dict
+from neonas.controller import Controller, UniformSampler
+from neonas.data import load_infants
 from neonas.errors import NeonasError, write_text_atomic
+from neonas.search import Search, SearchConfig
+from neonas.space import arch_hash, canonical, decisions, decode
+from neonas.splits import load_fold
+from neonas.torchutil import select_device
 
 log = logging.getLogger("neonas.derive")
 
 
 def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int = 0,
            folds: str | os.PathLike | None = None, device: str = "auto") -> dict:
-    import torch
-    from tqdm import tqdm
-
-    from neonas.config import from_dict
-    from neonas.controller import Controller, UniformSampler
-    from neonas.data import load_infants
-    from neonas.search import Search, SearchConfig
-    from neonas.space import arch_hash, canonical, decisions, decode
-    from neonas.splits import load_fold
-    from neonas.torchutil import select_device
-
     if samples < 1 or top_k < 1:
         raise NeonasError(f"--samples and --top-k must be >= 1, got {samples} and {top_k}")
     run = Path(run)
@@ -81,8 +80,6 @@ def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int
     top = [{"rank": r, **item} for r, item in enumerate(ranked[:top_k])]
     log.info("scored %d sampled architectures (%d distinct) on %d validation epochs; best %s %.4f (%s)",
              samples, len(scores), len(val), cfg.reward.metric, top[0]["supernet_metric"], top[0]["hash"])
-    from neonas.config import to_dict
-
     return {"run": str(run), "metric_name": cfg.reward.metric, "n_sampled": samples, "sampled": sampled, "top": top,
             "sampler": cfg.sampler, "seed": seed, "space": to_dict(cfg.space)}
 

@@ -29,11 +29,20 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
 
-from neonas.controller import ControllerConfig
+from neonas import __version__
+from neonas.config import from_dict, load_yaml, set_dotted, to_dict
+from neonas.controller import Controller, ControllerConfig, Reinforce, UniformSampler
+from neonas.data import load_infants
 from neonas.errors import NeonasError, atomic_path, write_text_atomic
-from neonas.reward import RewardConfig
-from neonas.space import SpaceConfig
+from neonas.reward import RewardConfig, metric, reward
+from neonas.space import SpaceConfig, arch_hash, arch_json, decisions, decode
+from neonas.splits import load_fold
+from neonas.supernet import Supernet
+from neonas.torchutil import autocast, rng_state, seed_everything, select_device, set_rng_state
 
 log = logging.getLogger("neonas.search")
 
@@ -83,8 +92,6 @@ class SearchConfig:
 
 def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> SearchConfig:
     """SEARCH.yaml (or the defaults when None) plus `key.sub=value` overrides."""
-    from neonas.config import from_dict, load_yaml, set_dotted
-
     data = load_yaml(path) if path is not None else {}
     for item in overrides or []:
         set_dotted(data, item)
@@ -100,13 +107,6 @@ class Search:
     """Supernet + sampler + optimizers + every RNG, with an exact state_dict for resuming."""
 
     def __init__(self, cfg: SearchConfig, train, val, seed: int, device):
-        import torch
-
-        from neonas.controller import Controller, Reinforce, UniformSampler
-        from neonas.space import decisions
-        from neonas.supernet import Supernet
-        from neonas.torchutil import seed_everything
-
         if (train.ch_names, train.label_names, train.n_samples) != (val.ch_names, val.label_names, val.n_samples):
             raise NeonasError("training and validation infants differ in channels, labels or epoch length")
         seed_everything(seed)
@@ -144,20 +144,11 @@ class Search:
         return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1.0 + math.cos(math.pi * epoch / t.epochs))
 
     def sample(self):
-        import torch
-
-        from neonas.space import decode
-
         with torch.no_grad():
             s = self.sampler.sample(self.gens["sample"])
         return s, decode(self.cfg.space, s.choices)
 
     def train_batch(self, idx) -> tuple[float, int]:
-        import torch
-        import torch.nn.functional as F
-
-        from neonas.torchutil import autocast
-
         _, arch = self.sample()
         xb, yb = self.x_train[idx], self.y_train[idx]
         self.supernet.train()
@@ -172,10 +163,6 @@ class Search:
 
     # --- scoring children
     def predict(self, arch: dict, x) -> np.ndarray:
-        import torch
-
-        from neonas.torchutil import autocast
-
         self.supernet.eval()
         preds = []
         with torch.no_grad(), autocast(self.device):
@@ -185,10 +172,6 @@ class Search:
 
     def score(self, arch: dict, full: bool | None = None) -> float:
         """The reward metric of `arch` on one random validation minibatch or the whole validation set."""
-        import torch
-
-        from neonas.reward import metric
-
         full = self.cfg.reward.validation == "full" if full is None else full
         if full:
             idx = np.arange(len(self.y_val_np))
@@ -201,9 +184,6 @@ class Search:
 
     def controller_step(self, epoch: int) -> list[dict]:
         """Sample and score num_aggregate children; update the controller (not for random search)."""
-        from neonas.reward import reward
-        from neonas.space import arch_hash, arch_json, decode
-
         cfg = self.cfg
         samples, rewards, metrics, archs = [], [], [], []
         for _ in range(cfg.controller.num_aggregate):
@@ -240,8 +220,6 @@ class Search:
 
     # --- exact resume
     def state_dict(self) -> dict:
-        from neonas.torchutil import rng_state
-
         return {
             "supernet": self.supernet.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -254,8 +232,6 @@ class Search:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        from neonas.torchutil import set_rng_state
-
         self.supernet.load_state_dict(state["supernet"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.controller is not None:
@@ -332,15 +308,6 @@ class _Stop:
 def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int, out: str | os.PathLike,
                resume: bool = False, device: str = "auto", stop_after_epochs: int | None = None) -> int:
     """Run (or resume) a search into `out`. Returns 0 when finished, EXIT_RESUMABLE when stopped early."""
-    import torch
-    from tqdm import tqdm
-
-    from neonas import __version__
-    from neonas.config import to_dict
-    from neonas.data import load_infants
-    from neonas.splits import load_fold
-    from neonas.torchutil import select_device
-
     started = time.monotonic()
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
