@@ -3,7 +3,6 @@ problem, no traceback, and leaves no output file behind."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,10 +162,18 @@ def test_subprocess_prints_one_line_without_traceback(tmp_path, good):
     tsv = tmp_path / "overlap.tsv"
     tsv.write_text("onset_s\tduration_s\tstage\n0\t60\tQS\n30\t30\tAS\n")
     out = tmp_path / "o.h5"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, "-m", "neonas.cli", "preprocess", str(good), "--labels", str(tsv),
-                           "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith(f"neonas preprocess: error: {tsv}: overlapping labels")
     assert not out.exists() and list(tmp_path.glob("*.h5*")) == []
+
+
+def test_inspect_bad_files(capsys, tmp_path):
+    assert main(["inspect", str(tmp_path / "none.h5")]) == 2
+    assert "none.h5: file not found" in capsys.readouterr().err
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5 at all")
+    assert main(["inspect", str(junk)]) == 2
+    assert "junk.h5: not a readable HDF5 file" in capsys.readouterr().err
