@@ -8,8 +8,6 @@ Config: config/config.yaml (the demo), checked against workflow/schemas/config.s
 results/<study>/ (docs/contracts.md, "study file layout"); cluster set-up in docs/cluster.md.
 """
 
-from pathlib import Path
-
 from snakemake.utils import min_version, validate
 
 min_version("8.20")
@@ -33,24 +31,13 @@ include: "workflow/rules/search.smk"
 include: "workflow/rules/derive.smk"
 include: "workflow/rules/retrain.smk"
 include: "workflow/rules/evaluate.smk"
-
-
-# The aggregate and report rules are written beside these (docs/report.md); until they exist, `all` ends
-# at the metrics of every retrained model.
-HAVE_REPORT = Path(workflow.basedir, "workflow/rules/report.smk").exists()
-if Path(workflow.basedir, "workflow/rules/aggregate.smk").exists():
-
-    include: "workflow/rules/aggregate.smk"
-
-
-if HAVE_REPORT:
-
-    include: "workflow/rules/report.smk"
+include: "workflow/rules/aggregate.smk"  # aggregate and report: docs/report.md
+include: "workflow/rules/report.smk"
 
 
 rule all:
-    """Every output of the study."""
+    """Every output of the study: metrics of every retrained model, the tables, figures and LaTeX bundle."""
     default_target: True
     input:
         metrics_files(),
-        derived_files(),
+        rules.report.output,

@@ -159,5 +159,4 @@ def search_settings(wildcards):
     else:
         settings.setdefault("reward", {}).update(REWARDS[wildcards.setting])
         settings["sampler"] = "controller"
-    settings.setdefault("reward", {})["name"] = wildcards.setting
     return settings

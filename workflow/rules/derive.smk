@@ -13,6 +13,7 @@ rule derive:
         run_dir=lambda wildcards, input: Path(input.summary).parent,
         samples=config["derive"]["samples"],
         top_k=TOP_K,
+        device=config["device"],
     wildcard_constraints:
         arm="nas|random",
     threads: 1
@@ -26,5 +27,5 @@ rule derive:
         ENV
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
-        "neonas derive --run {params.run_dir} --samples {params.samples} --top-k {params.top_k} --out {output}"
-        " > {log} 2>&1"
+        "neonas derive --run {params.run_dir} --samples {params.samples} --top-k {params.top_k}"
+        " --seed {wildcards.seed} --folds {input.folds} --device {params.device} --out {output} > {log} 2>&1"
