@@ -188,7 +188,7 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
     gen = torch.Generator().manual_seed(seed)  # batch order and augmentation, independent of model init
     best_score, best_epoch, best_state, stale = (-np.inf, -np.inf), 0, None, 0
     history = []
-    bar = tqdm(range(1, cfg.epochs + 1), desc="retrain", unit="epoch")
+    bar = tqdm(range(1, cfg.epochs + 1), desc="retrain", unit="epoch", disable=None)  # no bar in log files
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
@@ -224,7 +224,9 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
                         "val_balanced_accuracy": rep["balanced_accuracy"], "val_macro_f1": rep["macro_f1"],
                         "seconds": time.perf_counter() - t0})
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_kappa=f"{rep['kappa']:.3f}", best=best_epoch)
-        log.debug("epoch %d: %s", epoch, history[-1])
+        (log.debug if not bar.disable else log.info)(
+            "epoch %d: train loss %.4f, val loss %.4f, val kappa %.3f, val accuracy %.3f (best epoch %d)",
+            epoch, history[-1]["train_loss"], val_loss, rep["kappa"], rep["accuracy"], best_epoch)
         if stale >= cfg.patience:
             log.info("early stop at epoch %d: no better validation %s for %d epochs (best epoch %d)",
                      epoch, cfg.monitor, cfg.patience, best_epoch)
