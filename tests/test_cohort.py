@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from neonas.cohort import CohortRow, format_cohort, load_cohort
+from neonas.cohort import LABEL_FORMATS, CohortRow, format_cohort, load_cohort
 from neonas.errors import NeonasError
+from neonas.labels import FORMATS
 from neonas.synth import cohort_rows
 
 HEADER = "infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks\n"
@@ -93,11 +94,16 @@ def test_bad_columns(tmp_path, header, expected):
     ("\tx.edf\t\tannotations\t", "line 2: infant_id is empty"),
     ("a\t\t\tannotations\t", "line 2: eeg_path is empty"),
     ("a\tx.edf\t\tcsv\t", "line 2: label_format 'csv' needs a labels_path"),
-    ("a\tx.edf\tl.csv\tnone\t", "labels_path 'l.csv' given but label_format is 'none'"),
+    ("a\tx.edf\tl.csv\tnone\t", "labels_path 'l.csv' given but label_format 'none' reads no label file"),
+    ("a\tx.edf\tl.edf\tannotations\t", "label_format 'annotations' reads no label file"),
     ("a\tx.edf\t\tannotations\t40\textra", "line 2: 6 tab-separated fields but the header has 5"),
 ])
 def test_bad_rows(tmp_path, row, expected):
     assert expected in error(sheet(tmp_path, row))
+
+
+def test_label_formats_are_those_of_preprocess():
+    assert set(LABEL_FORMATS) == set(FORMATS) - {"auto"}
 
 
 def test_missing_and_empty_sheets(tmp_path):

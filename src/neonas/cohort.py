@@ -5,8 +5,8 @@ A tab-separated file with a header line (see config/cohort.tsv):
     infant_id  eeg_path  labels_path  label_format  pma_weeks
 
 Relative paths are relative to the current working directory, i.e. the directory `snakemake` (or
-`neonas`) is run from, which for the workflow is the repository root. `labels_path` may be empty when
-the labels are EDF+ annotations inside the EEG file (`label_format` annotations) or absent (`none`).
+`neonas`) is run from, which for the workflow is the repository root. `labels_path` is empty exactly
+when the labels are EDF+ annotations inside the EEG file (`label_format` annotations) or absent (`none`).
 `pma_weeks` (postmenstrual age) is optional. Lines starting with `#` and blank lines are ignored.
 
 Every problem is reported as a NeonasError naming the sheet, the line and what was expected, so a typo
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from neonas.errors import NeonasError, write_text_atomic
 
-#: how the labels of a recording are stored (read by `neonas preprocess --label-format`)
-LABEL_FORMATS = ("annotations", "hypnogram", "csv", "tsv", "none")
+#: how the labels of a recording are stored: `neonas preprocess --label-format` (all but its `auto`)
+LABEL_FORMATS = ("annotations", "hypnogram", "csv", "tsv", "dreams", "none")
 REQUIRED_COLUMNS = ("infant_id", "eeg_path", "labels_path", "label_format")
 OPTIONAL_COLUMNS = ("pma_weeks",)
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -115,11 +115,11 @@ def _parse_row(rec: dict[str, str], no: int, path: Path) -> CohortRow:
         raise NeonasError(f"line {no}: unknown label_format '{fmt}' for infant '{infant_id}'; "
                           f"expected one of {', '.join(LABEL_FORMATS)}", path)
     labels = rec["labels_path"]
-    if fmt in ("hypnogram", "csv", "tsv") and not labels:
+    if fmt not in ("annotations", "none") and not labels:
         raise NeonasError(f"line {no}: label_format '{fmt}' needs a labels_path (infant '{infant_id}')", path)
-    if fmt == "none" and labels:
-        raise NeonasError(f"line {no}: labels_path '{labels}' given but label_format is 'none' "
-                          f"(infant '{infant_id}'); leave labels_path empty or name its format", path)
+    if fmt in ("annotations", "none") and labels:
+        raise NeonasError(f"line {no}: labels_path '{labels}' given but label_format '{fmt}' reads no label "
+                          f"file (infant '{infant_id}'); leave labels_path empty or name the file's format", path)
     pma = None
     if rec.get("pma_weeks"):
         try:

@@ -43,6 +43,7 @@ MEAS_DATE = dt.datetime(2000, 1, 1, 20, 0, 0, tzinfo=dt.timezone.utc)  # fixed: 
 LINE_HZ = 50.0
 MIN_EPOCHS_FOR_SHARES = 240  # recordings of >= 2 h are redrawn until the stage shares are realistic
 SHARE_RANGES = {"AS": (0.50, 0.60), "QS": (0.30, 0.40), "IS": (0.10, 0.15), "W": (0.005, 0.08)}
+NEIGHBOURS = {AS: (IS, W), QS: (IS,), W: (AS,), IS: (AS, QS)}  # stages a scorer may mistake a stage for
 
 # RMS amplitudes in µV at amplitude_scale 1, per band (slow 0.5-4 Hz, mid 4-8 Hz, fast 8-25 Hz), of the
 # continuous activity of each stage. QS and IS share theirs: it is the inter-burst activity.
@@ -156,10 +157,6 @@ def hypnogram(p: InfantParams, n_epochs: int, rng: np.random.Generator) -> tuple
         if n_epochs < MIN_EPOCHS_FOR_SHARES or shares_ok(scored):
             return true, scored
     raise RuntimeError(f"could not draw a hypnogram with realistic shares for {p.infant_id}")
-
-
-#: stages a scorer may confuse an epoch with (neighbours in the cycle)
-NEIGHBOURS = {AS: (IS, W), QS: (IS,), W: (AS,), IS: (AS, QS)}
 
 
 def _score(true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -330,8 +327,8 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
     hemi = HEMISPHERE
     dur = m / fs
 
-    # Stage the signal shows at each sample: label boundaries move by up to +-10 s (scorers and brains
-    # disagree near transitions), then 2 s power-preserving cross-fades.
+    # Stage the signal shows at each sample: true transitions fall anywhere within +-10 s of the 30 s
+    # grid, then 2 s power-preserving cross-fades.
     sig = np.repeat(true_stages, ep)
     for b in np.flatnonzero(np.diff(true_stages)) + 1:
         shift = int(rng.uniform(-10.0, 10.0) * fs)
@@ -376,6 +373,7 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
     mixed_w = _smooth(_alternation(rng, dur, fs, p.as_mixed_share, 120.0), int(3 * fs))
     src = _noise(rng, 13, m, _band(f, 0.5, 20.0, 1.0) + 0.25 * _peak(f, 5.5, 1.2))  # 4 common + 9 own
     rho = p.sync_rho
+    a_as = weight[AS] * mixed_uv * mixed_w  # AS "mixed" pattern: slow waves, no bursts
     burst_env = np.zeros((9, m), np.float32)
     for c in range(9):
         pair = c % PAIR_OFFSET if c < 8 else None
@@ -383,7 +381,6 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
         a_is = weight[IS] * ((1 - hvs_w) * burst_uv * env[(IS, c)] + hvs_w * hvs_uv)
         own = src[4 + c]
         qs_wave = own if pair is None else np.sqrt(rho) * src[pair] + np.sqrt(1 - rho) * own
-        a_as = weight[AS] * mixed_uv * mixed_w  # AS "mixed" pattern: slow waves, no bursts
         brain[c] += p.channel_gain[c] * (a_qs * qs_wave + (a_is + a_as) * own)
         burst_env[c] = np.where(sig == QS, env[(QS, c)], np.where(sig == IS, env[(IS, c)], 0))
 
@@ -410,8 +407,8 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
     del brain
     up = (np.arange(n, dtype=np.int64) * m) // n  # full-rate sample -> BRAIN_HZ sample
 
-    # muscle: broadband noise that is loud during movements, faint otherwise
-    muscle = (FAST_UV + strength[1][up])
+    # muscle: broadband noise that is loud during movements, faint otherwise (same µV/sqrt(Hz) at any rate)
+    muscle = (FAST_UV + strength[1][up]) * np.float32(math.sqrt(sfreq / 256.0))
     for c in range(9):
         eeg[c] += MUSCLE_SPREAD[c] * muscle * rng.standard_normal(n, dtype=np.float32)
     eeg *= p.amplitude_scale
@@ -453,8 +450,7 @@ def write_edf(path: str | os.PathLike, syn: Synthetic) -> None:
     info["line_freq"] = LINE_HZ
     raw = mne.io.RawArray(syn.eeg[order].astype(np.float64) * 1e-6, info, verbose="error")
     raw.set_meas_date(MEAS_DATE)
-    with raw.info._unlock():
-        raw.info["subject_info"] = {"his_id": syn.params.infant_id}
+    raw.info["subject_info"] = {"his_id": syn.params.infant_id}  # EDF patient code
     onsets = np.arange(len(syn.stages)) * EPOCH_S
     raw.set_annotations(mne.Annotations(onsets, EPOCH_S, [f"Sleep stage {NEONATAL_STAGES[s]}" for s in syn.stages],
                                         orig_time=MEAS_DATE))
@@ -479,10 +475,10 @@ def planted_description() -> dict:
         "channel_span": 2,
         "channel_dilation": PAIR_OFFSET,
         "cue": ("QS and IS show the same discontinuous pattern (tracé alternant or high-voltage slow waves) "
-                "with identical per-channel amplitude and spectrum; in QS homologous left/right electrodes "
-                "burst together and share a common generator (positive correlation), in IS each hemisphere "
-                "bursts independently (correlation ~0). Only a relation between channels i and i+4 of "
-                "channel_order separates QS from IS. Cz is driven by the right hemisphere in every stage."),
+                "with identical per-channel amplitude and spectrum. In QS the two electrodes of each pair "
+                "burst together and share a common generator (positive correlation, sync_rho); in IS every "
+                "electrode bursts independently (correlation ~0). Non-homologous pairs and Cz behave alike "
+                "in both. Only a relation between channels i and i+4 of channel_order separates QS from IS."),
     }
 
 
@@ -505,6 +501,8 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
         raise NeonasError(f"--n-infants must be 1..99 (ids syn01..syn99), got {n_infants}")
     if not (math.isfinite(hours) and EPOCH_S / 3600 <= hours <= 48):
         raise NeonasError(f"--hours must be between {EPOCH_S / 3600:.4f} (one 30 s epoch) and 48, got {hours}")
+    if seed < 0:
+        raise NeonasError(f"--seed must be 0 or positive, got {seed}")
     if not 128 <= sfreq <= 2048:
         raise NeonasError(f"--sfreq must be an integer rate in Hz between 128 and 2048, got {sfreq}")
     out = Path(out)
@@ -524,6 +522,7 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
             "stage_shares": {k: round(v, 4) for k, v in shares.items()},
             "flat_episode_s": None if syn.flat is None else [syn.flat[1] / sfreq, syn.flat[2] / sfreq],
             "n_electrode_pops": syn.n_pops,
+            "scorer_disagreement": round(float(np.mean(syn.stages != syn.true_stages)), 4),
         }
         edfs.append(edf)
     planted = {**planted_description(), "seed": seed, "sfreq": sfreq, "hours": n_epochs * EPOCH_S / 3600,
@@ -534,6 +533,8 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("example: neonas synth --out data/synthetic --n-infants 6 --hours 3   "
+                     "(the default cohort of config/cohort.tsv; ~1 min on one core)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write synNN.edf, synNN_labels.tsv, cohort.tsv and planted.json into")
     parser.add_argument("--n-infants", type=int, default=6, metavar="N", help="number of infants (default 6)")
