@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from neonas import archstats
 from neonas.errors import NeonasError
@@ -108,11 +109,12 @@ def _read_json(path: Path, what: str) -> dict:
     return data
 
 
-def _read_csv(path: Path, required: list[str]) -> pd.DataFrame:
+def _read_csv(path: Path, required: list[str], keep: list[str] | None = None) -> pd.DataFrame:
+    """A CSV table with at least the `required` columns (and only the `keep` ones, if given)."""
     if not path.exists():
         raise NeonasError("file not found (is this a finished `neonas search` run directory?)", path)
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(path, usecols=None if keep is None else (lambda c: c in keep))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise NeonasError(f"not a readable CSV table ({str(err).splitlines()[0]})", path) from None
     missing = [c for c in required if c not in df.columns]
@@ -148,6 +150,56 @@ def arm_of_sampler(sampler: str, path: Path) -> str:
     if sampler == "random":
         return "random"
     raise NeonasError(f"'sampler' must be 'controller' or 'random', found {sampler!r}", path)
+
+
+class Archs:
+    """Distinct architectures by hash, kept as compact JSON: a long random search has millions, and a
+    parsed architecture takes ten times the memory of its text."""
+
+    def __init__(self) -> None:
+        self._text: dict[str, str] = {}
+
+    def add(self, h: str, arch: dict) -> None:
+        if h not in self._text:
+            self._text[h] = json.dumps(arch, separators=(",", ":"))
+
+    def __contains__(self, h: str) -> bool:
+        return h in self._text
+
+    def __getitem__(self, h: str) -> dict:
+        return json.loads(self._text[h])
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(sorted(self._text.items()), columns=["arch_hash", "arch"])
+
+
+CHILD_COLUMNS = ["epoch", "step", "arch_hash", "arch", "metric_name", "metric", "reward"]
+
+
+def hash_children(children: pd.DataFrame, path: Path, archs: Archs) -> pd.DataFrame:
+    """Replace the architecture JSON of each child by its hash (parsing each distinct one once into `archs`):
+    a long study has millions of children but far fewer distinct architectures."""
+    texts = children["arch"].astype(str)
+    have = "arch_hash" in children and children["arch_hash"].notna().all() and len(children)
+    if have:  # neonas search writes the canonical hash: trust it, parse one text per hash
+        hashes = children["arch_hash"].astype(str)
+        first = ~hashes.duplicated()
+        for row, h, text in zip(children.index[first], hashes[first], texts[first], strict=True):
+            if h not in archs:
+                archs.add(h, archstats.parse_arch(text, f"{path}: row {row + 2}"))
+    else:
+        hash_of: dict[str, str] = {}
+        first = ~texts.duplicated()
+        for row, text in zip(children.index[first], texts[first], strict=True):
+            arch = archstats.parse_arch(text, f"{path}: row {row + 2}")
+            hash_of[text] = archstats.arch_hash(arch)
+            archs.add(hash_of[text], arch)
+        hashes = texts.map(hash_of)
+    out = children.drop(columns=["arch"]).assign(arch_hash=hashes.astype(str))
+    for col in ("step", "reward"):
+        if col not in out:
+            out[col] = np.nan
+    return out
 
 
 def run_identity(path: Path, summary: dict) -> tuple[str, str]:
@@ -186,7 +238,8 @@ def recording_info(summary: dict) -> tuple[float | None, list[str] | None]:
     return float(sfreq or rec.sfreq), list(ch_names or rec.ch_names)
 
 
-def read_run(path: str | os.PathLike, args: argparse.Namespace) -> Run:
+def read_run(path: str | os.PathLike, args: argparse.Namespace, archs: Archs) -> Run:
+    """One search run; its children's architectures go into `archs` (hash -> architecture)."""
     path = Path(path)
     if not path.is_dir():
         raise NeonasError("search run directory not found", path)
@@ -195,7 +248,8 @@ def read_run(path: str | os.PathLike, args: argparse.Namespace) -> Run:
         if key not in summary:
             raise NeonasError(f"missing key '{key}'", path / "summary.json")
     arm, setting = run_identity(path, summary)
-    children = _read_csv(path / "children.csv", ["epoch", "arch", "metric"])
+    children = hash_children(_read_csv(path / "children.csv", ["epoch", "arch", "metric"], CHILD_COLUMNS),
+                             path / "children.csv", archs)
     epochs = _read_csv(path / "epochs.csv", ["epoch"])
     space = _find(summary.get("config", {}), "space") or {}
     sfreq, ch_names = recording_info(summary)
@@ -308,13 +362,15 @@ def epoch_windows(epochs: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
 
 def rolling_quantiles(epoch: np.ndarray, value: np.ndarray, width: int) -> pd.DataFrame:
     """Per epoch: quartiles of all values within +-width//2 epochs (pooled over seeds and folds)."""
+    ok = ~np.isnan(value)
+    order = np.argsort(epoch[ok], kind="stable")
+    epoch, value = epoch[ok][order], value[ok][order]
     rows = []
     half = max(width, 1) // 2
     for e in np.unique(epoch):
-        v = value[(np.abs(epoch - e) <= half) & ~np.isnan(value)]
-        if len(v):
-            q25, q50, q75 = np.percentile(v, [25, 50, 75])
-            rows.append({"epoch": int(e), "n": len(v), "q25": q25, "median": q50, "q75": q75})
+        lo, hi = np.searchsorted(epoch, e - half, "left"), np.searchsorted(epoch, e + half, "right")
+        q25, q50, q75 = np.percentile(value[lo:hi], [25, 50, 75])
+        rows.append({"epoch": int(e), "n": int(hi - lo), "q25": q25, "median": q50, "q75": q75})
     return pd.DataFrame(rows, columns=["epoch", "n", "q25", "median", "q75"])
 
 
@@ -422,27 +478,42 @@ def planted_verdict(found: int, n: int, expected: float, p: float, offset: int) 
 # ----------------------------------------------------------------------------- tables
 
 
-def _arch_tables(instances: pd.DataFrame, archs: dict[str, dict], geom: dict[tuple, archstats.Geometry],
+def _arch_tables(instances: pd.DataFrame, archs: Archs, geom: dict[tuple, archstats.Geometry],
                  planted_offset: int | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per-instance architecture rows, per-conv-layer rows and per-layer op rows of `instances`
-    (columns source, arm, setting, seed, fold, window, rank, arch_hash, supernet_metric)."""
-    arch_info, layer_info, op_info = [], [], []
-    for h, arch in archs.items():
-        arch_info.append({"arch_hash": h, **archstats.arch_row(arch, planted_offset)})
+    (columns source, arm, setting, seed, fold, window, rank, arch_hash, supernet_metric, count). `count`
+    weighs every statistic: one row stands for that many identical children."""
+    # layer units depend on the run's montage and sfreq: one set of layer rows per distinct geometry
+    geometries = list(dict.fromkeys(geom.values()))
+    gid = {k: geometries.index(g) for k, g in geom.items()}
+    inst = instances.assign(gid=[gid[k] for k in zip(*(instances[c] for c in KEYS), strict=True)])
+    # plain tuples, not dicts: millions of rows in a long random search. A conv layer's units depend only on
+    # its sizes and the geometry, so they are computed once per signature and joined.
+    arch_rows, op_rows, layer_keys, signatures = [], [], [], {}
+    arch_cols: list[str] = []
+    for h, gids in inst.groupby("arch_hash", sort=True)["gid"].unique().items():
+        arch = archs[h]  # parsed one at a time
+        row = archstats.arch_row(arch, planted_offset)
+        arch_cols = arch_cols or list(row)
+        arch_rows.append((h, *row.values()))
         for i, layer in enumerate(arch["layers"]):
-            op_info.append({"arch_hash": h, "layer": i, "op": archstats.op_type(layer)})
-    arch_df = instances.merge(pd.DataFrame(arch_info), on="arch_hash", how="left")
-    # layer units depend on the run (montage, sfreq): compute per (run geometry, hash)
-    for gkey, group in instances.groupby(KEYS, sort=False):
-        g = geom[gkey]
-        for h in group["arch_hash"].unique():
-            for row in archstats.layer_rows(archs[h], g):
-                layer_info.append({**dict(zip(KEYS, gkey, strict=True)), "arch_hash": h, **row})
-    layer_cols = ["layer", "span", "dilation", "extent_el", "extent_cm", "time_kernel", "time_dilation",
+            op_rows.append((h, i, archstats.op_type(layer)))
+            if layer["op"] != "conv":
+                continue
+            for g in sorted(gids):
+                sig = (int(g), layer["span"], layer["dilation"], layer["time_kernel"], layer.get("time_dilation", 1))
+                layer_keys.append((g, h, i, signatures.setdefault(sig, len(signatures))))
+    arch_df = instances.merge(pd.DataFrame(arch_rows, columns=["arch_hash", *arch_cols]), on="arch_hash", how="left")
+    units = []
+    for (g, span, dil, tk, td), k in signatures.items():
+        conv = {"op": "conv", "span": span, "dilation": dil, "time_kernel": tk, "time_dilation": td, "skips": []}
+        units.append({"sig": k, **archstats.layer_rows({"layers": [conv]}, geometries[g])[0]})
+    layer_cols = ["span", "dilation", "extent_el", "extent_cm", "time_kernel", "time_dilation",
                   "time_extent_steps", "time_extent_samples", "time_extent_ms"]
-    layers = pd.DataFrame(layer_info, columns=[*KEYS, "arch_hash", *layer_cols])
-    layer_df = instances.merge(layers, on=[*KEYS, "arch_hash"], how="inner")
-    op_df = instances.merge(pd.DataFrame(op_info, columns=["arch_hash", "layer", "op"]), on="arch_hash")
+    units = pd.DataFrame(units, columns=["sig", "layer", *layer_cols]).drop(columns="layer")
+    layers = pd.DataFrame(layer_keys, columns=["gid", "arch_hash", "layer", "sig"]).merge(units, on="sig")
+    layer_df = inst.merge(layers.drop(columns="sig"), on=["gid", "arch_hash"], how="inner").drop(columns="gid")
+    op_df = instances.merge(pd.DataFrame(op_rows, columns=["arch_hash", "layer", "op"]), on="arch_hash")
     return arch_df, layer_df, op_df
 
 
@@ -466,7 +537,7 @@ def distributions(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataF
             df = df.assign(_v=v.round(3))
         else:
             df = df.assign(_v=v)
-        counts = df.groupby([*GROUP, "_v"], sort=True, dropna=True).size().rename("count").reset_index()
+        counts = df.groupby([*GROUP, "_v"], sort=True, dropna=True)["count"].sum().reset_index()
         totals = counts.groupby(GROUP)["count"].transform("sum")
         counts["share"] = counts["count"] / totals
         counts["quantity"], counts["unit"] = quantity, unit
@@ -484,8 +555,14 @@ def distributions(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataF
     return out[cols]
 
 
+def _wmean(values: pd.Series, weights: pd.Series) -> float:
+    ok = values.notna()
+    w = weights[ok].to_numpy(float)
+    return float(np.average(values[ok].to_numpy(float), weights=w)) if ok.any() and w.sum() > 0 else math.nan
+
+
 def arch_summary(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Means and shares pooled over seeds and folds, grouped by `by`."""
+    """Means and shares (weighted by `count`) pooled over seeds and folds, grouped by `by`."""
     rows = []
     ops = sorted(op_df["op"].unique()) if len(op_df) else []
     layers = dict(iter(layer_df.groupby(by, sort=False)))
@@ -493,23 +570,24 @@ def arch_summary(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataFr
     for key, a in arch_df.groupby(by, sort=False):
         la = layers.get(key, layer_df.iloc[:0])
         oa = op_groups.get(key, op_df.iloc[:0])
-        row = {**dict(zip(by, key, strict=True)), "n_archs": len(a), "n_runs": len(a.groupby(["seed", "fold"])),
-               "n_conv_layers": len(la)}
+        row = {**dict(zip(by, key, strict=True)), "n_archs": int(a["count"].sum()),
+               "n_runs": len(a.groupby(["seed", "fold"])), "n_conv_layers": int(la["count"].sum())}
         for q in LAYER_QUANTITIES:
-            row[f"mean_{q}"] = float(la[q].mean()) if len(la) and la[q].notna().any() else math.nan
-        row["skip_freq"] = float(a["has_skip"].astype(float).mean())
-        row["mean_skips"] = float(a["n_skips"].mean())
+            row[f"mean_{q}"] = _wmean(la[q], la["count"])
+        row["skip_freq"] = _wmean(a["has_skip"].astype(float), a["count"])
+        row["mean_skips"] = _wmean(a["n_skips"], a["count"])
         for op in ops:
-            row[f"share_{op}"] = float((oa["op"] == op).mean()) if len(oa) else math.nan
+            row[f"share_{op}"] = _wmean((oa["op"] == op).astype(float), oa["count"])
         if "covers_planted" in a:
-            row["covers_planted"] = float(a["covers_planted"].astype(float).mean())
-            row["covers_planted_stacked"] = float(a["covers_planted_stacked"].astype(float).mean())
+            row["covers_planted"] = _wmean(a["covers_planted"].astype(float), a["count"])
+            row["covers_planted_stacked"] = _wmean(a["covers_planted_stacked"].astype(float), a["count"])
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, args: argparse.Namespace) -> dict:
-    """Every output table (name -> DataFrame, or dict for JSON)."""
+def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, args: argparse.Namespace,
+                 archs: Archs) -> dict:
+    """Every output table (name -> DataFrame, or dict for JSON); `archs` maps hashes to architectures."""
     order = setting_order(runs, metrics)
     rank_of = {s: i for i, s in enumerate(order)}
     tables: dict = {}
@@ -530,33 +608,14 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         "neonas_version": r.summary.get("neonas_version", ""),
     } for r in runs])
 
-    # children (scores), their windows, rolling curves; controller curves
-    child_cols = ["epoch", "step", "arch_hash", "metric", "reward", "baseline", "entropy", "skip_rate"]
-    archs: dict[str, dict] = {}
-    hash_of: dict[str, str] = {}
-    frames = []
-    for r in runs:
-        c = r.children.copy()
-        for col in child_cols:
-            if col not in c:
-                c[col] = np.nan
-        hashes = []
-        for i, text in enumerate(c["arch"]):
-            if text not in hash_of:  # children repeat architectures: parse each text once
-                arch = archstats.parse_arch(text, f"{r.path / 'children.csv'}: row {i + 2}")
-                hash_of[text] = archstats.arch_hash(arch)
-                archs.setdefault(hash_of[text], arch)
-            hashes.append(hash_of[text])
-        c["arch_hash"] = hashes
-        for k, v in zip(KEYS, r.key, strict=True):
-            c[k] = v
-        frames.append(c[[*KEYS, *child_cols]])
-    children = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*KEYS, *child_cols])
-    children = children.sort_values([*KEYS, "epoch", "step"], kind="stable", key=_sort_key(rank_of))
+    # children (scores), their windows, a subsample for scatter plots, rolling curves; controller curves
+    child_cols = ["epoch", "step", "arch_hash", "metric", "reward"]
+    frames = [r.children[child_cols].assign(**dict(zip(KEYS, r.key, strict=True))) for r in runs]
+    children = pd.concat(frames, ignore_index=True)[[*KEYS, *child_cols]]
     win, labels = epoch_windows(children["epoch"].to_numpy(), args.windows)
     children["window"] = win
-    tables["children"] = children.reset_index(drop=True)
     tables["windows"] = pd.DataFrame({"window": range(1, len(labels) + 1), "epochs": labels})
+    tables["children_sample"] = _sample(children, rank_of)
 
     curves = []
     for arm, setting in order:
@@ -607,8 +666,9 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     tables["reward_configs"] = pd.DataFrame(
         [{"setting": s, **{k: v for k, v in c.items() if not isinstance(v, dict | list)}} for s, c in seen_cfg.items()])
 
-    # architecture instances: children (by window), final policy samples, derived top-k
-    inst = [children[[*KEYS, "window", "arch_hash"]].assign(source="children", rank=-1, supernet_metric=np.nan)]
+    # architecture instances: children (by window, identical ones counted once), final policy, derived top-k
+    counted = children.groupby([*KEYS, "window", "arch_hash"], sort=False).size().rename("count").reset_index()
+    inst = [counted.assign(source="children", rank=-1, supernet_metric=np.nan)]
     derived_rows = []
     for r in runs:
         if r.derived is None:
@@ -616,17 +676,18 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         for source in ("sampled", "top"):
             for i, item in enumerate(r.derived[source]):
                 h = archstats.arch_hash(item["arch"])
-                archs.setdefault(h, item["arch"])
+                archs.add(h, item["arch"])
                 derived_rows.append({**dict(zip(KEYS, r.key, strict=True)), "window": 0, "arch_hash": h,
                                      "source": source, "rank": int(item.get("rank", i)) if source == "top" else i,
-                                     "supernet_metric": float(item.get("supernet_metric", math.nan))})
+                                     "supernet_metric": float(item.get("supernet_metric", math.nan)),
+                                     "count": 1})
     if derived_rows:
         inst.append(pd.DataFrame(derived_rows))
-    instances = pd.concat(inst, ignore_index=True)[["source", *KEYS, "window", "rank", "arch_hash", "supernet_metric"]]
+    instances = pd.concat(inst, ignore_index=True)[
+        ["source", *KEYS, "window", "rank", "arch_hash", "supernet_metric", "count"]]
     geom = {r.key: r.geometry for r in runs}
     arch_df, layer_df, op_df = _arch_tables(instances, archs, geom, offset)
-    tables["architectures"] = pd.DataFrame(
-        [{"arch_hash": h, "arch": json.dumps(a, separators=(",", ":"))} for h, a in sorted(archs.items())])
+    tables["architectures"] = archs.table()
     tables["arch_instances"] = arch_df[arch_df["source"] != "children"].reset_index(drop=True)
     tables["arch_layers"] = layer_df[layer_df["source"] != "children"].reset_index(drop=True)
     tables["arch_dist"] = distributions(arch_df, layer_df, op_df)
@@ -660,6 +721,22 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     tables["highlights"] = _highlights(arch_df, metrics, archs)
     tables["verdicts"] = verdicts
     return tables
+
+
+SCATTER_MAX = 20000  # children per (arm, setting) kept for scatter plots
+
+
+def _sample(children: pd.DataFrame, rank_of: dict) -> pd.DataFrame:
+    """At most SCATTER_MAX children per (arm, setting), drawn uniformly with a fixed seed (all if fewer)."""
+    parts = []
+    rng = np.random.default_rng(0)
+    for _, g in children.groupby(["arm", "setting"], sort=False):
+        if len(g) > SCATTER_MAX:
+            g = g.iloc[np.sort(rng.choice(len(g), SCATTER_MAX, replace=False))]
+        parts.append(g)
+    out = pd.concat(parts, ignore_index=True) if parts else children.iloc[:0]
+    out = out.sort_values(["arm", "setting"], kind="stable", key=_sort_key(rank_of))
+    return out[[*KEYS, "epoch", "metric"]].reset_index(drop=True)
 
 
 def _metric_name(run: Run) -> str:
@@ -887,7 +964,7 @@ def _checklist(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.DataFr
     return pd.DataFrame(items, columns=["item", "answer", "evidence"])
 
 
-def _highlights(arch_df: pd.DataFrame, metrics: pd.DataFrame, archs: dict) -> dict:
+def _highlights(arch_df: pd.DataFrame, metrics: pd.DataFrame, archs: Archs) -> dict:
     """The best NAS architecture and a weak 'fancy' one, for the diagrams."""
     out = {}
     nas_metrics = metrics[(metrics["arm"] == "nas") & (metrics["arch"] != "")]
@@ -950,7 +1027,9 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.windows < 1 or args.rolling < 1:
         raise NeonasError("--windows and --rolling must be at least 1")
-    runs = [read_run(p, args) for p in args.searches]
+    archs = Archs()
+    runs = [read_run(p, args, archs) for p in tqdm(args.searches, desc="reading runs", unit="run",
+                                                   disable=len(args.searches) < 20)]
     seen: dict[tuple, Path] = {}
     for r in runs:
         if r.key in seen:
@@ -960,7 +1039,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = read_metrics(args.metrics)
     planted = _read_json(Path(args.planted), "planted.json") if args.planted else None
     log.info("aggregating %d search runs, %d derived, %d retrained models", len(runs), len(args.derived), len(metrics))
-    tables = build_tables(runs, metrics, planted, args)
+    tables = build_tables(runs, metrics, planted, args, archs)
     with atomic_dir(args.out) as tmp:
         for name, table in tables.items():
             if isinstance(table, pd.DataFrame):

@@ -18,6 +18,7 @@ checked on hand-written architectures. Definitions (also in docs/report.md):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -148,6 +149,11 @@ def extent_cm(
     """
     if ch_names is None:
         return math.nan
+    return _extent_cm(span, dilation, tuple(ch_names), head_circumference_cm)
+
+
+@functools.lru_cache(maxsize=4096)  # a study has few distinct (span, dilation, montage): compute each once
+def _extent_cm(span: int, dilation: int, ch_names: tuple[str, ...], head_circumference_cm: float) -> float:
     electrodes = [electrode_name(c) for c in ch_names]
     n, extent = len(electrodes), spatial_extent(span, dilation)
     if extent <= n:

@@ -101,9 +101,11 @@ def _grid(n: int, max_cols: int = 3, row_height: float = 2.3, **kw) -> tuple[plt
 
 
 def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: list[tuple[str, str]],
-                         all_settings: list[tuple[str, str]], metric_name: str = "accuracy") -> plt.Figure:
-    """Children's metric over search epochs, one panel per setting: every child as a dot (all seeds and
-    folds), the rolling median as a line and the quartiles as a band."""
+                         all_settings: list[tuple[str, str]], metric_name: str = "accuracy",
+                         totals: dict | None = None) -> plt.Figure:
+    """Children's metric over search epochs, one panel per setting: children as dots (all seeds and
+    folds; a fixed subsample in long studies), the rolling median of all of them as a line and their
+    quartiles as a band. `totals` gives the number of children per (arm, setting) for the titles."""
     style()
     panels = [p for p in panels if ((children["arm"] == p[0]) & (children["setting"] == p[1])).any()]
     if not panels:
@@ -118,7 +120,8 @@ def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: l
         ax.fill_between(q["epoch"], q["q25"], q["q75"], color="black", alpha=0.15, linewidth=0, label="quartiles")
         ax.plot(q["epoch"], q["median"], color="black", linewidth=1.2, label="rolling median")
         n_runs = c.groupby(["seed", "fold"]).ngroups
-        ax.set_title(f"{label(arm, setting)}\n{n_runs} runs, {len(c)} children", fontsize=9)
+        total = (totals or {}).get((arm, setting), len(c))
+        ax.set_title(f"{label(arm, setting)}\n{n_runs} runs, {total} children", fontsize=9)
         ax.set_xlabel("search epoch")
     for ax in axes[:: min(len(panels), 3)]:
         ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}")

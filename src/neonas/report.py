@@ -85,7 +85,7 @@ TABLES = [
     ("tab_verdicts", "Trust", "Plain-language answers to the two trust questions."),
 ]
 WIDE_TABLES = {"tab_archstats", "tab_paired_tests", "tab_planted"}
-REQUIRED = ["runs.csv", "children.csv", "curves.csv", "controller.csv", "windows.csv", "reward_curves.csv",
+REQUIRED = ["runs.csv", "children_sample.csv", "curves.csv", "controller.csv", "windows.csv", "reward_curves.csv",
             "reward_configs.csv", "arch_dist.csv", "arch_summary.csv", "results.csv", "results_summary.csv",
             "paired_tests.csv", "confusion.csv", "compute.csv", "kendall.csv", "checklist.csv",
             "highlights.json", "verdicts.json"]
@@ -262,8 +262,10 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
     """Draw every figure of FIGURES (or those named in `only`) into `out` as PDF and PNG."""
     from neonas import figures as F
 
-    children, curves = agg.csv("children"), agg.csv("curves")
+    children, curves = agg.csv("children_sample"), agg.csv("curves")
     runs = agg.csv("runs")
+    runs["setting"] = runs["setting"].astype(str)
+    totals = runs.groupby(["arm", "setting"])["n_children"].sum().to_dict()
     for df in (children, curves):
         if len(df):
             df["setting"] = df["setting"].astype(str)
@@ -277,8 +279,9 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
     dist, summary = agg.csv("arch_dist"), agg.csv("arch_summary")
     made = {
         "fig_accuracy_over_epochs": lambda: F.accuracy_over_epochs(children, curves, thesis_panels(agg), every,
-                                                                   metric_name),
-        "fig_accuracy_all_settings": lambda: F.accuracy_over_epochs(children, curves, searched, every, metric_name),
+                                                                   metric_name, totals),
+        "fig_accuracy_all_settings": lambda: F.accuracy_over_epochs(children, curves, searched, every, metric_name,
+                                                                    totals),
         "fig_controller": lambda: F.controller_curves(agg.csv("controller"), searched),
         "fig_rewards": lambda: F.reward_functions(agg.csv("reward_curves"), agg.csv("reward_configs"), every),
         "fig_archstats_best": lambda: F.arch_distributions(dist, "top", searched),
