@@ -62,8 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory for the CSV tables")
     parser.add_argument("--windows", type=int, default=5, metavar="N",
                         help="epoch windows for the statistics of sampled children over time (default 5)")
-    parser.add_argument("--rolling", type=int, default=5, metavar="EPOCHS",
-                        help="epochs in the rolling median/quartiles of children's metric (default 5)")
+    parser.add_argument("--rolling", type=int, metavar="EPOCHS",
+                        help="epochs in the rolling median/quartiles of children's metric (default: 2%% of the "
+                        "search epochs, at least 5)")
     parser.add_argument("--channels", default=",".join(archstats.NEONATAL_MONTAGE), metavar="LIST",
                         help="comma-separated montage in channel order, for extents in cm, when summary.json "
                         "does not name the channels (default: the neonatal montage); 'none' to skip cm")
@@ -616,11 +617,14 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     children["window"] = win
     tables["windows"] = pd.DataFrame({"window": range(1, len(labels) + 1), "epochs": labels})
     tables["children_sample"] = _sample(children, rank_of)
+    n_epochs = int(children["epoch"].max() - children["epoch"].min() + 1) if len(children) else 1
+    rolling = args.rolling or max(5, round(n_epochs / 50))
+    log.info("rolling quartiles over %d epochs, %d windows", rolling, len(labels))
 
     curves = []
     for arm, setting in order:
         sel = children[(children["arm"] == arm) & (children["setting"] == setting)]
-        q = rolling_quantiles(sel["epoch"].to_numpy(), sel["metric"].to_numpy(float), args.rolling)
+        q = rolling_quantiles(sel["epoch"].to_numpy(), sel["metric"].to_numpy(float), rolling)
         curves.append(q.assign(arm=arm, setting=setting))
     tables["curves"] = _frame(curves, ["arm", "setting", "epoch", "n", "q25", "median", "q75"])
 
@@ -1025,7 +1029,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.windows < 1 or args.rolling < 1:
+    if args.windows < 1 or (args.rolling is not None and args.rolling < 1):
         raise NeonasError("--windows and --rolling must be at least 1")
     archs = Archs()
     runs = [read_run(p, args, archs) for p in tqdm(args.searches, desc="reading runs", unit="run",

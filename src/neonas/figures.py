@@ -114,19 +114,22 @@ def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: l
     col = colors(all_settings)
     for ax, (arm, setting) in zip(axes, panels, strict=False):
         c = children[(children["arm"] == arm) & (children["setting"] == setting)]
-        ax.scatter(c["epoch"], c["metric"], s=3, color=col[(arm, setting)], alpha=0.25, linewidths=0,
-                   rasterized=True, label="child")
+        alpha = float(np.clip(1500 / max(len(c), 1), 0.05, 0.3))  # dense clouds get lighter dots
+        ax.scatter(c["epoch"], c["metric"], s=3, color=col[(arm, setting)], alpha=alpha, linewidths=0,
+                   rasterized=True, label="child", zorder=1)
         q = curves[(curves["arm"] == arm) & (curves["setting"] == setting)]
-        ax.fill_between(q["epoch"], q["q25"], q["q75"], color="black", alpha=0.15, linewidth=0, label="quartiles")
-        ax.plot(q["epoch"], q["median"], color="black", linewidth=1.2, label="rolling median")
+        ax.fill_between(q["epoch"], q["q25"], q["q75"], color="black", alpha=0.2, linewidth=0, label="quartiles",
+                        zorder=2)
+        ax.plot(q["epoch"], q["median"], color="black", linewidth=1.2, label="rolling median", zorder=3)
         n_runs = c.groupby(["seed", "fold"]).ngroups
         total = (totals or {}).get((arm, setting), len(c))
-        ax.set_title(f"{label(arm, setting)}\n{n_runs} runs, {total} children", fontsize=9)
+        ax.set_title(f"{label(arm, setting)}\n{n_runs} runs, {total:,} children", fontsize=9)
         ax.set_xlabel("search epoch")
     for ax in axes[:: min(len(panels), 3)]:
         ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=3, markerscale=3, frameon=False)
+    legend = fig.legend(handles, labels, loc="outside upper center", ncols=3, markerscale=3, frameon=False)
+    legend.legend_handles[0].set_alpha(0.6)  # the dots' own alpha may be too faint to see
     return fig
 
 
