@@ -219,7 +219,7 @@ def _lda_balanced_accuracy(f_train, y_train, f_test, y_test) -> float:
 def test_planted_pairs_alone_separate_qs_from_is():
     data = []
     for index in range(3):
-        syn = simulate_infant(draw_infant(SEED, index), 0, 256.0, SEED, index, true_stages=_blocks(QS, IS, each=15))
+        syn = simulate_infant(draw_infant(SEED, index), 0, 256.0, SEED, index, true_stages=_blocks(QS, IS, each=20))
         data.append(_epochs(syn))
     features = {
         "per-channel band power": lambda x: _band_power(x),
@@ -236,8 +236,8 @@ def test_planted_pairs_alone_separate_qs_from_is():
                                                  np.concatenate([y for _, y in train]),
                                                  fn(data[test][0]), data[test][1]))
         acc[name] = float(np.mean(scores))
-    assert acc["per-channel band power"] <= 0.62, acc
-    assert acc["other pairs (offsets 1-3, 5-8)"] <= 0.62, acc
+    assert acc["per-channel band power"] <= 0.65, acc
+    assert acc["other pairs (offsets 1-3, 5-8)"] <= 0.65, acc
     assert acc["homologous pairs (offset 4)"] >= 0.85, acc
     assert acc["band power + pairs"] >= 0.85, acc
     # and the cue is where planted.json says: QS pairs correlate, IS pairs do not
