@@ -224,7 +224,7 @@ def test_highlights_curves_and_rewards(agg):
     assert h["fancy"]["arch"] == FANCY  # the most skips among the final policy's samples
     curves = agg["csv"]("curves")
     first = curves[(curves["setting"] == "identity") & (curves["epoch"] == 0)].iloc[0]
-    assert first["n"] == 2 * 3 * 3 * 3  # seeds x folds x children per epoch x epochs 0-2 (rolling 5: +-2)
+    assert first["n"] == 2 * 3 * 3  # seeds x folds x children of epoch 0 (8 epochs: default rolling window 1)
     rc = agg["csv"]("reward_curves")
     sig = rc[rc["setting"] == SIGMOID].set_index("x")["reward"]
     assert sig.loc[0.6] == pytest.approx(0.5)  # the threshold is the inflection: C/2

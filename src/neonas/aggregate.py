@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="epoch windows for the statistics of sampled children over time (default 5)")
     parser.add_argument("--rolling", type=int, metavar="EPOCHS",
                         help="epochs in the rolling median/quartiles of children's metric (default: 2%% of the "
-                        "search epochs, at least 5)")
+                        "search epochs, at least 1)")
     parser.add_argument("--channels", default=",".join(archstats.NEONATAL_MONTAGE), metavar="LIST",
                         help="comma-separated montage in channel order, for extents in cm, when summary.json "
                         "does not name the channels (default: the neonatal montage); 'none' to skip cm")
@@ -618,7 +618,7 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     tables["windows"] = pd.DataFrame({"window": range(1, len(labels) + 1), "epochs": labels})
     tables["children_sample"] = _sample(children, rank_of)
     n_epochs = int(children["epoch"].max() - children["epoch"].min() + 1) if len(children) else 1
-    rolling = args.rolling or max(5, round(n_epochs / 50))
+    rolling = args.rolling or max(1, round(n_epochs / 50))
     log.info("rolling quartiles over %d epochs, %d windows", rolling, len(labels))
 
     curves = []

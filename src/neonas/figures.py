@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from neonas import archstats  # noqa: E402
 
@@ -123,8 +124,9 @@ def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: l
         ax.plot(q["epoch"], q["median"], color="black", linewidth=1.2, label="rolling median", zorder=3)
         n_runs = c.groupby(["seed", "fold"]).ngroups
         total = (totals or {}).get((arm, setting), len(c))
-        ax.set_title(f"{label(arm, setting)}\n{n_runs} runs, {total:,} children", fontsize=9)
+        ax.set_title(f"{label(arm, setting)}\n{n_runs} run{'s' * (n_runs != 1)}, {total:,} children", fontsize=9)
         ax.set_xlabel("search epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[:: min(len(panels), 3)]:
         ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -149,6 +151,7 @@ def controller_curves(controller: pd.DataFrame, settings: list[tuple[str, str]])
                             linewidth=0)
             ax.plot(g["epoch"], g[f"{what}_median"], color=col[(arm, setting)], label=label(arm, setting))
         ax.set_xlabel("search epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
     axes[0].legend(frameon=False)
     return fig
