@@ -130,7 +130,7 @@ def test_report_errors_name_the_missing_input(tmp_path, capsys):
     (tmp_path / "agg").mkdir()
     (tmp_path / "agg" / "runs.csv").write_text("arm,setting\n")
     assert main(argv) == 2
-    assert "not a complete `neonas aggregate` output: missing ['children.csv'" in capsys.readouterr().err
+    assert "not a complete `neonas aggregate` output: missing ['children_sample.csv'" in capsys.readouterr().err
     assert not (tmp_path / "r").exists() and not (tmp_path / "l").exists()
 
 
