@@ -5,7 +5,6 @@ cohort sheet: no per-job file reads, so the DAG of a 2,000-search study builds i
 """
 
 import copy
-import csv
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -23,35 +22,24 @@ wildcard_constraints:
 
 
 def _load_cohort(path):
-    """Rows of the cohort sheet as dicts (infant_id, eeg_path, labels_path, label_format, pma_weeks)."""
-    try:
-        from neonas.cohort import load_cohort
-    except ImportError:  # neonas.cohort not installed: read the TSV ourselves
-        load_cohort = None
-    if load_cohort is not None:
-        from neonas.errors import NeonasError
+    """Rows of the cohort sheet (neonas.cohort checks it: columns, ids, label formats; names line and problem)."""
+    from neonas.cohort import load_cohort
+    from neonas.errors import NeonasError
 
-        try:
-            rows = load_cohort(path)
-        except NeonasError as err:
-            raise WorkflowError(f"{err} (config key 'cohort')") from None
-        return [
-            {
-                "infant_id": r.infant_id,
-                "eeg_path": str(r.eeg_path),
-                "labels_path": str(r.labels_path or ""),
-                "label_format": r.label_format,
-            }
-            for r in rows
-        ]
-    if not Path(path).exists():
-        raise WorkflowError(f"{path}: cohort sheet not found (config key 'cohort')")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    for i, row in enumerate(rows, start=2):
-        if not row.get("infant_id") or not row.get("eeg_path"):
-            raise WorkflowError(f"{path}: line {i}: infant_id and eeg_path are required")
-    return rows
+    try:
+        rows = load_cohort(path)
+    except NeonasError as err:
+        raise WorkflowError(f"{err} (config key 'cohort')") from None
+    return [
+        {
+            "infant_id": r.infant_id,
+            "eeg_path": str(r.eeg_path),
+            "labels_path": str(r.labels_path or ""),
+            "label_format": r.label_format,
+        }
+        for r in rows
+    ]
+
 
 COHORT = {row["infant_id"]: row for row in _load_cohort(config["cohort"])}
 INFANTS = sorted(COHORT)
@@ -59,6 +47,8 @@ if len(INFANTS) < 3:
     raise WorkflowError(f"{config['cohort']}: a study needs at least 3 infants (train, validation, test), found {len(INFANTS)}")
 
 _n_folds = len(INFANTS) if config["folds"]["scheme"] == "loo" else config["folds"]["k"]
+if _n_folds > len(INFANTS):
+    raise WorkflowError(f"config folds.k = {_n_folds} but {config['cohort']} lists {len(INFANTS)} infants; use k <= {len(INFANTS)}")
 FOLDS = list(range(_n_folds)) if config["folds"]["run"] == "all" else list(config["folds"]["run"])
 _bad = [f for f in FOLDS if f >= _n_folds]
 if _bad:
@@ -120,16 +110,13 @@ def planted_files():
     return [f"{config['synthetic']['out']}/planted.json"] if config["synthetic"]["enabled"] else []
 
 
+def rank_files(name):
+    """`name` (model.pt, history.csv, metrics.json) of ranks 0..top_k-1 of one search, keeping its wildcards."""
+    return [study(f"retrain/{{arm}}/{{setting}}/seed{{seed}}/fold{{fold}}/rank{rank}/{name}") for rank in range(TOP_K)]
+
+
 def h5_files():
     return [study(f"h5/{infant}.h5") for infant in INFANTS]
-
-
-def meta_args(wildcards):
-    """--meta flags that metrics.json carries for the aggregator (arm, reward setting, seed, fold, rank)."""
-    return (
-        f"--meta arm={wildcards.arm} --meta reward={wildcards.setting} --meta seed={wildcards.seed}"
-        f" --meta fold={wildcards.fold} --meta rank={wildcards.rank}"
-    )
 
 
 def preprocess_input(wildcards):

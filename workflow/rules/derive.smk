@@ -10,7 +10,6 @@ rule derive:
     output:
         study("search/{arm}/{setting}/seed{seed}/fold{fold}/derived.json"),
     params:
-        run_dir=lambda wildcards, input: Path(input.summary).parent,
         samples=config["derive"]["samples"],
         top_k=TOP_K,
         device=config["device"],
@@ -27,5 +26,5 @@ rule derive:
         ENV
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
-        "neonas derive --run {params.run_dir} --samples {params.samples} --top-k {params.top_k}"
+        "neonas derive --run $(dirname {input.summary}) --samples {params.samples} --top-k {params.top_k}"
         " --seed {wildcards.seed} --folds {input.folds} --device {params.device} --out {output} > {log} 2>&1"

@@ -1,25 +1,31 @@
-"""Stage 7: metrics of every retrained model on its held-out infants (`neonas evaluate`)."""
+"""Stage 7: evaluation. The study's metrics.json (test infants) are written by the retrain jobs, which run
+the code of `neonas evaluate` right after training (workflow/rules/retrain.smk). This rule evaluates any
+retrained model again on demand, e.g. on its fold's validation infants:
+
+    snakemake --cores 2 results/demo/retrain/nas/identity/seed0/fold0/rank0/metrics_val.json
+"""
 
 
 rule evaluate:
-    """Metrics of one retrained model on its fold's held-out infants, with the meta the aggregator groups by."""
+    """Metrics of one retrained model on its fold's test or validation infants (`neonas evaluate`)."""
     input:
         model=study("retrain/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}/model.pt"),
         folds=study("folds.json"),
     output:
-        study("retrain/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}/metrics.json"),
+        study("retrain/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}/metrics_{split}.json"),
     params:
-        meta=meta_args,
-        split=config["evaluate"]["split"],
         device=config["device"],
+    wildcard_constraints:
+        split="test|val",
     threads: 1
     log:
-        study("logs/evaluate/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}.log"),
+        study("logs/evaluate/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}_{split}.log"),
     benchmark:
-        study("benchmarks/evaluate/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}.tsv")
+        study("benchmarks/evaluate/{arm}/{setting}/seed{seed}/fold{fold}/rank{rank}_{split}.tsv")
     conda:
         ENV
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
-        "neonas evaluate --model {input.model} --folds {input.folds} --fold {wildcards.fold} --split {params.split}"
-        " {params.meta} --device {params.device} --out {output} > {log} 2>&1"
+        "neonas evaluate --model {input.model} --folds {input.folds} --fold {wildcards.fold} --split {wildcards.split}"
+        " --meta arm={wildcards.arm} --meta reward={wildcards.setting} --meta seed={wildcards.seed}"
+        " --meta fold={wildcards.fold} --meta rank={wildcards.rank} --device {params.device} --out {output} > {log} 2>&1"

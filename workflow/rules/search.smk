@@ -37,7 +37,6 @@ rule search:
         summary=study("search/{arm}/{setting}/seed{seed}/fold{fold}/summary.json"),
         final=study("search/{arm}/{setting}/seed{seed}/fold{fold}/final.pt"),
     params:
-        run_dir=lambda wildcards, output: Path(output.summary).parent,
         device=config["device"],
     wildcard_constraints:
         arm="nas|random",
@@ -53,10 +52,11 @@ rule search:
     shell:
         """
         export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}
+        run=$(dirname {output.summary})
         neonas search --folds {input.folds} --fold {wildcards.fold} --config {input.config} \
-            --seed {wildcards.seed} --device {params.device} --resume --out {params.run_dir}/partial > {log} 2>&1
+            --seed {wildcards.seed} --device {params.device} --resume --out $run/partial > {log} 2>&1
         for f in children.csv epochs.csv summary.json final.pt; do
-            mv {params.run_dir}/partial/$f {params.run_dir}/$f
+            mv $run/partial/$f $run/$f
         done
-        rm -rf {params.run_dir}/partial
+        rm -rf $run/partial
         """

@@ -1,0 +1,89 @@
+"""How long `snakemake -n` takes to build the study's DAG, for 200 and for 2,000 searches.
+
+    .venv/bin/python bench/bench_dag.py [--repeat 1]
+
+Both studies are built side by side in one run, from a copy of the workflow and a cohort sheet of 12
+(empty) recordings: 10 seeds x 10 folds (kfold, k=10) x 2 or 20 settings (reward settings + the random
+arm), top-3 retraining and the hand-designed baseline. Prints the wall and CPU seconds of each dry run,
+the number of jobs and the ratios; the target is 2,000 searches in under 20 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def make_study(root: Path, n_settings: int) -> Path:
+    """A workflow copy whose config has `n_settings` settings (n-1 reward settings + random) x 10 x 10."""
+    wd = root / f"settings{n_settings}"
+    wd.mkdir()
+    for name in ("Snakefile", "workflow", "config", "envs"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, wd / name)
+    (wd / "edf").mkdir()
+    rows = ["infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks"]
+    for i in range(12):
+        (wd / "edf" / f"inf{i:02d}.edf").touch()
+        rows.append(f"inf{i:02d}\tedf/inf{i:02d}.edf\t\tannotations\t40")
+    (wd / "sheet.tsv").write_text("\n".join(rows) + "\n")
+    rewards = [{"name": f"sigmoid-{i}", "reward": {"name": "sigmoid", "threshold": 0.5 + 0.02 * i}}
+               for i in range(n_settings - 1)]
+    study = {"study": "bench", "cohort": "sheet.tsv", "synthetic": {"enabled": False}, "seeds": list(range(10)),
+             "folds": {"scheme": "kfold", "k": 10, "run": "all"}, "rewards": rewards, "derive": {"top_k": 3}}
+    (wd / "bench.yaml").write_text(yaml.safe_dump(study))
+    return wd
+
+
+def dry_run(wd: Path) -> tuple[float, float, int, int]:
+    """(wall s, CPU s, jobs, searches) of one `snakemake -n`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(SNAKEMAKE), "-n", "--quiet", "all", "--configfile", "bench.yaml"], cwd=wd,
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"snakemake -n failed in {wd}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    out = proc.stdout + proc.stderr
+    total = int(re.search(r"^total\s+(\d+)$", out, re.M).group(1))
+    searches = int(re.search(r"^search\s+(\d+)$", out, re.M).group(1))
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, total, searches
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=1, help="dry runs per size; the fastest counts (default: 1)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="neonas-bench-dag-") as tmp:
+        sizes = {n: make_study(Path(tmp), n) for n in (2, 20)}
+        results = {}
+        for _ in range(args.repeat):
+            for n, wd in sizes.items():  # alternate, so that load changes hit both sizes alike
+                run = dry_run(wd)
+                results[n] = min(results.get(n, run), run)
+    print(f"{'searches':>9} {'jobs':>7} {'wall s':>8} {'CPU s':>8} {'ms/job':>7}")
+    for n in sizes:
+        wall, cpu, total, searches = results[n]
+        print(f"{searches:>9} {total:>7} {wall:>8.1f} {cpu:>8.1f} {1000 * wall / total:>7.2f}")
+    (w1, c1, j1, s1), (w2, c2, j2, s2) = results[2], results[20]
+    print(f"ratio 2,000 / 200 searches: jobs {j2 / j1:.1f}x, wall {w2 / w1:.1f}x, CPU {c2 / c1:.1f}x")
+    verdict = "within" if w2 < 20 else "OVER"
+    print(f"2,000 searches: snakemake -n took {w2:.1f} s wall ({verdict} the 20 s target), {c2:.1f} s CPU")
+
+
+if __name__ == "__main__":
+    main()
