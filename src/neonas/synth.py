@@ -44,6 +44,8 @@ LINE_HZ = 50.0
 MIN_EPOCHS_FOR_SHARES = 240  # recordings of >= 2 h are redrawn until the stage shares are realistic
 SHARE_RANGES = {"AS": (0.50, 0.60), "QS": (0.30, 0.40), "IS": (0.10, 0.15), "W": (0.005, 0.08)}
 NEIGHBOURS = {AS: (IS, W), QS: (IS,), W: (AS,), IS: (AS, QS)}  # stages a scorer may mistake a stage for
+SCORER_SHIFT = {-2: 0.1, -1: 0.2, 0: 0.4, 1: 0.2, 2: 0.1}  # epochs a scored transition is early/late
+SCORER_FLIP = 0.01  # share of epochs the scorer gives a neighbouring stage
 
 # RMS amplitudes in µV at amplitude_scale 1, per band (slow 0.5-4 Hz, mid 4-8 Hz, fast 8-25 Hz), of the
 # continuous activity of each stage. QS and IS share theirs: it is the inter-burst activity.
@@ -165,11 +167,11 @@ def _score(true: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     bounds = np.flatnonzero(np.diff(true)) + 1
     edges = np.concatenate([[0], bounds, [len(true)]])
     for k in range(1, len(edges) - 1):
-        shift = int(rng.choice([-2, -1, 0, 1, 2], p=[0.1, 0.2, 0.4, 0.2, 0.1]))
+        shift = int(rng.choice(list(SCORER_SHIFT), p=list(SCORER_SHIFT.values())))
         edges[k] = np.clip(edges[k] + shift, edges[k - 1] + 1, edges[k + 1] - 1)
     values = true[np.concatenate([[0], bounds])]
     scored = np.repeat(values, np.diff(edges)).astype(np.int8)
-    for i in np.flatnonzero(rng.random(len(true)) < 0.01):
+    for i in np.flatnonzero(rng.random(len(true)) < SCORER_FLIP):
         options = NEIGHBOURS[int(scored[i])]
         scored[i] = options[int(rng.integers(len(options)))]
     return scored
@@ -508,7 +510,8 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
     out = Path(out)
     n_epochs = int(round(hours * 3600 / EPOCH_S))
     infants, edfs = {}, []
-    for index in tqdm(range(n_infants), desc="synth infants", unit="infant", disable=not progress):
+    # the bar only on a terminal (disable=None); Snakemake logs get the one INFO line per infant
+    for index in tqdm(range(n_infants), desc="synth infants", unit="infant", disable=None if progress else True):
         p = draw_infant(seed, index)
         syn = simulate_infant(p, n_epochs, float(sfreq), seed, index)
         edf = out / f"{p.infant_id}.edf"
@@ -534,7 +537,7 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = ("example: neonas synth --out data/synthetic --n-infants 6 --hours 3   "
-                     "(the default cohort of config/cohort.tsv; ~1 min on one core)")
+                     "(the default cohort of config/cohort.tsv; ~30 s)")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder to write synNN.edf, synNN_labels.tsv, cohort.tsv and planted.json into")
     parser.add_argument("--n-infants", type=int, default=6, metavar="N", help="number of infants (default 6)")
