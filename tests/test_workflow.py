@@ -120,9 +120,9 @@ def test_whole_study_runs_on_two_cores(study, tmp_path_factory):
     assert json.loads((run / "summary.json").read_text())["epochs"] == 2
     assert (res / "report/fig_accuracy_over_epochs.pdf").exists()
     assert list((res / "latex").glob("*.tex"))
-    for name in ("search/nas/sigmoid/seed0/fold0", "retrain/handcrafted/reference/seed0/fold0/rank0"):
+    for name in ("search/nas/sigmoid/seed0/fold0", "retrain/handcrafted/reference/seed0/fold0"):
         assert (res / "benchmarks" / f"{name}.tsv").exists() and (res / "logs" / f"{name}.log").exists()
     assert "Nothing to be done" in snakemake(wd, "-n", "--configfile", "config/test.yaml").stdout
     val = "results/test/retrain/nas/sigmoid/seed0/fold0/rank0/metrics_val.json"  # the on-demand evaluate rule
-    snakemake(wd, "--cores", "1", "--configfile", "config/test.yaml", val)
+    snakemake(wd, val, "--cores", "1", "--configfile", "config/test.yaml")
     assert json.loads((wd / val).read_text())["split"] == "val"

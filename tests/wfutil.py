@@ -55,7 +55,7 @@ def prepared_study(tmp_factory) -> Path:
     """
     if "test" not in _PREPARED:
         wd = copy_workflow(tmp_factory.mktemp("prepared"))
-        snakemake(wd, "--cores", "2", "--configfile", "config/test.yaml", "results/test/folds.json")
+        snakemake(wd, "results/test/folds.json", "--cores", "2", "--configfile", "config/test.yaml")
         _PREPARED["test"] = wd
     return _PREPARED["test"]
 
