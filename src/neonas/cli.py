@@ -54,7 +54,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if command is None else 2
     module_name, help_text = COMMANDS[command]
     module = importlib.import_module(module_name)
-    sub = argparse.ArgumentParser(prog=f"neonas {command}", description=(module.__doc__ or help_text).strip())
+    sub = argparse.ArgumentParser(
+        prog=f"neonas {command}",
+        description=(module.__doc__ or help_text).strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the docstring's paragraphs
+    )
     sub.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     module.add_arguments(sub)
     idx = argv.index(command)
