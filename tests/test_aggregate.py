@@ -216,6 +216,20 @@ def test_kendall_and_planted_on_the_study(agg):
     verdicts = agg["json"]("verdicts")
     assert verdicts["trust"].startswith("Yes")
     assert "12 of 12" in verdicts["planted"] and "86%" in verdicts["planted"]
+    # whole architectures cover offset 4 by chance 86 % of the time; layer by layer it is 9 of 23 ops
+    assert best.loc["all", "layer_share"] == 1.0  # 48 of 48 layers are span 2 x dilation 4
+    assert best.loc["all", "layer_expected_uniform"] == pytest.approx(9 / 23)
+    assert best.loc["uniform", "layer_share"] == 0.0
+    assert verdicts["planted"].startswith("Yes, layer by layer") and "48 of 48 layers" in verdicts["planted"]
+
+
+def test_layer_level_planted_counts():
+    assert archstats.layers_covering(BEST, 4) == 4
+    assert archstats.layers_covering(PLAIN, 4) == 1  # only span 3 x dilation 2 mixes channels 4 apart
+    assert archstats.layers_covering(LOCAL, 4) == 0
+    # default space: span 2 x dil 4, span 3 x dil 2, span 3 x dil 4, each with 3 time kernels, of 23 ops
+    assert archstats.uniform_layer_rate({}, 4) == pytest.approx(9 / 23)
+    assert archstats.uniform_layer_rate({}, 1) == pytest.approx(6 / 23)  # span 2 x dil 1 and span 3 x dil 1
 
 
 def test_highlights_curves_and_rewards(agg):

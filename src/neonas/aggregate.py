@@ -460,7 +460,10 @@ def trust_verdict(row: dict) -> str:
             f"({stats_text}); treat the order among the top-k as noise.")
 
 
-def planted_verdict(found: int, n: int, expected: float, p: float, offset: int) -> str:
+def planted_verdict(found: int, n: int, expected: float, p: float, offset: int,
+                    layers: tuple[int, int, float, float] | None = None) -> str:
+    """`layers` = (covering layers, all layers, uniform per-layer rate, one-sided binomial p) of the best
+    NAS architectures; it decides when whole architectures cover the offset by chance anyway."""
     if n == 0:
         return "Cannot tell: no derived best architecture of a NAS run."
     if math.isnan(expected):
@@ -471,6 +474,16 @@ def planted_verdict(found: int, n: int, expected: float, p: float, offset: int) 
             f"uniformly (one-sided binomial p = {p:.3g}).")
     if p < ALPHA:
         return "Yes: the search found the planted structure more often than chance. " + text
+    if layers is not None and not math.isnan(layers[2]) and layers[1]:
+        k_l, n_l, q_l, p_l = layers
+        text += (f" Layer by layer: {k_l} of {n_l} layers ({k_l / n_l:.0%}) mix channels {offset} apart, vs "
+                 f"{q_l:.0%} for a uniformly drawn layer (one-sided binomial p = {p_l:.3g}).")
+        if p_l < ALPHA:
+            return "Yes, layer by layer: the best architectures use the planted offset more often than chance. " + text
+        if expected > 0.8:
+            return "No evidence: whole architectures cover the offset by chance anyway, and layer by layer the " \
+                   "best architectures use it no more often than uniform sampling. " + text
+        return "No evidence that the search found the planted structure. " + text
     if expected > 0.8:
         return ("Cannot tell: most of the space covers that offset anyway, so finding it proves little. " + text)
     return "No evidence that the search found the planted structure. " + text
@@ -897,7 +910,11 @@ def _planted(runs: list[Run], arch_df: pd.DataFrame, offset: int) -> tuple[pd.Da
     if len(spaces) > 1:
         log.warning("runs use different search spaces; the chance level uses the first")
     if spaces:
-        expected, exp_stacked = archstats.uniform_coverage(json.loads(sorted(spaces)[0]), offset, "summary.json: space")
+        space_cfg = json.loads(sorted(spaces)[0])
+        expected, exp_stacked = archstats.uniform_coverage(space_cfg, offset, "summary.json: space")
+        layer_rate = archstats.uniform_layer_rate(space_cfg, offset, "summary.json: space")
+    else:
+        layer_rate = math.nan
     rows = []
     derived = arch_df[arch_df["source"].isin(["top", "sampled"])]
     best = derived[(derived["source"] == "top") & (derived["rank"] == 0)]
@@ -908,20 +925,31 @@ def _planted(runs: list[Run], arch_df: pd.DataFrame, offset: int) -> tuple[pd.Da
             ks = int(g["covers_planted_stacked"].sum())
             p = stats.binomtest(k, len(g), expected, alternative="greater").pvalue if not math.isnan(expected) \
                 else math.nan
+            k_l, n_l = _layer_counts(g, offset)
             rows.append({"architectures": label, "arm": arm, "setting": setting, "n": len(g), "covers": k,
                          "share": k / len(g), "share_stacked": ks / len(g), "expected_uniform": expected,
-                         "expected_uniform_stacked": exp_stacked, "p_binomial": float(p)})
+                         "expected_uniform_stacked": exp_stacked, "p_binomial": float(p),
+                         "layer_share": k_l / n_l if n_l else math.nan, "layer_expected_uniform": layer_rate})
     nas_best = best[best["arm"] == "nas"]
     k, n = int(nas_best["covers_planted"].sum()), len(nas_best)
     p_all = stats.binomtest(k, n, expected, alternative="greater").pvalue if n and not math.isnan(expected) \
         else math.nan
+    k_l, n_l = _layer_counts(nas_best, offset)
+    p_layers = stats.binomtest(k_l, n_l, layer_rate, alternative="greater").pvalue \
+        if n_l and not math.isnan(layer_rate) else math.nan
     rows.append({"architectures": "best (top rank 0)", "arm": "nas", "setting": "all", "n": n, "covers": k,
                  "share": k / n if n else math.nan,
                  "share_stacked": nas_best["covers_planted_stacked"].mean() if n else math.nan,
-                 "expected_uniform": expected, "expected_uniform_stacked": exp_stacked, "p_binomial": float(p_all)})
+                 "expected_uniform": expected, "expected_uniform_stacked": exp_stacked, "p_binomial": float(p_all),
+                 "layer_share": k_l / n_l if n_l else math.nan, "layer_expected_uniform": layer_rate})
     df = pd.DataFrame(rows)
     df.insert(0, "pair_offset", offset)
-    return df, planted_verdict(k, n, expected, float(p_all), offset)
+    return df, planted_verdict(k, n, expected, float(p_all), offset, (k_l, n_l, layer_rate, float(p_layers)))
+
+
+def _layer_counts(archs: pd.DataFrame, offset: int) -> tuple[int, int]:
+    """(layers mixing channels `offset` apart, all layers) over the architectures of `archs`."""
+    return int(archs["layers_covering_planted"].sum()), int(archs["n_layers"].sum())
 
 
 def _checklist(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.DataFrame:

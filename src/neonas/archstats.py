@@ -231,6 +231,7 @@ def arch_row(arch: dict, planted_offset: int | None = None) -> dict:
     if planted_offset is not None:
         row["covers_planted"] = covers_offset(arch, planted_offset)
         row["covers_planted_stacked"] = covers_offset(arch, planted_offset, stacked=True)
+        row["layers_covering_planted"] = layers_covering(arch, planted_offset)
     return row
 
 
@@ -239,6 +240,25 @@ def op_counts(arch: dict) -> dict[str, int]:
     for layer in arch["layers"]:
         counts[op_type(layer)] = counts.get(op_type(layer), 0) + 1
     return counts
+
+
+def layers_covering(arch: dict, offset: int) -> int:
+    """How many layers of `arch` mix channels `offset` apart (each conv layer on its own)."""
+    return sum(
+        offset in layer_offsets(layer["span"], layer["dilation"]) for layer in arch["layers"] if layer["op"] == "conv"
+    )
+
+
+def uniform_layer_rate(space_cfg: dict | None, offset: int, where: str = "space") -> float:
+    """Chance that ONE layer drawn uniformly from the space's ops mixes channels `offset` apart.
+
+    Per-layer rates stay informative when almost every whole architecture covers the offset somewhere.
+    """
+    from neonas.config import from_dict
+    from neonas.space import SpaceConfig, op_choices
+
+    ops = op_choices(from_dict(SpaceConfig, space_cfg or {}, where))
+    return sum(op["op"] == "conv" and offset in layer_offsets(op["span"], op["dilation"]) for op in ops) / len(ops)
 
 
 def uniform_coverage(space_cfg: dict | None, offset: int, where: str = "space") -> tuple[float, float]:
