@@ -66,3 +66,39 @@ def copy_prepared(tmp_factory_or_path, name: str = "study") -> Path:
     dest = tmp_factory_or_path / name if isinstance(tmp_factory_or_path, Path) else tmp_factory_or_path.mktemp(name)
     shutil.copytree(src, dest, dirs_exist_ok=True, symlinks=True)
     return dest
+
+
+def slurm_or_skip() -> None:
+    """Skip when there is no SLURM here (developer machines); fail in CI, where there must be one."""
+    import pytest
+
+    why = None
+    if shutil.which("sbatch") is None:
+        why = "sbatch is not on PATH (start a local SLURM with `bash scripts/local-slurm.sh start`, as root)"
+    elif subprocess.run(["sinfo", "-h"], capture_output=True).returncode != 0:
+        why = "sinfo fails: SLURM is installed but not running (`bash scripts/local-slurm.sh start`)"
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why + "; CI=true requires SLURM")
+        pytest.skip(why)
+
+
+def ci_slurm_profile(wd: Path) -> Path:
+    """profiles/slurm as shipped, scaled to the CI node (2 CPUs, 2 fake GPUs, ~21 GB) with quick status checks.
+
+    Only sizes and timings change; executor, status command, arrays, groups and retries stay as users get them.
+    """
+    import yaml
+
+    cfg = yaml.safe_load((wd / "profiles/slurm/config.yaml").read_text())
+    cfg.update({"jobs": 4, "latency-wait": 5, "seconds-between-status-checks": 2, "max-status-checks-per-second": 10,
+                "slurm-init-seconds-before-status-checks": 1, "slurm-keep-successful-logs": True})
+    cfg["default-resources"] = {"runtime": 10, "mem_mb": 1000, "disk_mb": 1000}
+    for res in cfg["set-resources"].values():
+        res.update(runtime=10, mem_mb=1000)
+        res.pop("cpus_per_gpu", None)
+    cfg["set-threads"] = {rule: 1 for rule in cfg["set-threads"]}
+    dest = wd / "profiles" / "slurm-ci"
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return dest

@@ -1,0 +1,107 @@
+"""Against a REAL SLURM on this machine (scripts/local-slurm.sh: slurmctld + slurmd + slurmdbd, 2 fake GPUs):
+the study through sbatch with profiles/slurm, and a submitit sweep job that is preempted, requeued and resumes.
+Skipped when there is no SLURM here; a failure in CI (CI=true)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from wfutil import REPO, ci_slurm_profile, copy_prepared, prepared_study, slurm_or_skip, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def slurm():
+    slurm_or_skip()
+
+
+def sacct(job_id: str) -> list[dict]:
+    out = subprocess.run(["sacct", "-j", job_id, "-X", "-n", "-P", "-o", "JobID,State,AllocTRES"], capture_output=True,
+                         text=True, check=True).stdout
+    return [dict(zip(("id", "state", "tres"), line.split("|"), strict=True)) for line in out.splitlines()]
+
+
+def test_study_runs_through_sbatch_with_the_slurm_profile(tmp_path_factory):
+    """config/test.yaml from folds.json to every metrics.json: the two searches (one job array, a GPU each)
+    and the derive -> retrain group jobs (a GPU each), submitted by snakemake-executor-plugin-slurm with
+    profiles/slurm (sizes scaled to this node, quick status checks). Aggregate and report are left out here:
+    they are plain CPU jobs, run by tests/test_workflow.py."""
+    prepared_study(tmp_path_factory)
+    wd = copy_prepared(tmp_path_factory, "slurm-study")
+    profile = ci_slurm_profile(wd)
+    arms = (("nas", "sigmoid"), ("random", "uniform"), ("handcrafted", "reference"))
+    targets = [f"results/test/retrain/{a}/{s}/seed0/fold0/rank0/metrics.json" for a, s in arms]
+    configs = ["results/test/config/search/nas/sigmoid.yaml", "results/test/config/search/random/uniform.yaml"]
+    snakemake(wd, *configs, "--cores", "2", "--configfile", "config/test.yaml")  # both searches ready at once
+    snakemake(wd, *targets, "--profile", str(profile.relative_to(wd)), "--configfile", "config/test.yaml",
+              timeout=540)
+    for (arm, _), target in zip(arms, targets, strict=True):
+        assert json.loads((wd / target).read_text())["meta"]["arm"] == arm
+
+    logs = wd / ".snakemake/slurm_logs"
+    search_logs = list((logs / "rule_search").rglob("*.log"))
+    array_ids = {p.stem.split("_")[0] for p in search_logs if "_" in p.stem}  # logs are %A_%a.log
+    assert len(search_logs) == 2 and len(array_ids) == 1  # one job array for both searches
+    tasks = sacct(array_ids.pop())
+    assert len(tasks) == 2 and all(t["state"] == "COMPLETED" for t in tasks)
+    assert all("gres/gpu=1" in t["tres"] for t in tasks)  # the GPU rule got one GPU per task
+    group_logs = [p for d in logs.glob("group_post*") for p in d.rglob("*.log")]
+    assert len(group_logs) == 3  # derive+retrain of nas and of random, retrain_baseline: one SLURM job each
+    assert all("gres/gpu=1" in sacct(p.stem)[0]["tres"] for p in group_logs)
+
+
+def test_submitit_sweep_job_is_requeued_after_preemption_and_resumes(tmp_path_factory, tmp_path, monkeypatch):
+    """A sweep job (scripts/sweep.py, AutoExecutor -> sbatch) gets SIGTERM + SIGUSR2 as on preemption: submitit
+    checkpoints and requeues it, and the requeued job resumes the search from its checkpoint.pt. The result is
+    the same as an uninterrupted run's (run locally here for comparison)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import sweep
+
+    study = prepared_study(tmp_path_factory)
+    monkeypatch.chdir(study)  # folds.json's paths are relative to the study's directory; jobs start here too
+    folds = str(study / "results/test/folds.json")
+
+    def args(out, cluster):
+        return sweep.build_parser().parse_args([
+            "--folds", folds, "--fold", "0", "--seed", "0", "--set", "training.epochs=8", "--set", "space.n_layers=2",
+            "--set", "space.filters=8", "--set", "controller.train_steps=4", "--set", "training.checkpoint_every=1",
+            "--reward", "sig:name=sigmoid,threshold=0.5", "--samples", "4", "--top-k", "1", "--out", str(out),
+            "--cluster", cluster, "--gpus", "1", "--cpus", "1", "--mem-gb", "1", "--timeout-min", "5"])
+
+    reference = args(tmp_path / "local", "local")
+    local_job = sweep.make_executor(reference).submit(sweep.SearchJob(), **sweep.plan(reference)[0])
+    expected = local_job.result()
+
+    on_slurm = args(tmp_path / "slurm", "slurm")
+    run = sweep.plan(on_slurm)[0]
+    job = sweep.make_executor(on_slurm).submit(sweep.SearchJob(), **run)
+    checkpoint = Path(run["out"]) / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert time.monotonic() < deadline and not job.done(), "the SLURM job wrote no checkpoint"
+        time.sleep(0.05)
+    assert not (Path(run["out"]) / "summary.json").exists()
+    job._interrupt()  # submitit's own preemption signal: scancel --signal SIGTERM, then SIGUSR2
+    # SLURM holds a requeued job back for ~2 minutes (BeginTime); let it start as soon as it is pending again
+    for _ in range(600):
+        state = subprocess.run(["squeue", "-h", "-j", job.job_id, "-o", "%T %r"], capture_output=True,
+                               text=True).stdout.strip()
+        if state.startswith("PENDING"):
+            subprocess.run(["scontrol", "update", f"JobId={job.job_id}", "StartTime=now"], check=True)
+            break
+        time.sleep(0.1)
+    result = job.result()
+    log = "".join(p.read_text() for p in (tmp_path / "slurm/submitit").rglob("*.err"))
+    assert "Requeued job" in log and "resuming from" in log
+    assert result["status"] == "finished" and result["cuda_visible_devices"] in ("0", "1")
+    assert (result["best_hash"], result["best_supernet_metric"]) == (expected["best_hash"],
+                                                                      expected["best_supernet_metric"])
+    rows = [list(csv.reader(open(Path(r["run"]) / "children.csv"))) for r in (expected, result)]
+    assert rows[0] == rows[1]
