@@ -79,7 +79,7 @@ def main() -> None:
     for n in sizes:
         wall, cpu, total, searches = results[n]
         print(f"{searches:>9} {total:>7} {wall:>8.1f} {cpu:>8.1f} {1000 * wall / total:>7.2f}")
-    (w1, c1, j1, s1), (w2, c2, j2, s2) = results[2], results[20]
+    (w1, c1, j1, _), (w2, c2, j2, _) = results[2], results[20]
     print(f"ratio 2,000 / 200 searches: jobs {j2 / j1:.1f}x, wall {w2 / w1:.1f}x, CPU {c2 / c1:.1f}x")
     verdict = "within" if w2 < 20 else "OVER"
     print(f"2,000 searches: snakemake -n took {w2:.1f} s wall ({verdict} the 20 s target), {c2:.1f} s CPU")

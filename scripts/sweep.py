@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     with executor.batch():  # one SLURM job array for the whole sweep
         jobs = [executor.submit(SearchJob(), **run) for run in runs]
     print(f"submitted {len(jobs)} runs ({executor.cluster}); logs in {Path(args.out) / 'submitit'}")
-    for job, run in zip(jobs, runs):
+    for job, run in zip(jobs, runs, strict=True):
         print(f"  job {job.job_id}: {run['out']}")
     if not args.wait:
         return 0

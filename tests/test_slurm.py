@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from wfutil import REPO, ci_slurm_profile, copy_prepared, prepared_study, slurm_or_skip, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]

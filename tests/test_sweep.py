@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from wfutil import REPO, env, prepared_study
 
 SWEEP = REPO / "scripts" / "sweep.py"

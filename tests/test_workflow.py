@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from wfutil import REPO, copy_prepared, copy_workflow, prepared_study, snakemake
 
 

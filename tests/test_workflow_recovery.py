@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from wfutil import BIN, copy_prepared, env, prepared_study, snakemake
 
 RUN = "results/test/search/nas/sigmoid/seed0/fold0"
