@@ -68,17 +68,19 @@ def test_dag_covers_every_arm_setting_seed_and_fold(wd, tmp_path):
 
 
 def test_thesis_config_builds_its_dag(wd, tmp_path):
-    """thesis.yaml, with the template sheet replaced by one whose files exist, gives the full grid."""
+    """thesis.yaml, with the template sheet replaced by one whose files exist, gives its grid (one seed here,
+    to keep the dry run short; bench/bench_dag.py times the full size)."""
     thesis = yaml.safe_load((REPO / "config/thesis.yaml").read_text())
     template = [line for line in (REPO / thesis["cohort"]).read_text().splitlines() if not line.startswith("#")]
     assert template[0].split("\t")[:4] == ["infant_id", "eeg_path", "labels_path", "label_format"]
     n_infants = 12
     sheet = write_sheet(tmp_path / "sheet.tsv", [f"n{i}" for i in range(n_infants)], tmp_path / "edf")
-    proc = snakemake(wd, "-n", "--configfile", "config/thesis.yaml", "--config", f"cohort={sheet}")
+    proc = snakemake(wd, "-n", "--configfile", "config/thesis.yaml", "--config", f"cohort={sheet}", "seeds=[3]")
     counts = job_counts(proc.stdout)
     n_folds = n_infants if thesis["folds"]["scheme"] == "loo" else thesis["folds"]["k"]
     n_folds = n_folds if thesis["folds"]["run"] == "all" else len(thesis["folds"]["run"])
-    assert counts["search"] == (len(thesis["rewards"]) + 1) * len(thesis["seeds"]) * n_folds
+    assert counts["search"] == counts["retrain"] == (len(thesis["rewards"]) + 1) * 1 * n_folds
+    assert counts["retrain_baseline"] == n_folds and counts["search_config"] == len(thesis["rewards"]) + 1
     assert "synth" not in counts
 
 
