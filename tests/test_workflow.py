@@ -129,3 +129,13 @@ def test_whole_study_runs_on_two_cores(study, tmp_path_factory):
     val = "results/test/retrain/nas/sigmoid/seed0/fold0/rank0/metrics_val.json"  # the on-demand evaluate rule
     snakemake(wd, val, "--cores", "1", "--configfile", "config/test.yaml")
     assert json.loads((wd / val).read_text())["split"] == "val"
+
+
+def test_search_config_is_checked_by_neonas_before_any_search(wd):
+    """Keys inside the search section are neonas's: a typo there fails the one local config job, with the key."""
+    target = "results/test/config/search/nas/sigmoid.yaml"
+    proc = snakemake(wd, target, "--cores", "1", "--configfile", "config/test.yaml",
+                     "--config", "search={training: {epoks: 3}}", check=False)
+    assert proc.returncode != 0 and not (wd / target).exists()
+    log = (wd / "results/test/logs/config/search/nas/sigmoid.log").read_text()
+    assert "the study config is not valid" in log and "epoks" in log

@@ -113,3 +113,18 @@ def test_rerun_after_snakemake_was_killed_resumes_exactly(reference, tmp_path_fa
     snakemake(wd, *ARGS)
     assert "resuming from" in (wd / "results/test/logs/search/nas/sigmoid/seed0/fold0.log").read_text()
     assert_same_run(wd / RUN, reference)
+
+
+@pytest.mark.slow
+def test_partial_run_of_a_changed_config_is_started_over(tmp_path_factory):
+    """partial/ left by a search whose config (or folds) has since changed is discarded, not resumed."""
+    prepared_study(tmp_path_factory)
+    wd = copy_prepared(tmp_path_factory, "changed-config")
+    partial = wd / RUN / "partial"
+    partial.mkdir(parents=True)
+    (partial / "inputs").write_text("search: {training: {epochs: 99}}\n")
+    (partial / "checkpoint.pt").write_text("not a checkpoint of this config")
+    snakemake(wd, f"{RUN}/summary.json", "--cores", "1", "--configfile", "config/test.yaml")
+    log = (wd / "results/test/logs/search/nas/sigmoid/seed0/fold0.log").read_text()
+    assert "starting over" in log and "resuming from" not in log
+    assert not partial.exists() and (wd / RUN / "children.csv").exists()

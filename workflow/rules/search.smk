@@ -21,9 +21,11 @@ rule search_config:
         "../scripts/study_config.py"
 
 
-# The run lives in RUN_DIR/partial/ (with its checkpoint.pt) until it ends; then its files are moved into
-# RUN_DIR. Snakemake deletes the declared outputs of a failed job, so they must not be the files a resumed
-# run continues: a killed or timed-out search keeps partial/ and `--resume` picks it up on the next attempt.
+# The run lives in RUN_DIR/partial/ (with its checkpoint.pt) until it ends; then its files are linked into
+# RUN_DIR and partial/ is removed. Snakemake deletes the declared outputs of a failed job, so they must not be
+# the files a resumed run continues: a killed or timed-out search keeps partial/, and `--resume` picks it up
+# on the next attempt. partial/inputs holds the config and folds it was started with; if they changed since,
+# the partial run belongs to another study design and is started over.
 
 
 rule search:
@@ -52,11 +54,15 @@ rule search:
     shell:
         """
         export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}
-        run=$(dirname {output.summary})
+        run=$(dirname {output.summary}); partial=$run/partial
+        if [ -d $partial ] && ! cat {input.config} {input.folds} | cmp -s - $partial/inputs; then
+            echo "config or folds changed since $partial was started: starting over" > {log}; rm -rf $partial
+        fi
+        mkdir -p $partial; cat {input.config} {input.folds} > $partial/inputs
         neonas search --folds {input.folds} --fold {wildcards.fold} --config {input.config} \
-            --seed {wildcards.seed} --device {params.device} --resume --out $run/partial > {log} 2>&1
+            --seed {wildcards.seed} --device {params.device} --resume --out $partial >> {log} 2>&1
         for f in children.csv epochs.csv summary.json final.pt; do
-            mv $run/partial/$f $run/$f
+            ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
         done
-        rm -rf $run/partial
+        rm -rf $partial
         """

@@ -16,6 +16,7 @@ smk = snakemake  # noqa: F821 (injected by snakemake)
 kind, settings, out = smk.params.kind, smk.params.settings, smk.output[0]
 where = f"config key '{smk.params.where}'"
 
+log = open(smk.log[0], "w")
 try:
     if kind == "search":
         from neonas.search import SearchConfig as Config
@@ -23,6 +24,9 @@ try:
         from neonas.retrain import RetrainConfig as Config
     from_dict(Config, settings, where)
 except NeonasError as err:
-    sys.exit(f"neonas: error: the study config is not valid: {err}")
+    message = f"neonas: error: the study config is not valid: {err}"
+    print(message, file=log, flush=True)
+    sys.exit(message)
 
 write_text_atomic(out, yaml.safe_dump(settings, sort_keys=False))
+print(f"checked the {kind} config and wrote {out}", file=log)
