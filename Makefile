@@ -25,7 +25,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@if [ "$$CI" = "true" ] || [ "$$NEONAS_LOCAL_SLURM" = "1" ]; then bash scripts/local-slurm.sh start; fi
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
