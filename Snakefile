@@ -19,6 +19,7 @@ configfile: "config/config.yaml"
 include: "workflow/rules/schema.smk"
 
 
+type_cli_config(config)  # --config seeds=[0,1] gives ['0', '1']; make them numbers
 check_config(config, "workflow/schemas/config.schema.yaml")  # one clear line per mistake
 validate(config, "workflow/schemas/config.schema.yaml")  # fills in the schema's defaults
 

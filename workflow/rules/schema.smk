@@ -41,6 +41,28 @@ def _config_problem(error):
     return f"config key '{where}': {error.message}. {described}"
 
 
+def _typed(value):
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return parsed if parsed is None or isinstance(parsed, (bool, int, float)) else value
+    return value
+
+
+def type_cli_config(config):
+    """Give nested `--config` values YAML types: snakemake reads `seeds=[0,1]` as ['0', '1'] (it types only
+    top-level values), which the schema and neonas would reject as text."""
+    for key in workflow.config_settings.overwrite_config or {}:
+        if key in config:
+            config[key] = _typed(config[key])
+
+
 def check_config(config, schema_path):
     """Raise WorkflowError listing every problem of `config`, one line each, or return quietly."""
     with open(Path(workflow.basedir, schema_path)) as fh:
