@@ -1,4 +1,4 @@
-"""The neonas study: synthetic cohort -> preprocess -> folds -> search -> derive -> retrain -> evaluate
+"""The neonas study: synthetic cohort -> preprocess -> folds -> search (+ derive) -> retrain -> evaluate
 -> aggregate -> report, for every reward setting x seed x fold, with the random-search and hand-designed arms.
 
     snakemake --cores 2 --profile profiles/local                         # the demo, on a laptop
@@ -29,7 +29,6 @@ include: "workflow/rules/synth.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/folds.smk"
 include: "workflow/rules/search.smk"
-include: "workflow/rules/derive.smk"
 include: "workflow/rules/retrain.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"  # aggregate and report: docs/report.md

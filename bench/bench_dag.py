@@ -58,16 +58,10 @@ rule all:
         [f"b/{{seed}}/{{f}}/metrics.json" for seed in range(10) for f in range(10)],
 rule search:
     input: "folds.json"
-    output: expand("r/{{{{s}}}}/{{{{seed}}}}/{{{{f}}}}/{{name}}", name=["children.csv", "epochs.csv", "summary.json", "final.pt"])
+    output: expand("r/{{{{s}}}}/{{{{seed}}}}/{{{{f}}}}/{{name}}", name=["children.csv", "epochs.csv", "summary.json", "final.pt", "derived.json"])
     log: "logs/search/{{s}}/{{seed}}/{{f}}.log"
     benchmark: "benchmarks/search/{{s}}/{{seed}}/{{f}}.tsv"
     shell: "neonas search --fold {{wildcards.f}} --seed {{wildcards.seed}} --out $(dirname {{output[0]}}) > {{log}}"
-rule derive:
-    input: "r/{{s}}/{{seed}}/{{f}}/summary.json", "r/{{s}}/{{seed}}/{{f}}/final.pt"
-    output: "r/{{s}}/{{seed}}/{{f}}/derived.json"
-    log: "logs/derive/{{s}}/{{seed}}/{{f}}.log"
-    benchmark: "benchmarks/derive/{{s}}/{{seed}}/{{f}}.tsv"
-    shell: "neonas derive --run $(dirname {{input[0]}}) --out {{output}} > {{log}}"
 rule retrain:
     input: "r/{{s}}/{{seed}}/{{f}}/derived.json", "folds.json"
     output: expand("r/{{{{s}}}}/{{{{seed}}}}/{{{{f}}}}/rank{{r}}/{{name}}", r=range(3), name=["model.pt", "history.csv", "metrics.json"])

@@ -31,7 +31,7 @@ def sacct(job_id: str) -> list[dict]:
 
 def test_study_runs_through_sbatch_with_the_slurm_profile(tmp_path_factory):
     """config/test.yaml from folds.json to the metrics.json of the NAS and random arms: the two searches (one
-    job array, a GPU each) and the two derive -> retrain group jobs (a GPU each), submitted by
+    job array, a GPU each, each ending with its derive) and the two retrain jobs (another array, a GPU each), submitted by
     snakemake-executor-plugin-slurm with profiles/slurm (sizes scaled to this node, quick status checks).
     The baseline arm, aggregate and report add no new kind of job; tests/test_workflow.py runs them."""
     prepared_study(tmp_path_factory)
@@ -53,9 +53,11 @@ def test_study_runs_through_sbatch_with_the_slurm_profile(tmp_path_factory):
     tasks = sacct(array_ids.pop())
     assert len(tasks) == 2 and all(t["state"] == "COMPLETED" for t in tasks)
     assert all("gres/gpu=1" in t["tres"] for t in tasks)  # the GPU rule got one GPU per task
-    group_logs = [p for d in logs.glob("group_post*") for p in d.rglob("*.log")]
-    assert len(group_logs) == 2  # derive + retrain of nas and of random: one SLURM job each
-    assert all("gres/gpu=1" in sacct(p.stem)[0]["tres"] for p in group_logs)
+    retrain_logs = list((logs / "rule_retrain").rglob("*.log"))
+    retrain_ids = {p.stem.split("_")[0] for p in retrain_logs if "_" in p.stem}
+    assert len(retrain_logs) == 2 and len(retrain_ids) == 1  # one job array: top-k of nas and of random
+    tasks = sacct(retrain_ids.pop())
+    assert len(tasks) == 2 and all(t["state"] == "COMPLETED" and "gres/gpu=1" in t["tres"] for t in tasks)
 
 
 def test_submitit_sweep_job_is_requeued_after_preemption_and_resumes(tmp_path_factory, tmp_path, monkeypatch):

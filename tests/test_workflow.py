@@ -59,7 +59,8 @@ def test_dag_covers_every_arm_setting_seed_and_fold(wd, tmp_path):
     (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
     counts = job_counts(snakemake(wd, "-n", "--configfile", str(tmp_path / "grid.yaml")).stdout)
     runs = (2 + 1) * 2 * 5  # (2 rewards + random) x 2 seeds x 5 loo folds
-    assert counts["search"] == counts["derive"] == counts["retrain"] == runs  # one retrain job: all top-k ranks
+    assert counts["search"] == counts["retrain"] == runs  # one retrain job: all top-k ranks
+    assert "derive" not in counts  # derive runs inside each search job
     assert counts["search_config"] == 3
     assert counts["retrain_baseline"] == 2 * 5
     assert "evaluate" not in counts  # retrain writes metrics.json; `evaluate` is for other splits, on demand

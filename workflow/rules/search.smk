@@ -1,4 +1,8 @@
-"""Stage 4: the architecture searches, one per (arm, reward setting, seed, fold)."""
+"""Stage 4-5: the architecture searches, one per (arm, reward setting, seed, fold), each ending with
+`neonas derive` (the top-k architectures by the shared weights) in the same job, on the same GPU.
+
+Derive takes seconds next to the search; as its own job it would add 2,000 jobs to a 2,000-search study,
+and the study's DAG (`snakemake -n`) would no longer build within 20 s."""
 
 rule search_config:
     """The resolved search config of one reward setting (or of the random arm), checked by neonas."""
@@ -29,7 +33,7 @@ rule search_config:
 
 
 rule search:
-    """ENAS (arm nas) or random search (arm random) on one fold with one seed."""
+    """ENAS (arm nas) or random search (arm random) on one fold with one seed, then derive its top-k."""
     input:
         folds=study("folds.json"),
         config=study("config/search/{arm}/{setting}.yaml"),
@@ -38,8 +42,11 @@ rule search:
         epochs=study("search/{arm}/{setting}/seed{seed}/fold{fold}/epochs.csv"),
         summary=study("search/{arm}/{setting}/seed{seed}/fold{fold}/summary.json"),
         final=study("search/{arm}/{setting}/seed{seed}/fold{fold}/final.pt"),
+        derived=study("search/{arm}/{setting}/seed{seed}/fold{fold}/derived.json"),
     params:
         device=config["device"],
+        samples=config["derive"]["samples"],
+        top_k=TOP_K,
     wildcard_constraints:
         arm="nas|random",
     threads: 1
@@ -64,5 +71,8 @@ rule search:
         for f in children.csv epochs.csv summary.json final.pt; do
             ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
         done
+        # partial/ stays until derive succeeds: a failed derive resumes the finished search in seconds
+        neonas derive --run $run --samples {params.samples} --top-k {params.top_k} --seed {wildcards.seed} \
+            --folds {input.folds} --device {params.device} --out {output.derived} >> {log} 2>&1
         rm -rf $partial
         """
