@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from neonas.cli import main
 from neonas.data import load_infants
@@ -17,12 +16,7 @@ from neonas.data import load_infants
 N_INFANTS, HOURS = 4, 1.0  # 4 infants = 2 training + 1 validation + 1 test; 120 30-s epochs each
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.slow
