@@ -36,8 +36,8 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
-    """Every output of the study: metrics of every retrained model, the tables, figures and LaTeX bundle."""
+    """Every output of the study: every retrained model with its metrics, the tables, figures and LaTeX bundle."""
     default_target: True
     input:
-        metrics_files(),
+        retrain_dirs(),
         rules.report.output,

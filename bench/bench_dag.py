@@ -7,7 +7,7 @@ Both studies are built side by side in one run, from a copy of the workflow and 
 arm), top-3 retraining and the hand-designed baseline, dry-run as a cluster user would:
 `snakemake -n --profile profiles/slurm --configfile ...`. Prints the wall and CPU seconds of each dry run,
 the number of jobs and the ratios; the target is 2,000 searches in under 20 s. For scale, it also times
-a bare workflow of the same shape (the same jobs and files, rules without config, conda, params or
+a bare workflow of the same shape (the same jobs and declared outputs, rules without config, conda, params or
 resources), i.e. Snakemake's own cost per job on this machine.
 """
 
@@ -54,26 +54,26 @@ BARE = """
 RUNS = [(s, seed, f) for s in range({n}) for seed in range(10) for f in range(10)]
 rule all:
     input:
-        [f"r/{{s}}/{{seed}}/{{f}}/rank{{r}}/metrics.json" for s, seed, f in RUNS for r in range(3)],
-        [f"b/{{seed}}/{{f}}/metrics.json" for seed in range(10) for f in range(10)],
+        [f"r/{{s}}/{{seed}}/{{f}}" for s, seed, f in RUNS],
+        [f"b/{{seed}}/{{f}}" for seed in range(10) for f in range(10)],
 rule search:
     input: "folds.json"
-    output: expand("r/{{{{s}}}}/{{{{seed}}}}/{{{{f}}}}/{{name}}", name=["children.csv", "epochs.csv", "summary.json", "final.pt", "derived.json"])
+    output: directory("s/{{s}}/{{seed}}/{{f}}")
     log: "logs/search/{{s}}/{{seed}}/{{f}}.log"
     benchmark: "benchmarks/search/{{s}}/{{seed}}/{{f}}.tsv"
-    shell: "neonas search --fold {{wildcards.f}} --seed {{wildcards.seed}} --out $(dirname {{output[0]}}) > {{log}}"
+    shell: "neonas search --fold {{wildcards.f}} --seed {{wildcards.seed}} --out {{output}} > {{log}}"
 rule retrain:
-    input: "r/{{s}}/{{seed}}/{{f}}/derived.json", "folds.json"
-    output: expand("r/{{{{s}}}}/{{{{seed}}}}/{{{{f}}}}/rank{{r}}/{{name}}", r=range(3), name=["model.pt", "history.csv", "metrics.json"])
+    input: "s/{{s}}/{{seed}}/{{f}}", "folds.json"
+    output: directory("r/{{s}}/{{seed}}/{{f}}")
     log: "logs/retrain/{{s}}/{{seed}}/{{f}}.log"
     benchmark: "benchmarks/retrain/{{s}}/{{seed}}/{{f}}.tsv"
-    shell: "for m in {{output}}; do neonas retrain --arch {{input[0]}} --out $(dirname $m); done > {{log}}"
+    shell: "neonas retrain --arch {{input[0]}}/derived.json --out {{output}} > {{log}}"
 rule baseline:
     input: "folds.json"
-    output: expand("b/{{{{seed}}}}/{{{{f}}}}/{{name}}", name=["model.pt", "history.csv", "metrics.json"])
+    output: directory("b/{{seed}}/{{f}}")
     log: "logs/baseline/{{seed}}/{{f}}.log"
     benchmark: "benchmarks/baseline/{{seed}}/{{f}}.tsv"
-    shell: "neonas retrain --baseline handcrafted --out $(dirname {{output[0]}}) > {{log}}"
+    shell: "neonas retrain --baseline handcrafted --out {{output}} > {{log}}"
 """
 
 
@@ -105,10 +105,26 @@ def dry_run(wd: Path, bare: bool = False) -> tuple[float, float, int, int]:
     return wall, cpu, total, searches
 
 
+def scontrol_seconds() -> float | None:
+    """Seconds `scontrol show config` takes here, or None without SLURM. snakemake-executor-plugin-slurm runs it
+    whenever snakemake starts (for its --help text); where scontrol cannot reach a slurmctld it waits ~9 s, and
+    every `snakemake` call on that machine pays it (not so on a cluster's login node)."""
+    if not shutil.which("scontrol"):
+        return None
+    t0 = time.perf_counter()
+    subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=60)
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="dry runs per size; the fastest counts (default: 1)")
     args = parser.parse_args()
+    scontrol = scontrol_seconds()
+    if scontrol is not None and scontrol > 1:
+        print(f"note: `scontrol show config` takes {scontrol:.1f} s here (no slurmctld?); the SLURM plugin runs it "
+              "at every snakemake start, so each wall time below includes it. `bash scripts/local-slurm.sh start` "
+              "(or a cluster's login node) answers in milliseconds.")
     with tempfile.TemporaryDirectory(prefix="neonas-bench-dag-") as tmp:
         sizes = {n: make_study(Path(tmp), n) for n in (2, 20)}
         bare = make_bare(Path(tmp), 20)

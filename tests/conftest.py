@@ -37,3 +37,16 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def uninterrupted_search(tmp_path_factory) -> Path:
+    """The run directory of wfutil.RUN searched with wfutil.LONGER and never interrupted (profiles/local, one
+    thread, as the SLURM test profile runs it): what every interrupted and resumed search must equal."""
+    from wfutil import LONGER, RUN, copy_prepared, prepared_study, snakemake
+
+    prepared_study(tmp_path_factory)
+    wd = copy_prepared(tmp_path_factory, "uninterrupted")
+    (wd / "longer.yaml").write_text(LONGER)
+    snakemake(wd, RUN, "--cores", "1", "--profile", "profiles/local", "--configfile", "config/test.yaml", "longer.yaml")
+    return wd / RUN

@@ -29,12 +29,12 @@ def study(path):
 SEARCHES = {searches!r}
 def search_dirs():
     return SEARCHES
-def search_files(name="summary.json"):
-    return [f"{{d}}/{{name}}" for d in SEARCHES]
 def derived_files():
     return {derived!r}
 def metrics_files():
     return {metrics!r}
+def retrain_dirs():  # retrain/<arm>/<setting>/seed<S>/fold<F>, with rank<R>/metrics.json inside
+    return sorted({{str(Path(m).parent.parent) for m in metrics_files()}})
 def planted_files():
     return [{planted!r}]
 include: {aggregate!r}

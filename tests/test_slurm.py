@@ -13,7 +13,21 @@ from pathlib import Path
 
 import pytest
 
-from wfutil import REPO, ci_slurm_profile, copy_prepared, prepared_study, slurm_or_skip, snakemake
+from wfutil import (
+    BIN,
+    LONGER,
+    PARTIAL,
+    REPO,
+    RUN,
+    SEARCH_LOG,
+    assert_same_run,
+    ci_slurm_profile,
+    copy_prepared,
+    env,
+    prepared_study,
+    slurm_or_skip,
+    snakemake,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -38,13 +52,13 @@ def test_study_runs_through_sbatch_with_the_slurm_profile(tmp_path_factory):
     wd = copy_prepared(tmp_path_factory, "slurm-study")
     profile = ci_slurm_profile(wd)
     arms = (("nas", "sigmoid"), ("random", "uniform"))
-    targets = [f"results/test/retrain/{a}/{s}/seed0/fold0/rank0/metrics.json" for a, s in arms]
+    targets = [f"results/test/retrain/{a}/{s}/seed0/fold0" for a, s in arms]  # retrain jobs' output directories
     configs = ["results/test/config/search/nas/sigmoid.yaml", "results/test/config/search/random/uniform.yaml"]
     snakemake(wd, *configs, "--cores", "2", "--configfile", "config/test.yaml")  # both searches ready at once
     snakemake(wd, *targets, "--profile", str(profile.relative_to(wd)), "--configfile", "config/test.yaml",
               timeout=540)
     for (arm, _), target in zip(arms, targets, strict=True):
-        assert json.loads((wd / target).read_text())["meta"]["arm"] == arm
+        assert json.loads((wd / target / "rank0/metrics.json").read_text())["meta"]["arm"] == arm
 
     logs = wd / ".snakemake/slurm_logs"
     search_logs = list((logs / "rule_search").rglob("*.log"))
@@ -60,6 +74,41 @@ def test_study_runs_through_sbatch_with_the_slurm_profile(tmp_path_factory):
     for log in retrain_logs:
         (task,) = sacct(log.stem)
         assert task["state"] == "COMPLETED" and "gres/gpu=1" in task["tres"], (log, task)
+
+
+def running_jobs() -> list[str]:
+    """Ids of the running SLURM jobs (123, or 123_0 for an array task); the tests run one study at a time."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i"], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_search_cancelled_with_scancel_is_retried_and_resumes_exactly(uninterrupted_search, tmp_path_factory):
+    """`scancel` the SLURM job of a search between two checkpoints (a user's mistake, an admin, a node drain):
+    snakemake sees the job fail (squeue: CANCELLED), submits it again (profile `retries`), and the new job
+    resumes from fold0.partial/checkpoint.pt to the same result as a search that was never interrupted."""
+    prepared_study(tmp_path_factory)
+    wd = copy_prepared(tmp_path_factory, "slurm-scancel")
+    (wd / "longer.yaml").write_text(LONGER)
+    profile = ci_slurm_profile(wd).relative_to(wd)
+    args = [RUN, "--profile", str(profile), "--configfile", "config/test.yaml", "longer.yaml"]
+    proc = subprocess.Popen(["timeout", "-s", "KILL", "540", str(BIN / "snakemake"), *args], cwd=wd, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    checkpoint = wd / PARTIAL / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert proc.poll() is None, f"snakemake ended before the first checkpoint:\n{proc.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    jobs = running_jobs()
+    assert len(jobs) == 1, f"expected the one search job running, squeue says {jobs}"
+    subprocess.run(["scancel", jobs[0]], check=True)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    assert (job_state := sacct(jobs[0].split("_")[0])[0]["state"]).startswith("CANCELLED"), job_state
+    smk_log = max((wd / ".snakemake/log").glob("*.snakemake.log")).read_text()
+    assert "Error in rule search" in smk_log and "Trying to restart job" in smk_log
+    assert "resuming from" in (wd / SEARCH_LOG).read_text()
+    assert_same_run(wd / RUN, uninterrupted_search)
 
 
 def test_submitit_sweep_job_is_requeued_after_preemption_and_resumes(tmp_path_factory, tmp_path, monkeypatch):

@@ -3,7 +3,6 @@ and ends exactly like a run that was never interrupted."""
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import subprocess
@@ -11,25 +10,21 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from wfutil import BIN, copy_prepared, env, prepared_study, snakemake
+from wfutil import (
+    BIN,
+    LONGER,
+    PARTIAL,
+    RUN,
+    SEARCH_LOG,
+    assert_same_run,
+    copy_prepared,
+    env,
+    prepared_study,
+    snakemake,
+)
 
-RUN = "results/test/search/nas/sigmoid/seed0/fold0"
-# 6 epochs with a checkpoint after each, so there is time to kill the search between two checkpoints
-LONGER = "search:\n  training: {epochs: 6, checkpoint_every: 1, batch_size: 32}\n"
-ARGS = [f"{RUN}/summary.json", "--cores", "1", "--profile", "profiles/local",
-        "--configfile", "config/test.yaml", "longer.yaml"]
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The search of RUN, never interrupted."""
-    prepared_study(tmp_path_factory)
-    wd = copy_prepared(tmp_path_factory, "uninterrupted")
-    (wd / "longer.yaml").write_text(LONGER)
-    snakemake(wd, *ARGS)
-    return wd / RUN
+ARGS = [RUN, "--cores", "1", "--profile", "profiles/local", "--configfile", "config/test.yaml", "longer.yaml"]
 
 
 def descendants(pid: int) -> list[int]:
@@ -56,7 +51,7 @@ def start_and_wait_for_checkpoint(wd: Path) -> subprocess.Popen:
     """Start snakemake on RUN and return once the search has written its first checkpoint."""
     proc = subprocess.Popen([str(BIN / "snakemake"), *ARGS], cwd=wd, env=env(), start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    checkpoint = wd / RUN / "partial" / "checkpoint.pt"
+    checkpoint = wd / PARTIAL / "checkpoint.pt"
     deadline = time.monotonic() + 300
     while not checkpoint.exists():
         assert proc.poll() is None, f"snakemake ended before the first checkpoint:\n{proc.stdout.read()[-3000:]}"
@@ -65,25 +60,10 @@ def start_and_wait_for_checkpoint(wd: Path) -> subprocess.Popen:
     return proc
 
 
-def assert_same_run(run: Path, reference: Path) -> None:
-    assert (run / "children.csv").read_bytes() == (reference / "children.csv").read_bytes()
-
-    def epochs(path):  # 'seconds' is wall time, the only column that may differ
-        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(path))]
-
-    assert epochs(run / "epochs.csv") == epochs(reference / "epochs.csv")
-    a = torch.load(run / "final.pt", weights_only=False)
-    b = torch.load(reference / "final.pt", weights_only=False)
-    for key in ("supernet", "controller"):
-        assert a[key].keys() == b[key].keys()
-        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
-    assert not (run / "partial").exists()
-
-
 @pytest.mark.slow
-def test_killed_search_is_retried_and_resumes_exactly(reference, tmp_path_factory):
+def test_killed_search_is_retried_and_resumes_exactly(uninterrupted_search, tmp_path_factory):
     """SIGKILL the `neonas search` process: snakemake retries the job (profiles/local: retries 1), which
-    resumes from partial/checkpoint.pt."""
+    resumes from RUN.partial/checkpoint.pt."""
     wd = copy_prepared(tmp_path_factory, "killed-search")
     (wd / "longer.yaml").write_text(LONGER)
     proc = start_and_wait_for_checkpoint(wd)
@@ -94,13 +74,13 @@ def test_killed_search_is_retried_and_resumes_exactly(reference, tmp_path_factor
     assert proc.returncode == 0, out[-4000:]
     smk_log = max((wd / ".snakemake/log").glob("*.snakemake.log")).read_text()
     assert "Error in rule search" in smk_log and "Trying to restart job" in smk_log
-    log = (wd / "results/test/logs/search/nas/sigmoid/seed0/fold0.log").read_text()
+    log = (wd / SEARCH_LOG).read_text()
     assert "resuming from" in log
-    assert_same_run(wd / RUN, reference)
+    assert_same_run(wd / RUN, uninterrupted_search)
 
 
 @pytest.mark.slow
-def test_rerun_after_snakemake_was_killed_resumes_exactly(reference, tmp_path_factory):
+def test_rerun_after_snakemake_was_killed_resumes_exactly(uninterrupted_search, tmp_path_factory):
     """SIGKILL snakemake and its jobs (a login node reboot, Ctrl-C twice): the next run resumes the search."""
     wd = copy_prepared(tmp_path_factory, "killed-snakemake")
     (wd / "longer.yaml").write_text(LONGER)
@@ -108,23 +88,23 @@ def test_rerun_after_snakemake_was_killed_resumes_exactly(reference, tmp_path_fa
     os.killpg(proc.pid, signal.SIGKILL)  # the session started above: snakemake and the jobs it started
     proc.communicate(timeout=60)
     assert not (wd / RUN / "summary.json").exists()
-    assert (wd / RUN / "partial" / "checkpoint.pt").exists()
+    assert (wd / PARTIAL / "checkpoint.pt").exists()
     snakemake(wd, "--unlock", *ARGS[1:])
     snakemake(wd, *ARGS)
-    assert "resuming from" in (wd / "results/test/logs/search/nas/sigmoid/seed0/fold0.log").read_text()
-    assert_same_run(wd / RUN, reference)
+    assert "resuming from" in (wd / SEARCH_LOG).read_text()
+    assert_same_run(wd / RUN, uninterrupted_search)
 
 
 @pytest.mark.slow
 def test_partial_run_of_a_changed_config_is_started_over(tmp_path_factory):
-    """partial/ left by a search whose config (or folds) has since changed is discarded, not resumed."""
+    """The partial run left by a search whose config (or folds) has since changed is discarded, not resumed."""
     prepared_study(tmp_path_factory)
     wd = copy_prepared(tmp_path_factory, "changed-config")
-    partial = wd / RUN / "partial"
+    partial = wd / PARTIAL
     partial.mkdir(parents=True)
     (partial / "inputs").write_text("search: {training: {epochs: 99}}\n")
     (partial / "checkpoint.pt").write_text("not a checkpoint of this config")
-    snakemake(wd, f"{RUN}/summary.json", "--cores", "1", "--configfile", "config/test.yaml")
-    log = (wd / "results/test/logs/search/nas/sigmoid/seed0/fold0.log").read_text()
+    snakemake(wd, RUN, "--cores", "1", "--configfile", "config/test.yaml")
+    log = (wd / SEARCH_LOG).read_text()
     assert "starting over" in log and "resuming from" not in log
     assert not partial.exists() and (wd / RUN / "children.csv").exists()

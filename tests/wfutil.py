@@ -102,3 +102,31 @@ def ci_slurm_profile(wd: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     return dest
+
+
+# The search that the recovery tests interrupt (tests/test_workflow_recovery.py, tests/test_slurm.py): 6 epochs
+# with a checkpoint after each, so there is time to kill it between two checkpoints.
+RUN = "results/test/search/nas/sigmoid/seed0/fold0"  # the search job's output directory
+PARTIAL = f"{RUN}.partial"  # where the search runs until it ends
+LONGER = "search:\n  training: {epochs: 6, checkpoint_every: 1, batch_size: 32}\n"
+SEARCH_LOG = "results/test/logs/search/nas/sigmoid/seed0/fold0.log"
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    """`run` ended exactly like `reference`: the same children, epochs (but wall times), weights and controller."""
+    import csv
+
+    import torch
+
+    assert (run / "children.csv").read_bytes() == (reference / "children.csv").read_bytes()
+
+    def epochs(path):  # 'seconds' is wall time, the only column that may differ
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(open(path))]
+
+    assert epochs(run / "epochs.csv") == epochs(reference / "epochs.csv")
+    a = torch.load(run / "final.pt", weights_only=False)
+    b = torch.load(reference / "final.pt", weights_only=False)
+    for key in ("supernet", "controller"):
+        assert a[key].keys() == b[key].keys()
+        assert all(torch.equal(a[key][k], b[key][k]) for k in a[key])
+    assert not Path(f"{run}.partial").exists()

@@ -27,11 +27,8 @@ rule aggregate:
     and the two trust checks (Kendall tau of supernet vs retrained ranking; the planted spatial structure)."""
     input:
         args=study("config/aggregate.args"),
-        summaries=search_files("summary.json"),
-        children=search_files("children.csv"),
-        epochs=search_files("epochs.csv"),
-        derived=derived_files(),
-        metrics=metrics_files(),
+        searches=search_dirs(),  # one run directory per job: the DAG stays small (docs/cluster.md, "Scale")
+        retrains=retrain_dirs(),
         planted=planted_files(),
     output:
         directory(study("aggregate")),

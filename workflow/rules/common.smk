@@ -1,7 +1,9 @@
 """Shared helpers of the study workflow: the study's paths, the cohort, and the lists of every run.
 
 Everything here is computed once, when snakemake parses the workflow, from the config and ONE read of the
-cohort sheet: no per-job file reads, so the DAG of a 2,000-search study builds in seconds.
+cohort sheet: no per-job file reads, so the DAG of a 2,000-search study builds in seconds. The search and
+retrain jobs each declare one output, their run directory: Snakemake's DAG costs grow with the number of
+declared files (docs/cluster.md, "Scale").
 """
 
 import copy
@@ -74,13 +76,9 @@ def search_runs():
 
 
 def search_dirs():
-    """Run directory of every search (children.csv, epochs.csv, summary.json, final.pt)."""
+    """Run directory of every search: the search rule's output (children.csv, epochs.csv, summary.json, final.pt,
+    derived.json)."""
     return [study(f"search/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()]
-
-
-def search_files(name="summary.json"):
-    """One file of every search run directory (a declared output, for rule inputs)."""
-    return [f"{d}/{name}" for d in search_dirs()]
 
 
 def derived_files():
@@ -89,30 +87,29 @@ def derived_files():
 
 
 def retrain_dirs():
-    """Every retrained model: ranks 0..top_k-1 of each search, plus the hand-designed baseline (rank 0)."""
-    dirs = [
-        study(f"retrain/{a}/{s}/seed{seed}/fold{fold}/rank{rank}")
-        for a, s, seed, fold in search_runs()
-        for rank in range(TOP_K)
-    ]
-    if config["arms"]["handcrafted"]:
-        dirs += [study(f"retrain/handcrafted/reference/seed{seed}/fold{fold}/rank0") for seed in SEEDS for fold in FOLDS]
-    return dirs
+    """Output directory of every retrain job: one per search (its ranks 0..top_k-1 inside as rank<R>/), plus,
+    for the hand-designed baseline, one per seed and fold (rank0/ inside)."""
+    return [study(f"retrain/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()] + baseline_dirs()
+
+
+def baseline_dirs():
+    """Output directory of every retrain job of the hand-designed baseline."""
+    if not config["arms"]["handcrafted"]:
+        return []
+    return [study(f"retrain/handcrafted/reference/seed{seed}/fold{fold}") for seed in SEEDS for fold in FOLDS]
 
 
 def metrics_files():
     """metrics.json of every retrained model."""
-    return [f"{d}/metrics.json" for d in retrain_dirs()]
+    searched = [study(f"retrain/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()]
+    return [f"{d}/rank{rank}/metrics.json" for d in searched for rank in range(TOP_K)] + [
+        f"{d}/rank0/metrics.json" for d in baseline_dirs()
+    ]
 
 
 def planted_files():
     """planted.json of the synthetic cohort (the planted spatial structure), or [] for real recordings."""
     return [f"{config['synthetic']['out']}/planted.json"] if config["synthetic"]["enabled"] else []
-
-
-def rank_files(name):
-    """`name` (model.pt, history.csv, metrics.json) of ranks 0..top_k-1 of one search, keeping its wildcards."""
-    return [study(f"retrain/{{arm}}/{{setting}}/seed{{seed}}/fold{{fold}}/rank{rank}/{name}") for rank in range(TOP_K)]
 
 
 def h5_files():

@@ -20,22 +20,23 @@ rule retrain_config:
         "../scripts/study_config.py"
 
 
-# One job retrains all top-k ranks of one search, one after the other, and evaluates each on the fold's
-# test infants (`neonas retrain` calls the code of `neonas evaluate`; same metrics.json). A 2,000-search study
-# then has 2,000 retrain jobs instead of 6,000 retrain + 6,000 evaluate jobs: its DAG builds in seconds and
-# the scheduler's queue stays short.
+# One job retrains all top-k ranks of one search, one after the other, into rank0/ .. rank<k-1>/ of its output
+# directory, and evaluates each on the fold's test infants (`neonas retrain` calls the code of `neonas evaluate`;
+# same metrics.json). A 2,000-search study then has 2,000 retrain jobs instead of 6,000 retrain + 6,000
+# evaluate jobs, each declaring one directory instead of nine files: its DAG builds in seconds and the
+# scheduler's queue stays short. To retrain one search's top-k:
+#   snakemake --cores 2 results/demo/retrain/nas/sigmoid/seed0/fold0
 rule retrain:
     """Train ranks 0..k-1 of a search's derived architectures from scratch and evaluate them on the test infants."""
     input:
-        derived=study("search/{arm}/{setting}/seed{seed}/fold{fold}/derived.json"),
+        search=study("search/{arm}/{setting}/seed{seed}/fold{fold}"),
         folds=study("folds.json"),
         config=study("config/retrain.yaml"),
     output:
-        models=rank_files("model.pt"),
-        histories=rank_files("history.csv"),
-        metrics=rank_files("metrics.json"),
+        run=directory(study("retrain/{arm}/{setting}/seed{seed}/fold{fold}")),
     params:
         device=config["device"],
+        ranks=" ".join(str(rank) for rank in range(TOP_K)),
     wildcard_constraints:
         arm="nas|random",
     threads: 1
@@ -50,25 +51,23 @@ rule retrain:
     shell:
         """
         export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}
-        for model in {output.models}; do
-            out=$(dirname $model); rank=${{out##*rank}}
-            neonas retrain --arch {input.derived} --rank $rank --folds {input.folds} --fold {wildcards.fold} \
-                --seed {wildcards.seed} --config {input.config} --meta arm={wildcards.arm} \
+        for rank in {params.ranks}; do
+            neonas retrain --arch {input.search}/derived.json --rank $rank --folds {input.folds} \
+                --fold {wildcards.fold} --seed {wildcards.seed} --config {input.config} --meta arm={wildcards.arm} \
                 --meta reward={wildcards.setting} --meta seed={wildcards.seed} --meta fold={wildcards.fold} \
-                --meta rank=$rank --device {params.device} --out $out
+                --meta rank=$rank --device {params.device} --out {output.run}/rank$rank
         done > {log} 2>&1
         """
 
 
 rule retrain_baseline:
-    """Train and evaluate the hand-designed baseline CNN with the same code and config as the searched ones."""
+    """Train and evaluate the hand-designed baseline CNN with the same code and config as the searched ones
+    (into rank0/ of its output directory)."""
     input:
         folds=study("folds.json"),
         config=study("config/retrain.yaml"),
     output:
-        model=study("retrain/handcrafted/reference/seed{seed}/fold{fold}/rank0/model.pt"),
-        history=study("retrain/handcrafted/reference/seed{seed}/fold{fold}/rank0/history.csv"),
-        metrics=study("retrain/handcrafted/reference/seed{seed}/fold{fold}/rank0/metrics.json"),
+        run=directory(study("retrain/handcrafted/reference/seed{seed}/fold{fold}")),
     params:
         device=config["device"],
     threads: 1
@@ -85,4 +84,4 @@ rule retrain_baseline:
         "neonas retrain --baseline handcrafted --folds {input.folds} --fold {wildcards.fold} --seed {wildcards.seed}"
         " --config {input.config} --meta arm=handcrafted --meta reward=reference --meta seed={wildcards.seed}"
         " --meta fold={wildcards.fold} --meta rank=0 --device {params.device}"
-        " --out $(dirname {output.model}) > {log} 2>&1"
+        " --out {output.run}/rank0 > {log} 2>&1"
