@@ -1,5 +1,7 @@
 """Stage 8: every run of the study in CSV tables (`neonas aggregate`, docs/report.md)."""
 
+from neonas.errors import write_text_atomic
+
 
 AGGREGATE_ARGS = (
     ["--searches", *search_dirs()]
@@ -18,8 +20,10 @@ rule aggregate_args:
     localrule: True
     log:
         study("logs/aggregate_args.log"),
+    benchmark:
+        study("benchmarks/aggregate_args.tsv")
     run:
-        Path(output[0]).write_text("\n".join(params.args) + "\n")
+        write_text_atomic(output[0], "\n".join(params.args) + "\n")
 
 
 rule aggregate:
