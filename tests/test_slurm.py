@@ -1,5 +1,6 @@
 """Against a REAL SLURM on this machine (scripts/local-slurm.sh: slurmctld + slurmd + slurmdbd, 2 fake GPUs):
-the study through sbatch with profiles/slurm, and a submitit sweep job that is preempted, requeued and resumes.
+the study through sbatch with profiles/slurm, a search job cancelled with scancel that snakemake resubmits and
+that resumes, and a submitit sweep job that is preempted, requeued and resumes.
 Skipped when there is no SLURM here; a failure in CI (CI=true)."""
 
 from __future__ import annotations
@@ -14,19 +15,17 @@ from pathlib import Path
 import pytest
 
 from wfutil import (
-    BIN,
     LONGER,
-    PARTIAL,
     REPO,
     RUN,
     SEARCH_LOG,
     assert_same_run,
     ci_slurm_profile,
     copy_prepared,
-    env,
     prepared_study,
     slurm_or_skip,
     snakemake,
+    start_search_and_wait_for_checkpoint,
 )
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
@@ -90,15 +89,8 @@ def test_search_cancelled_with_scancel_is_retried_and_resumes_exactly(uninterrup
     wd = copy_prepared(tmp_path_factory, "slurm-scancel")
     (wd / "longer.yaml").write_text(LONGER)
     profile = ci_slurm_profile(wd).relative_to(wd)
-    args = [RUN, "--profile", str(profile), "--configfile", "config/test.yaml", "longer.yaml"]
-    proc = subprocess.Popen(["timeout", "-s", "KILL", "540", str(BIN / "snakemake"), *args], cwd=wd, env=env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    checkpoint = wd / PARTIAL / "checkpoint.pt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists():
-        assert proc.poll() is None, f"snakemake ended before the first checkpoint:\n{proc.stdout.read()[-3000:]}"
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.05)
+    proc = start_search_and_wait_for_checkpoint(wd, "--profile", str(profile), "--configfile", "config/test.yaml",
+                                                "longer.yaml", kill_after=540)
     jobs = running_jobs()
     assert len(jobs) == 1, f"expected the one search job running, squeue says {jobs}"
     subprocess.run(["scancel", jobs[0]], check=True)

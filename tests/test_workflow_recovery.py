@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from wfutil import (
-    BIN,
     LONGER,
     PARTIAL,
     RUN,
     SEARCH_LOG,
     assert_same_run,
     copy_prepared,
-    env,
     prepared_study,
     snakemake,
+    start_search_and_wait_for_checkpoint,
 )
 
 ARGS = [RUN, "--cores", "1", "--profile", "profiles/local", "--configfile", "config/test.yaml", "longer.yaml"]
@@ -47,26 +44,13 @@ def cmdline(pid: int) -> str:
         return ""
 
 
-def start_and_wait_for_checkpoint(wd: Path) -> subprocess.Popen:
-    """Start snakemake on RUN and return once the search has written its first checkpoint."""
-    proc = subprocess.Popen([str(BIN / "snakemake"), *ARGS], cwd=wd, env=env(), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    checkpoint = wd / PARTIAL / "checkpoint.pt"
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists():
-        assert proc.poll() is None, f"snakemake ended before the first checkpoint:\n{proc.stdout.read()[-3000:]}"
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.02)
-    return proc
-
-
 @pytest.mark.slow
 def test_killed_search_is_retried_and_resumes_exactly(uninterrupted_search, tmp_path_factory):
     """SIGKILL the `neonas search` process: snakemake retries the job (profiles/local: retries 1), which
     resumes from RUN.partial/checkpoint.pt."""
     wd = copy_prepared(tmp_path_factory, "killed-search")
     (wd / "longer.yaml").write_text(LONGER)
-    proc = start_and_wait_for_checkpoint(wd)
+    proc = start_search_and_wait_for_checkpoint(wd, *ARGS[1:])
     searches = [p for p in descendants(proc.pid) if "neonas search" in cmdline(p)]
     assert searches, "found no `neonas search` process under snakemake"
     os.kill(searches[-1], signal.SIGKILL)
@@ -84,7 +68,7 @@ def test_rerun_after_snakemake_was_killed_resumes_exactly(uninterrupted_search, 
     """SIGKILL snakemake and its jobs (a login node reboot, Ctrl-C twice): the next run resumes the search."""
     wd = copy_prepared(tmp_path_factory, "killed-snakemake")
     (wd / "longer.yaml").write_text(LONGER)
-    proc = start_and_wait_for_checkpoint(wd)
+    proc = start_search_and_wait_for_checkpoint(wd, *ARGS[1:])
     os.killpg(proc.pid, signal.SIGKILL)  # the session started above: snakemake and the jobs it started
     proc.communicate(timeout=60)
     assert not (wd / RUN / "summary.json").exists()

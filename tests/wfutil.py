@@ -112,6 +112,23 @@ LONGER = "search:\n  training: {epochs: 6, checkpoint_every: 1, batch_size: 32}\
 SEARCH_LOG = "results/test/logs/search/nas/sigmoid/seed0/fold0.log"
 
 
+def start_search_and_wait_for_checkpoint(wd: Path, *args: str, kill_after: int = 600) -> subprocess.Popen:
+    """Start `snakemake RUN *args` in `wd` (its own session, SIGKILLed after `kill_after` s) and return once the
+    search has written its first checkpoint in PARTIAL."""
+    import time
+
+    proc = subprocess.Popen(["timeout", "-s", "KILL", str(kill_after), str(BIN / "snakemake"), RUN, *args], cwd=wd,
+                            env=env(), start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    checkpoint = wd / PARTIAL / "checkpoint.pt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert proc.poll() is None, f"snakemake ended before the first checkpoint:\n{proc.stdout.read()[-3000:]}"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.02)
+    return proc
+
+
 def assert_same_run(run: Path, reference: Path) -> None:
     """`run` ended exactly like `reference`: the same children, epochs (but wall times), weights and controller."""
     import csv
