@@ -3,12 +3,14 @@
 from neonas.errors import write_text_atomic
 
 
-AGGREGATE_ARGS = (
-    ["--searches", *search_dirs()]
-    + (["--derived", *derived_files()] if derived_files() else [])
-    + (["--metrics", *metrics_files()] if metrics_files() else [])
-    + (["--planted", *planted_files()] if planted_files() else [])
-)
+# --searches DIRS --derived FILES --metrics FILES --planted FILE: each list built once, empty ones left out
+_AGGREGATE_LISTS = {
+    "--searches": search_dirs(),
+    "--derived": derived_files(),
+    "--metrics": metrics_files(),
+    "--planted": planted_files(),
+}
+AGGREGATE_ARGS = [item for flag, paths in _AGGREGATE_LISTS.items() if paths for item in (flag, *paths)]
 
 
 rule aggregate_args:

@@ -89,7 +89,12 @@ def derived_files():
 def retrain_dirs():
     """Output directory of every retrain job: one per search (its ranks 0..top_k-1 inside as rank<R>/), plus,
     for the hand-designed baseline, one per seed and fold (rank0/ inside)."""
-    return [study(f"retrain/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()] + baseline_dirs()
+    return searched_retrain_dirs() + baseline_dirs()
+
+
+def searched_retrain_dirs():
+    """Output directory of the retrain job of every search."""
+    return [study(f"retrain/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()]
 
 
 def baseline_dirs():
@@ -101,8 +106,7 @@ def baseline_dirs():
 
 def metrics_files():
     """metrics.json of every retrained model."""
-    searched = [study(f"retrain/{a}/{s}/seed{seed}/fold{fold}") for a, s, seed, fold in search_runs()]
-    return [f"{d}/rank{rank}/metrics.json" for d in searched for rank in range(TOP_K)] + [
+    return [f"{d}/rank{rank}/metrics.json" for d in searched_retrain_dirs() for rank in range(TOP_K)] + [
         f"{d}/rank0/metrics.json" for d in baseline_dirs()
     ]
 
