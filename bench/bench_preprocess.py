@@ -90,9 +90,9 @@ def worker(pipeline: str, ds: dict, out: Path, profile: bool) -> dict:
     import mne
     import scipy.signal  # noqa: F401
 
-    from neonas.edfcheck import read_header
-    from neonas.preprocess import preprocess, resolve_montage
-    from neonas.presets import preset
+    from neonas.ingest.edfcheck import read_header
+    from neonas.ingest.preprocess import preprocess, resolve_montage
+    from neonas.ingest.presets import preset
 
     mne.set_log_level("ERROR")
     cfg = preset(ds["preset"])

@@ -36,8 +36,8 @@ def timed(fn, repeats: int) -> float:
 def bench_overhead(device, repeats: int) -> None:
     import torch.nn.functional as F
 
-    from neonas.space import SpaceConfig, thesis_best_arch
-    from neonas.supernet import Supernet
+    from neonas.engine.space import SpaceConfig, thesis_best_arch
+    from neonas.engine.supernet import Supernet
     from neonas.torchutil import autocast
 
     space = SpaceConfig()
@@ -77,8 +77,8 @@ def bench_overhead(device, repeats: int) -> None:
 def make_cohort(root: Path, n_infants: int = 6, n_epochs: int = 250) -> Path:
     """Random learnable recordings: 4 training infants x 250 epochs ~ 1000 training epochs of data."""
     from neonas import NEONATAL_STAGES
-    from neonas.h5io import Recording, write_recording
-    from neonas.splits import write_folds
+    from neonas.store.h5io import Recording, write_recording
+    from neonas.store.splits import write_folds
 
     paths = []
     t = np.arange(1920) / 64.0
@@ -97,9 +97,9 @@ def make_cohort(root: Path, n_infants: int = 6, n_epochs: int = 250) -> Path:
 
 
 def bench_search(device, repeats: int) -> None:
-    from neonas.data import load_infants
-    from neonas.search import Search, SearchConfig, run_search
-    from neonas.splits import load_fold
+    from neonas.engine.search import Search, SearchConfig, run_search
+    from neonas.store.data import load_infants
+    from neonas.store.splits import load_fold
 
     cfg = SearchConfig()
     with tempfile.TemporaryDirectory() as tmp:

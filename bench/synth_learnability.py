@@ -1,6 +1,6 @@
 """Is the synthetic cohort learnable, and does the channel span/dilation matter?
 
-Simulates a cohort in memory (neonas.synth), preprocesses it like the neonatal preset (band-pass
+Simulates a cohort in memory (neonas.ingest.synth), preprocesses it like the neonatal preset (band-pass
 0.5-30 Hz, 64 Hz, robust per-channel scaling, neonas channel order), and trains the same small CNN
 with three first layers, side by side on the same leave-one-infant-out folds:
 
@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from neonas import NEONATAL_STAGES
+from neonas.ingest.synth_model import EPOCH_S, draw_infant, simulate_infant
 from neonas.metrics import classification_report
-from neonas.synth import EPOCH_S, draw_infant, simulate_infant
 
 FS = 64
 

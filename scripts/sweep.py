@@ -26,7 +26,8 @@ import cloudpickle
 import submitit
 
 from neonas.config import from_dict, load_yaml, set_dotted
-from neonas.errors import NeonasError, write_text_atomic
+from neonas.errors import NeonasError
+from neonas.io import write_text_atomic
 
 
 class SearchJob(submitit.helpers.Checkpointable):
@@ -39,8 +40,8 @@ class SearchJob(submitit.helpers.Checkpointable):
         import logging
         import os
 
-        from neonas.derive import derive
-        from neonas.search import EXIT_RESUMABLE, SearchConfig, run_search
+        from neonas.engine.derive import derive
+        from neonas.engine.search import EXIT_RESUMABLE, SearchConfig, run_search
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         cfg = from_dict(SearchConfig, settings, "search config")
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def plan(args) -> list[dict]:
     """The runs of the sweep, each with its resolved (and checked) search config."""
-    from neonas.search import SearchConfig
+    from neonas.engine.search import SearchConfig
 
     base = load_yaml(args.search_config) if args.search_config else {}
     for item in args.set:

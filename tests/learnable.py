@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from neonas import NEONATAL_STAGES
-from neonas.h5io import Recording, write_recording
+from neonas.store.h5io import Recording, write_recording
 
 SFREQ = 32.0  # Hz
 EPOCH_S = 8.0  # s -> 256 samples

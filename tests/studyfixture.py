@@ -8,7 +8,7 @@ import csv
 import json
 from pathlib import Path
 
-from neonas.space import arch_hash
+from neonas.engine.space import arch_hash
 
 SPACE = {"n_layers": 4, "filters": 16, "spans": [1, 2, 3], "dilations": [1, 2, 4], "time_kernels": [3, 5, 7],
          "time_dilations": [1], "pools": ["max", "avg"], "pool_kernel": 3, "skips": True, "stem_kernel": 7,

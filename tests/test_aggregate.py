@@ -1,4 +1,4 @@
-"""`neonas aggregate` and neonas.archstats on hand-written architectures and run logs with known answers."""
+"""`neonas aggregate` and neonas.study.archstats on hand-written architectures and run logs with known answers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neonas import archstats
-from neonas.aggregate import epoch_windows, kendall, paired_test, rolling_quantiles
 from neonas.cli import main
+from neonas.study import archstats
+from neonas.study.stats import epoch_windows, kendall, paired_test, rolling_quantiles
 from studyfixture import (
     BEST,
     FANCY,
@@ -266,7 +266,7 @@ def test_setting_comes_from_the_study_layout_and_args_file(tmp_path):
 
 
 def test_sfreq_and_channels_from_the_recordings(tmp_path):
-    from neonas.h5io import Recording, write_recording
+    from neonas.store.h5io import Recording, write_recording
 
     files = {}
     for i in range(3):

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from neonas.cohort import LABEL_FORMATS, CohortRow, format_cohort, load_cohort
 from neonas.errors import NeonasError
-from neonas.labels import FORMATS
-from neonas.synth import cohort_rows
+from neonas.ingest.cohort import LABEL_FORMATS, CohortRow, format_cohort, load_cohort
+from neonas.ingest.labels import FORMATS
+from neonas.ingest.synth import cohort_rows
 
 HEADER = "infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks\n"
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from neonas.config import from_dict
-from neonas.controller import Controller, ControllerConfig, Reinforce, UniformSampler
+from neonas.engine.controller import Controller, ControllerConfig, Reinforce, UniformSampler
+from neonas.engine.space import Decision, SpaceConfig, decisions, decode, op_choices, op_label
 from neonas.errors import NeonasError
-from neonas.space import Decision, SpaceConfig, decisions, decode, op_choices, op_label
 
 torch.set_num_threads(1)
 

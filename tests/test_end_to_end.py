@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neonas.cli import main
-from neonas.data import load_infants
+from neonas.store.data import load_infants
 
 N_INFANTS, HOURS = 4, 1.0  # 4 infants = 2 training + 1 validation + 1 test; 120 30-s epochs each
 

@@ -8,12 +8,12 @@ import torch
 
 from learnable import make_cohort, make_recording
 from neonas.cli import main
-from neonas.data import load_infants
 from neonas.errors import NeonasError
-from neonas.evaluate import check_no_leak, load_model, predict
-from neonas.h5io import write_recording
 from neonas.metrics import classification_report
-from neonas.splits import Fold
+from neonas.store.data import load_infants
+from neonas.store.h5io import write_recording
+from neonas.store.splits import Fold
+from neonas.training.evaluate import check_no_leak, load_model, predict
 
 CONTEXT = ("split", "test_ids", "fold", "seed", "arch_hash", "arch", "n_params", "train_seconds", "best_epoch",
            "device", "meta")

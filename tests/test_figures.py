@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np, pandas as pd
 sys.path.insert(0, {tests!r})
 from studyfixture import FANCY
-from neonas import archstats, figures as F
+from neonas.study import archstats
+from neonas.study import figures as F
 out = Path(sys.argv[1])
 epochs = np.repeat(np.arange(6), 4)
 children = pd.DataFrame({{"arm": "nas", "setting": "identity", "seed": 0, "fold": epochs % 2, "epoch": epochs,
@@ -58,7 +59,7 @@ def test_reruns_are_byte_identical_with_truetype_fonts_and_text_width(tmp_path):
 def test_diagram_draws_one_arc_per_skip_and_a_box_per_layer():
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    from neonas import figures as F
+    from neonas.study import figures as F
 
     fig = F.arch_diagram(FANCY, "fancy")
     ax = fig.axes[0]
@@ -73,7 +74,7 @@ def test_diagram_draws_one_arc_per_skip_and_a_box_per_layer():
 
 
 def test_missing_data_gives_a_placeholder_not_an_error():
-    from neonas import figures as F
+    from neonas.study import figures as F
 
     empty = pd.DataFrame(columns=["arm", "setting", "seed", "fold", "epoch", "metric"])
     fig = F.accuracy_over_epochs(empty, pd.DataFrame(), [("nas", "identity")], [("nas", "identity")])

@@ -1,4 +1,4 @@
-"""Label readers and the epoch grid (neonas.labels): pure, fast checks on small label files."""
+"""Label readers and the epoch grid (neonas.ingest.labels): pure, fast checks on small label files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from edfmaker import write_edf
 from neonas.errors import NeonasError
-from neonas.labels import (
+from neonas.ingest.labels import (
     Label,
     crop_sleep,
     detect_format,
@@ -16,7 +16,7 @@ from neonas.labels import (
     read_labels,
     stage_lookup,
 )
-from neonas.presets import PreprocessConfig, preset
+from neonas.ingest.presets import PreprocessConfig, preset
 
 NEO = PreprocessConfig()
 LOOKUP = stage_lookup(NEO.label_map, NEO.label_names)

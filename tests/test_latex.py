@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from neonas import latex
+from neonas.study import latex
 
 
 def test_escape_specials():

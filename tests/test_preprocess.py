@@ -11,9 +11,9 @@ import pytest
 from edfmaker import FREQ, NEONATAL, neonatal_edf, tone, write_bdf, write_edf
 from neonas import NEONATAL_STAGES
 from neonas.cli import main
-from neonas.h5io import AMPLITUDE, CLIPPED, FLAT, read_recording
-from neonas.preprocess import preprocess
-from neonas.presets import PreprocessConfig, resolve_config
+from neonas.ingest.preprocess import preprocess
+from neonas.ingest.presets import PreprocessConfig, resolve_config
+from neonas.store.h5io import AMPLITUDE, CLIPPED, FLAT, read_recording
 
 ORDER = ["Fp1", "C3", "T3", "O1", "Fp2", "C4", "T4", "O2", "Cz"]
 STAGES = [(0, 60, "Sleep stage AS"), (60, 90, "Sleep stage QS"), (150, 30, "W"), (180, 60, "indeterminate"),

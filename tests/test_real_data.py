@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from neonas.h5io import CLIPPED, FLAT, read_recording
-from neonas.preprocess import preprocess
-from neonas.presets import PreprocessConfig, preset, resolve_config
+from neonas.ingest.preprocess import preprocess
+from neonas.ingest.presets import PreprocessConfig, preset, resolve_config
+from neonas.store.h5io import CLIPPED, FLAT, read_recording
 
 pytestmark = pytest.mark.shared
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from neonas.cli import main
-from neonas.report import FIGURES, TABLES
+from neonas.study.report import FIGURES, TABLES
 from studyfixture import SIGMOID, make_study
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from neonas.config import from_dict
+from neonas.engine.reward import RewardConfig, metric, reward
 from neonas.errors import NeonasError
-from neonas.reward import RewardConfig, metric, reward
 
 
 def test_identity_is_the_identity():

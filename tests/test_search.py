@@ -19,10 +19,10 @@ import yaml
 
 from neonas import NEONATAL_STAGES
 from neonas.cli import main
-from neonas.h5io import Recording, write_recording
-from neonas.search import CHILD_COLUMNS, EPOCH_COLUMNS, EXIT_RESUMABLE, RUNTIME_ONLY
-from neonas.space import arch_hash
-from neonas.splits import write_folds
+from neonas.engine.search import CHILD_COLUMNS, EPOCH_COLUMNS, EXIT_RESUMABLE, RUNTIME_ONLY
+from neonas.engine.space import arch_hash
+from neonas.store.h5io import Recording, write_recording
+from neonas.store.splits import write_folds
 
 torch.set_num_threads(1)
 

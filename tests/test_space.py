@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from neonas.config import from_dict
-from neonas.errors import NeonasError
-from neonas.space import (
+from neonas.engine.space import (
     ConvOp,
     SpaceConfig,
     arch_hash,
@@ -25,6 +24,7 @@ from neonas.space import (
     thesis_best_arch,
     validate_arch,
 )
+from neonas.errors import NeonasError
 
 torch.set_num_threads(1)
 

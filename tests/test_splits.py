@@ -8,7 +8,7 @@ import pytest
 from learnable import edit_folds, make_cohort
 from neonas.cli import main
 from neonas.errors import NeonasError
-from neonas.splits import load_fold, make_folds
+from neonas.store.splits import load_fold, make_folds
 
 
 def _check(folds, ids, n_val):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neonas.controller import UniformSampler
-from neonas.space import SpaceConfig, decisions, decode, op_key
-from neonas.supernet import Supernet
+from neonas.engine.controller import UniformSampler
+from neonas.engine.space import SpaceConfig, decisions, decode, op_key
+from neonas.engine.supernet import Supernet
 
 torch.set_num_threads(1)
 

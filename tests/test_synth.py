@@ -17,8 +17,8 @@ from scipy.signal import welch
 
 from neonas import NEONATAL_STAGES
 from neonas.cli import main
-from neonas.cohort import load_cohort
-from neonas.synth import (
+from neonas.ingest.cohort import load_cohort
+from neonas.ingest.synth_model import (
     AS,
     CHANNEL_ORDER,
     EDF_ELECTRODES,

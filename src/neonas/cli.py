@@ -16,16 +16,16 @@ from neonas.errors import NeonasError
 
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("neonas.synth", "write a synthetic neonatal cohort (EDF+ with sleep labels) for demos and tests"),
-    "preprocess": ("neonas.preprocess", "turn one EEG recording (EDF/EDF+/BDF) and its labels into one HDF5 file"),
-    "inspect": ("neonas.inspect", "print a summary of a preprocessed HDF5 file"),
-    "folds": ("neonas.splits", "split infants into train/validation/test folds (never splitting an infant)"),
-    "search": ("neonas.search", "run an ENAS (or random) architecture search on one fold"),
-    "derive": ("neonas.derive", "sample architectures from a trained search and keep the best on validation"),
-    "retrain": ("neonas.retrain", "train an architecture from scratch and evaluate it on the test infants"),
-    "evaluate": ("neonas.evaluate", "evaluate a retrained model on held-out infants"),
-    "aggregate": ("neonas.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
-    "report": ("neonas.report", "make the figures and the LaTeX bundle of a study"),
+    "synth": ("neonas.ingest.synth", "write a synthetic neonatal cohort (EDF+ with sleep labels) for demos and tests"),
+    "preprocess": ("neonas.ingest.preprocess", "turn one EEG recording (EDF/EDF+/BDF) and its labels into one HDF5 file"),
+    "inspect": ("neonas.study.inspect", "print a summary of a preprocessed HDF5 file"),
+    "folds": ("neonas.store.splits", "split infants into train/validation/test folds (never splitting an infant)"),
+    "search": ("neonas.engine.search", "run an ENAS (or random) architecture search on one fold"),
+    "derive": ("neonas.engine.derive", "sample architectures from a trained search and keep the best on validation"),
+    "retrain": ("neonas.training.retrain", "train an architecture from scratch and evaluate it on the test infants"),
+    "evaluate": ("neonas.training.evaluate", "evaluate a retrained model on held-out infants"),
+    "aggregate": ("neonas.study.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
+    "report": ("neonas.study.report", "make the figures and the LaTeX bundle of a study"),
 }
 
 

@@ -1,6 +1,6 @@
 """Stage 8: every run of the study in CSV tables (`neonas aggregate`, docs/report.md)."""
 
-from neonas.errors import write_text_atomic
+from neonas.io import write_text_atomic
 
 
 # --searches DIRS --derived FILES --metrics FILES --planted FILE: each list built once, empty ones left out

@@ -24,8 +24,8 @@ wildcard_constraints:
 
 
 def _load_cohort(path):
-    """Rows of the cohort sheet (neonas.cohort checks it: columns, ids, label formats; names line and problem)."""
-    from neonas.cohort import load_cohort
+    """Rows of the cohort sheet (neonas.ingest.cohort checks it: columns, ids, label formats; names line and problem)."""
+    from neonas.ingest.cohort import load_cohort
     from neonas.errors import NeonasError
 
     try:

@@ -1,7 +1,7 @@
 """Stage 9: figures, LaTeX tables and the thesis bundle (`neonas report`, docs/report.md).
 
 Every figure (PNG) and table (CSV) goes into the snakemake HTML report (`snakemake --report`) with its
-caption from workflow/report/<name>.rst. The names must match neonas.report.FIGURES / TABLES
+caption from workflow/report/<name>.rst. The names must match neonas.study.report.FIGURES / TABLES
 (tests/test_report.py checks it); they are listed here so parsing the workflow needs no neonas import.
 """
 

@@ -10,7 +10,8 @@ import sys
 import yaml
 
 from neonas.config import from_dict
-from neonas.errors import NeonasError, write_text_atomic
+from neonas.errors import NeonasError
+from neonas.io import write_text_atomic
 
 smk = snakemake  # noqa: F821 (injected by snakemake)
 kind, settings, out = smk.params.kind, smk.params.settings, smk.output[0]
@@ -19,9 +20,9 @@ where = f"config key '{smk.params.where}'"
 log = open(smk.log[0], "w")
 try:
     if kind == "search":
-        from neonas.search import SearchConfig as Config
+        from neonas.engine.search import SearchConfig as Config
     else:
-        from neonas.retrain import RetrainConfig as Config
+        from neonas.training.retrain import RetrainConfig as Config
     from_dict(Config, settings, where)
 except NeonasError as err:
     message = f"neonas: error: the study config is not valid: {err}"

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from neonas import archstats, latex
-from neonas.aggregate import METRICS, atomic_dir
 from neonas.errors import NeonasError
+from neonas.io import atomic_dir
+from neonas.study import archstats, latex
+from neonas.study.runs import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +262,7 @@ def thesis_panels(agg: Aggregate) -> list[tuple[str, str]]:
 
 def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> None:
     """Draw every figure of FIGURES (or those named in `only`) into `out` as PDF and PNG."""
-    from neonas import figures as F
+    from neonas.study import figures as F
 
     children, curves = agg.csv("children_sample"), agg.csv("curves")
     runs = agg.csv("runs")

@@ -20,12 +20,13 @@ import torch
 import yaml
 from torch import nn
 
-from neonas import baseline
-from neonas.data import EEGDataset, load_infants
-from neonas.errors import NeonasError, write_text_atomic
+from neonas.errors import NeonasError
+from neonas.io import write_text_atomic
 from neonas.metrics import classification_report
-from neonas.splits import Fold, load_fold
+from neonas.store.data import EEGDataset, load_infants
+from neonas.store.splits import Fold, load_fold
 from neonas.torchutil import autocast, select_device
+from neonas.training import baseline
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def make_model(arch: dict, space: dict, n_channels: int, n_samples: int, n_class
     if arch.get("baseline") == baseline.NAME:
         return baseline.build_model(n_channels, n_samples, n_classes, sfreq, space)
     from neonas.config import from_dict
-    from neonas.space import SpaceConfig, build_model
+    from neonas.engine.space import SpaceConfig, build_model
 
     return build_model(arch, from_dict(SpaceConfig, space, "space"), n_channels, n_samples, n_classes)
 

@@ -19,15 +19,16 @@ import torch
 from tqdm import tqdm
 
 from neonas.config import from_dict, to_dict
-from neonas.controller import Controller, UniformSampler
-from neonas.data import load_infants
-from neonas.errors import NeonasError, write_text_atomic
-from neonas.search import Search, SearchConfig
-from neonas.space import arch_hash, canonical, decisions, decode
-from neonas.splits import load_fold
+from neonas.engine.controller import Controller, UniformSampler
+from neonas.engine.search import Search, SearchConfig
+from neonas.engine.space import arch_hash, canonical, decisions, decode
+from neonas.errors import NeonasError
+from neonas.io import write_text_atomic
+from neonas.store.data import load_infants
+from neonas.store.splits import load_fold
 from neonas.torchutil import select_device
 
-log = logging.getLogger("neonas.derive")
+log = logging.getLogger("neonas.engine.derive")
 
 
 def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int = 0,

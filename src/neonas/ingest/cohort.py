@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from neonas.errors import NeonasError, write_text_atomic
+from neonas.errors import NeonasError
+from neonas.io import write_text_atomic
 
 #: how the labels of a recording are stored: `neonas preprocess --label-format` (all but its `auto`)
 LABEL_FORMATS = ("annotations", "hypnogram", "csv", "tsv", "dreams", "none")

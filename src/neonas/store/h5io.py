@@ -15,7 +15,8 @@ import h5py
 import numpy as np
 
 from neonas import __version__
-from neonas.errors import NeonasError, atomic_path
+from neonas.errors import NeonasError
+from neonas.io import atomic_path
 
 LAYOUT_VERSION = 1
 #: bits of the `artifact` dataset

@@ -35,16 +35,17 @@ from tqdm import tqdm
 
 from neonas import __version__
 from neonas.config import from_dict, load_yaml, set_dotted, to_dict
-from neonas.controller import Controller, ControllerConfig, Reinforce, UniformSampler
-from neonas.data import load_infants
-from neonas.errors import NeonasError, atomic_path, write_text_atomic
-from neonas.reward import RewardConfig, metric, reward
-from neonas.space import SpaceConfig, arch_hash, arch_json, decisions, decode
-from neonas.splits import load_fold
-from neonas.supernet import Supernet
+from neonas.engine.controller import Controller, ControllerConfig, Reinforce, UniformSampler
+from neonas.engine.reward import RewardConfig, metric, reward
+from neonas.engine.space import SpaceConfig, arch_hash, arch_json, decisions, decode
+from neonas.engine.supernet import Supernet
+from neonas.errors import NeonasError
+from neonas.io import atomic_path, write_text_atomic
+from neonas.store.data import load_infants
+from neonas.store.splits import load_fold
 from neonas.torchutil import autocast, rng_state, seed_everything, select_device, set_rng_state
 
-log = logging.getLogger("neonas.search")
+log = logging.getLogger("neonas.engine.search")
 
 #: exit status of a run that saved a checkpoint and stopped before its epoch budget (resume with --resume)
 EXIT_RESUMABLE = 75

@@ -1,7 +1,7 @@
 """Train one architecture from scratch on a fold's training infants, then evaluate it on its test infants.
 
 The architecture is a searched one (`--arch derived.json [--rank R]` or a bare `--arch ARCH.json`) or
-the hand-designed reference net (`--baseline handcrafted`, see neonas.baseline); all go through the
+the hand-designed reference net (`--baseline handcrafted`, see neonas.training.baseline); all go through the
 same training code and config, so they differ only in architecture. Training uses class-weighted
 cross-entropy (neonatal stages are imbalanced) and early stopping on the fold's validation infants,
 keeping the weights of the best validation epoch (by `monitor`, default Cohen's kappa).
@@ -26,14 +26,16 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from neonas import __version__, baseline
+from neonas import __version__
 from neonas.config import from_dict, load_yaml, set_dotted
-from neonas.data import EEGDataset
-from neonas.errors import NeonasError, atomic_path, write_text_atomic
-from neonas.evaluate import evaluate, load_split, make_model, parse_meta, predict, write_metrics
+from neonas.errors import NeonasError
+from neonas.io import atomic_path, write_text_atomic
 from neonas.metrics import classification_report
-from neonas.splits import load_fold
+from neonas.store.data import EEGDataset
+from neonas.store.splits import load_fold
 from neonas.torchutil import autocast, seed_everything, select_device
+from neonas.training import baseline
+from neonas.training.evaluate import evaluate, load_split, make_model, parse_meta, predict, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
         raise NeonasError(f"not valid JSON ({err})", path) from None
     if not isinstance(doc, dict):
         raise NeonasError("expected a JSON object (derived.json or an architecture)", path)
-    from neonas.space import arch_hash, validate_arch
+    from neonas.engine.space import arch_hash, validate_arch
 
     if "top" in doc:  # derived.json from `neonas derive`
         rank = 0 if rank is None else rank
@@ -146,7 +148,7 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
     if rank is not None:
         raise NeonasError("--rank only applies to a derived.json (this file has no 'top' list)", path)
     if "layers" in doc:  # a bare architecture: the default search space
-        from neonas.space import SpaceConfig
+        from neonas.engine.space import SpaceConfig
 
         validate_arch(doc, where=str(path))
         return ArchChoice(doc, asdict(SpaceConfig()), arch_hash(doc), {}, str(path))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neonas.errors import NeonasError
-from neonas.h5io import read_recording
+from neonas.store.h5io import read_recording
 
 
 @dataclass

@@ -13,7 +13,7 @@ checked on hand-written architectures. Definitions (also in docs/report.md):
   idealised 10-20 positions on a spherical head whose circumference defaults to 35 cm (a term
   newborn; preterm heads are smaller, pass `head_circumference_cm`).
 - A time kernel of t steps with time dilation u spans (t-1)*u + 1 steps of the stem output; one step
-  is stem_stride * stem_pool input samples (neonas.space), so ms = steps * step_samples / sfreq * 1000.
+  is stem_stride * stem_pool input samples (neonas.engine.space), so ms = steps * step_samples / sfreq * 1000.
 """
 
 from __future__ import annotations
@@ -37,15 +37,15 @@ HEAD_CIRCUMFERENCE_CM = 35.0
 
 
 def arch_hash(arch: dict) -> str:
-    """Stable 12-hex id of an architecture (neonas.space.arch_hash, imported lazily: it needs torch)."""
-    from neonas.space import arch_hash as space_hash
+    """Stable 12-hex id of an architecture (neonas.engine.space.arch_hash, imported lazily: it needs torch)."""
+    from neonas.engine.space import arch_hash as space_hash
 
     return space_hash(arch)
 
 
 def parse_arch(value: str | dict, where: str) -> dict:
     """Architecture from JSON text or a dict, checked against the contract; `where` names its source."""
-    from neonas.space import validate_arch
+    from neonas.engine.space import validate_arch
 
     if isinstance(value, str):
         try:
@@ -145,7 +145,7 @@ def extent_cm(
     """Mean over kernel placements of the largest along-scalp distance the kernel covers (NaN if unknown).
 
     Placements are those that fit on the montage; a kernel wider than the montage (it sees the zero
-    padding of neonas.space) counts its placements that see at least two electrodes instead.
+    padding of neonas.engine.space) counts its placements that see at least two electrodes instead.
     """
     if ch_names is None:
         return math.nan
@@ -177,7 +177,7 @@ class Geometry:
     """What turns layer sizes into physical units: the montage and the time step of the searched layers.
 
     The searched layers run on the stem's output, so one time step there is `step_samples` =
-    stem_stride * stem_pool input samples (neonas.space). Unknown fields give NaN, never a guess.
+    stem_stride * stem_pool input samples (neonas.engine.space). Unknown fields give NaN, never a guess.
     """
 
     ch_names: tuple[str, ...] | None = NEONATAL_MONTAGE
@@ -255,7 +255,7 @@ def uniform_layer_rate(space_cfg: dict | None, offset: int, where: str = "space"
     Per-layer rates stay informative when almost every whole architecture covers the offset somewhere.
     """
     from neonas.config import from_dict
-    from neonas.space import SpaceConfig, op_choices
+    from neonas.engine.space import SpaceConfig, op_choices
 
     ops = op_choices(from_dict(SpaceConfig, space_cfg or {}, where))
     return sum(op["op"] == "conv" and offset in layer_offsets(op["span"], op["dilation"]) for op in ops) / len(ops)
@@ -264,11 +264,11 @@ def uniform_layer_rate(space_cfg: dict | None, offset: int, where: str = "space"
 def uniform_coverage(space_cfg: dict | None, offset: int, where: str = "space") -> tuple[float, float]:
     """Chance that an architecture drawn uniformly from the search space covers `offset`.
 
-    Each layer takes one of neonas.space.op_choices uniformly (skips do not matter here). Returns
+    Each layer takes one of neonas.engine.space.op_choices uniformly (skips do not matter here). Returns
     (any single conv layer covers it, the stacked convs cover it), both exact.
     """
     from neonas.config import from_dict
-    from neonas.space import SpaceConfig, op_choices
+    from neonas.engine.space import SpaceConfig, op_choices
 
     space = from_dict(SpaceConfig, space_cfg or {}, where)
     ops = op_choices(space)

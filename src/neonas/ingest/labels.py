@@ -122,7 +122,7 @@ def _from_annotations(ann, shift_s: float | None) -> list[Label]:
 def _read_hypnogram(path: Path, meas_date) -> list[Label]:
     import mne
 
-    from neonas.edfcheck import read_header
+    from neonas.ingest.edfcheck import read_header
 
     read_header(path)  # clear messages for a missing/garbage/truncated file
     try:

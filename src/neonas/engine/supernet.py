@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from neonas.space import (
+from neonas.engine.space import (
     ChildNet,
     Head,
     SpaceConfig,

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from neonas.h5io import ARTIFACT_FLAGS, read_recording
+from neonas.store.h5io import ARTIFACT_FLAGS, read_recording
 
 
 def add_arguments(parser) -> None:

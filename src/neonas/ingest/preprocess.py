@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from neonas.edfcheck import EdfHeader, Signal, read_header
 from neonas.errors import NeonasError
-from neonas.h5io import AMPLITUDE, CLIPPED, FLAT, Recording, write_recording
-from neonas.labels import FORMATS, crop_sleep, detect_format, epoch_grid, read_labels, stage_lookup
-from neonas.presets import PRESETS, PreprocessConfig, resolve_config
+from neonas.ingest.edfcheck import EdfHeader, Signal, read_header
+from neonas.ingest.labels import FORMATS, crop_sleep, detect_format, epoch_grid, read_labels, stage_lookup
+from neonas.ingest.presets import PRESETS, PreprocessConfig, resolve_config
+from neonas.store.h5io import AMPLITUDE, CLIPPED, FLAT, Recording, write_recording
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The ENAS macro controller (Pham et al. 2018): an LSTM that samples one decision after another,
 with anchor-point attention for skip connections, trained by REINFORCE.
 
-It sees only a list of named decisions (`neonas.space.Decision`): "choice" (one of n options) and
+It sees only a list of named decisions (`neonas.engine.space.Decision`): "choice" (one of n options) and
 "multi" (any subset of earlier anchors). It knows nothing about CNNs; space.py turns the search space
 into that list and the choices back into an architecture.
 
@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neonas.space import Decision
+from neonas.engine.space import Decision
 
 
 @dataclass

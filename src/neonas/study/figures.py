@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from neonas import archstats  # noqa: E402
+from neonas.study import archstats  # noqa: E402
 
 WIDTH = 6.3  # inches: the text width of a typical thesis page
 DPI = 200  # PNG resolution

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neonas.errors import NeonasError, write_text_atomic
-from neonas.h5io import read_recording
+from neonas.errors import NeonasError
+from neonas.io import write_text_atomic
+from neonas.store.h5io import read_recording
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Search engine: the search space, the weight-sharing supernet, the controller, rewards, the search loop and derive."""

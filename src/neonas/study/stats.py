@@ -1,0 +1,166 @@
+"""Pure statistics of `neonas aggregate`: epoch windows, rolling quantiles, paired tests with
+confidence intervals, Kendall's tau, reward curves and the plain-language verdict rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+
+from neonas.study.runs import ALPHA, ARM_ORDER, Run
+
+log = logging.getLogger(__name__)
+
+# ----------------------------------------------------------------------------- statistics (pure)
+
+
+def setting_order(runs: list[Run], metrics: pd.DataFrame) -> list[tuple[str, str]]:
+    """(arm, setting) pairs: NAS settings in the order of --searches, then random, then handcrafted."""
+    seen = [(r.arm, r.setting) for r in runs] + list(zip(metrics["arm"], metrics["setting"], strict=True))
+    unique = list(dict.fromkeys(seen))
+    return sorted(unique, key=lambda a: ARM_ORDER[a[0]])
+
+
+def epoch_windows(epochs: np.ndarray, n: int) -> tuple[np.ndarray, list[str]]:
+    """Window index (1-based) per epoch, in n equal ranges of the epochs seen, and their labels."""
+    if len(epochs) == 0:
+        return np.zeros(0, int), []
+    lo, hi = int(epochs.min()), int(epochs.max())
+    n = max(1, min(n, hi - lo + 1))
+    edges = [lo + round(k * (hi - lo + 1) / n) for k in range(n + 1)]
+    index = np.searchsorted(edges, epochs, side="right")
+    labels = [f"{a}-{b}" if b > a else f"{a}" for a, b in ((edges[k], edges[k + 1] - 1) for k in range(n))]
+    return index, labels
+
+
+def rolling_quantiles(epoch: np.ndarray, value: np.ndarray, width: int) -> pd.DataFrame:
+    """Per epoch: quartiles of all values within +-width//2 epochs (pooled over seeds and folds)."""
+    ok = ~np.isnan(value)
+    order = np.argsort(epoch[ok], kind="stable")
+    epoch, value = epoch[ok][order], value[ok][order]
+    rows = []
+    half = max(width, 1) // 2
+    for e in np.unique(epoch):
+        lo, hi = np.searchsorted(epoch, e - half, "left"), np.searchsorted(epoch, e + half, "right")
+        q25, q50, q75 = np.percentile(value[lo:hi], [25, 50, 75])
+        rows.append({"epoch": int(e), "n": int(hi - lo), "q25": q25, "median": q50, "q75": q75})
+    return pd.DataFrame(rows, columns=["epoch", "n", "q25", "median", "q75"])
+
+
+def mean_sd(values) -> tuple[float, float]:
+    """Mean and sample SD (ddof 1; NaN for fewer than two values)."""
+    v = np.asarray(values, float)
+    if len(v) == 0:
+        return math.nan, math.nan
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
+
+
+def paired_test(a: dict, b: dict) -> dict:
+    """Two-sided Wilcoxon signed-rank test of a - b over the keys (folds) both have.
+
+    Fewer than 2 pairs gives "n/a". With n pairs the exact test cannot go below p = 2 / 2**n,
+    so 5 folds can never reach p < 0.05: the note says so.
+    """
+    from scipy import stats
+
+    keys = sorted(set(a) & set(b))
+    n = len(keys)
+    d = np.array([a[k] - b[k] for k in keys], float)
+    out = {"n": n, "mean_diff": float(d.mean()) if n else math.nan, "statistic": math.nan, "p": math.nan,
+           "test": "Wilcoxon signed-rank (two-sided)", "note": ""}
+    if n < 2:
+        out["note"] = f"n/a: {n} paired fold(s), need 2"
+        return out
+    if np.allclose(d, 0.0, atol=1e-12):
+        out.update(statistic=0.0, p=1.0, note="all differences are zero")
+        return out
+    res = stats.wilcoxon(d)
+    out.update(statistic=float(res.statistic), p=float(res.pvalue))
+    floor = 2.0 / 2**n
+    if floor >= ALPHA:
+        out["note"] = f"with {n} pairs p cannot fall below {floor:.3g}"
+    return out
+
+
+def kendall(x, y) -> dict:
+    """Kendall's tau-b with its two-sided p (scipy); n/a for fewer than 2 pairs or constant input."""
+    from scipy import stats
+
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[ok], y[ok]
+    out = {"n": int(len(x)), "tau": math.nan, "p": math.nan, "note": ""}
+    if len(x) < 2:
+        out["note"] = f"n/a: {len(x)} pair(s)"
+        return out
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        out["note"] = "n/a: one ranking is constant"
+        return out
+    res = stats.kendalltau(x, y)
+    out.update(tau=float(res.statistic), p=float(res.pvalue))
+    return out
+
+
+def reward_curve(reward_cfg: dict, where: str, x: np.ndarray) -> tuple[str, np.ndarray]:
+    """(reward name, reward(x)) from a resolved reward config, via neonas.engine.reward's registry."""
+    from neonas.config import from_dict
+    from neonas.engine import reward
+
+    known = {f.name for f in dataclasses.fields(reward.RewardConfig)}
+    extra = sorted(set(reward_cfg) - known)
+    if extra:  # e.g. a run of an older neonas: the shape needs only name/threshold/steepness/scale
+        log.warning("%s: ignoring reward key(s) %s that this neonas does not know", where, extra)
+    cfg = from_dict(reward.RewardConfig, {k: v for k, v in reward_cfg.items() if k in known}, where)
+    return cfg.name, np.array([reward.reward(float(v), cfg) for v in x])
+
+
+def trust_verdict(row: dict) -> str:
+    """Plain-language verdict of the pooled Kendall tau of supernet vs retrained accuracy."""
+    n, tau, p = row["n"], row["tau"], row["p"]
+    if n < 3 or math.isnan(tau):
+        return (f"Cannot tell: only {n} retrained architecture(s) with a supernet score "
+                f"({row.get('note') or 'too few'}); retrain more of the top-k (derive.top_k) to check.")
+    strength = "weakly" if abs(tau) < 0.3 else "moderately" if abs(tau) < 0.5 else "strongly"
+    stats_text = f"Kendall tau = {tau:.2f}, p = {p:.3g}, n = {n}"
+    if p < ALPHA and tau > 0:
+        return (f"Yes, {strength}: architectures the supernet ranks higher also tend to be more accurate when "
+                f"retrained from scratch ({stats_text}).")
+    if p < ALPHA:
+        return (f"No: the supernet's ranking is {strength} reversed after retraining from scratch ({stats_text}); "
+                "the weight-sharing scores mislead the search.")
+    return (f"No evidence that it can: the supernet's ranking does not predict accuracy after retraining "
+            f"({stats_text}); treat the order among the top-k as noise.")
+
+
+def planted_verdict(found: int, n: int, expected: float, p: float, offset: int,
+                    layers: tuple[int, int, float, float] | None = None) -> str:
+    """`layers` = (covering layers, all layers, uniform per-layer rate, one-sided binomial p) of the best
+    NAS architectures; it decides when whole architectures cover the offset by chance anyway."""
+    if n == 0:
+        return "Cannot tell: no derived best architecture of a NAS run."
+    if math.isnan(expected):
+        return (f"{found} of {n} best architectures cover channel offset {offset}; the share expected by chance is "
+                "unknown (no search-space config in summary.json), so no verdict.")
+    text = (f"{found} of {n} best NAS architectures ({found / n:.0%}) have a conv layer that mixes channels "
+            f"{offset} apart (the planted homologous pairs), vs {expected:.0%} expected when sampling the space "
+            f"uniformly (one-sided binomial p = {p:.3g}).")
+    if p < ALPHA:
+        return "Yes: the search found the planted structure more often than chance. " + text
+    if layers is not None and not math.isnan(layers[2]) and layers[1]:
+        k_l, n_l, q_l, p_l = layers
+        text += (f" Layer by layer: {k_l} of {n_l} layers ({k_l / n_l:.0%}) mix channels {offset} apart, vs "
+                 f"{q_l:.0%} for a uniformly drawn layer (one-sided binomial p = {p_l:.3g}).")
+        if p_l < ALPHA:
+            return "Yes, layer by layer: the best architectures use the planted offset more often than chance. " + text
+        if expected > 0.8:
+            return "No evidence: whole architectures cover the offset by chance anyway, and layer by layer the " \
+                   "best architectures use it no more often than uniform sampling. " + text
+        return "No evidence that the search found the planted structure. " + text
+    if expected > 0.8:
+        return ("Cannot tell: most of the space covers that offset anyway, so finding it proves little. " + text)
+    return "No evidence that the search found the planted structure. " + text
+
+
