@@ -64,3 +64,16 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
+
+
+def save_torch_atomic(obj, path: str | os.PathLike) -> None:
+    """`torch.save` atomically and byte-reproducibly.
+
+    torch names the records inside its zip after the file it is given (`<name>/data.pkl`), so saving to a
+    temporary path stores the temp file's random name and two identical runs differ. Given an open file,
+    torch names them `archive/`: the same objects give the same bytes (docs/retrain.md, "Comparing two runs").
+    """
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)

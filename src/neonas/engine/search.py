@@ -40,7 +40,7 @@ from neonas.engine.reward import RewardConfig, metric, reward
 from neonas.engine.space import SpaceConfig, arch_hash, arch_json, decisions, decode
 from neonas.engine.supernet import Supernet
 from neonas.errors import NeonasError
-from neonas.io import atomic_path, write_text_atomic
+from neonas.io import save_torch_atomic, write_text_atomic
 from neonas.store.data import load_infants
 from neonas.store.splits import load_fold
 from neonas.torchutil import autocast, rng_state, seed_everything, select_device, set_rng_state
@@ -352,8 +352,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
         state = {"identity": identity, "search": search.state_dict(), "neonas_version": __version__,
                  "wall_seconds": wall + time.monotonic() - started,
                  "rows": {"children": children.rows, "epochs": epochs_log.rows}}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(state, tmp)
+        save_torch_atomic(state, ckpt_path)  # no temp name inside: byte-reproducible (neonas.io)
 
     stop = _Stop()
     try:
@@ -437,8 +436,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
              "n_channels": train.n_channels, "n_samples": train.n_samples, "n_classes": train.n_classes,
              "label_names": train.label_names, "ch_names": train.ch_names, "sfreq": train.sfreq,
              "neonas_version": __version__}
-    with atomic_path(out / "final.pt") as tmp:
-        torch.save(final, tmp)
+    save_torch_atomic(final, out / "final.pt")
     summary = {"reward_name": cfg.reward.name, "reward": to_dict(cfg.reward), "sampler": cfg.sampler, "seed": seed,
                "fold": fold, "epochs": p["epoch"], "device": str(dev), "wall_seconds": round(wall_seconds, 3),
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),

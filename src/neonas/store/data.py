@@ -23,6 +23,8 @@ class EEGDataset:
     label_names: list[str]
     sfreq: float
     epoch_s: float
+    epoch: np.ndarray | None = None  # (N,) int64, index of each epoch in its infant's recording (predictions.tsv)
+    onset_s: np.ndarray | None = None  # (N,) float64, its onset from the recording start
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -47,7 +49,7 @@ def load_infants(paths: list[str | os.PathLike], drop_artifacts: bool = False) -
     """Read the labelled epochs of each file; all files must share channels, sfreq, labels and epoch length."""
     if not paths:
         raise NeonasError("no recordings given (expected at least one HDF5 file)")
-    xs, ys, infants, ids = [], [], [], []
+    xs, ys, infants, ids, epochs, onsets = [], [], [], [], [], []
     ref = None
     for i, path in enumerate(paths):
         rec = read_recording(path)
@@ -66,8 +68,11 @@ def load_infants(paths: list[str | os.PathLike], drop_artifacts: bool = False) -
         xs.append(rec.eeg[keep])
         ys.append(rec.labels[keep].astype(np.int64))
         infants.append(np.full(int(keep.sum()), i, np.int64))
+        epochs.append(np.flatnonzero(keep).astype(np.int64))
+        onsets.append(np.asarray(rec.onset_s, np.float64)[keep])
         ids.append(rec.infant_id)
     return EEGDataset(
         x=np.concatenate(xs), y=np.concatenate(ys), infant=np.concatenate(infants), infant_ids=ids,
         ch_names=list(ref[0]), label_names=list(ref[1]), sfreq=ref[2], epoch_s=ref[3],
+        epoch=np.concatenate(epochs), onset_s=np.concatenate(onsets),
     )

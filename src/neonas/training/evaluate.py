@@ -10,6 +10,7 @@ training infants (or, for the test split, its early-stopping validation infants)
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import os
@@ -110,8 +111,9 @@ def predict(model: nn.Module, x: np.ndarray, device: torch.device, batch_size: i
 
 
 def evaluate(model: nn.Module, ckpt: dict, fold: Fold, split: str, folds_path: str, model_path: str,
-             device: torch.device, meta: dict | None = None) -> dict:
-    """The metrics dict written to metrics.json (contracts.md section 7)."""
+             device: torch.device, meta: dict | None = None, predictions: str | os.PathLike | None = None) -> dict:
+    """The metrics dict written to metrics.json (contracts.md section 7); with `predictions`, also write the
+    per-epoch predictions there (predictions.tsv, write_predictions)."""
     if split not in SPLITS[:2]:
         raise NeonasError(f"unknown split '{split}' (expected test or val)")
     check_no_leak(ckpt, fold, split, model_path)
@@ -119,14 +121,17 @@ def evaluate(model: nn.Module, ckpt: dict, fold: Fold, split: str, folds_path: s
     check_compatible(ckpt, ds, model_path)
     if len(ds) == 0:
         raise NeonasError(f"the {split} infants {getattr(fold, f'{split}_ids')} have no labelled epochs", folds_path)
-    y_pred = predict(model, ds.x, device).argmax(axis=1)
+    logits = predict(model, ds.x, device)
+    y_pred = logits.argmax(axis=1)
+    if predictions is not None:
+        write_predictions(predictions, ds, logits)
     report = classification_report(ds.y, y_pred, ds.label_names)
     log.info("%s infants %s: accuracy %.3f, kappa %.3f, macro-F1 %.3f (%d epochs)", split, ds.infant_ids,
              report["accuracy"], report["kappa"], report["macro_f1"], report["n_epochs"])
     report.update({
         "split": split, "test_ids": list(ds.infant_ids), "fold": fold.fold, "seed": ckpt.get("seed"),
         "arch_hash": ckpt.get("arch_hash"), "arch": ckpt["arch"], "n_params": ckpt.get("n_params"),
-        "train_seconds": ckpt.get("train_seconds"), "best_epoch": ckpt.get("best_epoch"),
+        "train_seconds": ckpt.get("train_seconds", _history_seconds(model_path)), "best_epoch": ckpt.get("best_epoch"),
         "device": ckpt.get("device"), "meta": {**ckpt.get("meta", {}), **(meta or {})},
     })
     return report
@@ -145,6 +150,40 @@ def parse_meta(items: list[str] | None) -> dict:
     return meta
 
 
+def write_predictions(path: str | os.PathLike, ds: EEGDataset, logits: np.ndarray) -> None:
+    """predictions.tsv: one row per scored epoch, `infant, epoch, onset_s, true_stage, predicted_stage, p_<stage>...`
+    (epoch = its index in the infant's recording, onset in seconds from the recording start, p = softmax;
+    predicted_stage is the argmax of the logits, as in the metrics)."""
+    z = logits.astype(np.float64)
+    prob = np.exp(z - z.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    names = ds.label_names
+    lines = ["\t".join(["infant", "epoch", "onset_s", "true_stage", "predicted_stage", *(f"p_{n}" for n in names)])]
+    for i in range(len(ds)):
+        lines.append("\t".join([ds.infant_ids[ds.infant[i]], str(int(ds.epoch[i])), f"{ds.onset_s[i]:.3f}",
+                                names[ds.y[i]], names[int(logits[i].argmax())], *(f"{p:.6f}" for p in prob[i])]))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def predictions_path(metrics_path: str | os.PathLike) -> Path:
+    """Where predictions.tsv goes beside a metrics file: metrics.json -> predictions.tsv,
+    metrics_val.json -> predictions_val.tsv, other.json -> other.predictions.tsv."""
+    path = Path(metrics_path)
+    if path.stem.startswith("metrics"):
+        return path.with_name("predictions" + path.stem[len("metrics"):] + ".tsv")
+    return path.with_name(path.stem + ".predictions.tsv")
+
+
+def _history_seconds(model_path: str | os.PathLike) -> float | None:
+    """Training seconds from history.csv beside model.pt (model.pt holds no timings, so reruns are byte-identical)."""
+    path = Path(model_path).with_name("history.csv")
+    try:
+        with open(path) as f:
+            return round(sum(float(row["seconds"]) for row in csv.DictReader(f)), 3)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def write_metrics(path: str | os.PathLike, report: dict) -> None:
     write_text_atomic(path, json.dumps(report, indent=2) + "\n")
 
@@ -160,6 +199,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "overrides what the model carries")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default: auto)")
     p.add_argument("--out", required=True, metavar="METRICS.json", help="where to write the metrics")
+    p.add_argument("--predictions", metavar="PREDICTIONS.tsv",
+                   help="where to write the per-epoch predictions (default: beside --out, metrics.json -> "
+                        "predictions.tsv, metrics_val.json -> predictions_val.tsv)")
+
 
 
 def run(args: argparse.Namespace) -> int:
@@ -167,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     fold = load_fold(args.folds, args.fold)
     model, ckpt = load_model(args.model, device)
-    report = evaluate(model, ckpt, fold, args.split, args.folds, args.model, device, meta)
+    report = evaluate(model, ckpt, fold, args.split, args.folds, args.model, device, meta,
+                      predictions=args.predictions or predictions_path(args.out))
     write_metrics(args.out, report)
     print(f"{args.split} {report['test_ids']}: accuracy {report['accuracy']:.3f}  kappa {report['kappa']:.3f}  "
           f"macro-F1 {report['macro_f1']:.3f}  -> {args.out}")

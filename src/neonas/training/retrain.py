@@ -29,10 +29,10 @@ from tqdm import tqdm
 from neonas import __version__
 from neonas.config import from_dict, load_yaml, set_dotted
 from neonas.errors import NeonasError
-from neonas.io import atomic_path, write_text_atomic
+from neonas.io import save_torch_atomic, write_text_atomic
 from neonas.metrics import classification_report
 from neonas.store.data import EEGDataset
-from neonas.store.splits import load_fold
+from neonas.store.splits import Fold, load_fold
 from neonas.torchutil import autocast, seed_everything, select_device
 from neonas.training import baseline
 from neonas.training.evaluate import evaluate, load_split, make_model, parse_meta, predict, write_metrics
@@ -261,9 +261,12 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 
 def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: RetrainConfig, out: str,
-            device: torch.device, meta: dict, do_evaluate: bool = True) -> dict:
-    """Train, write model.pt and history.csv (and metrics.json); return the checkpoint dict."""
-    fold = load_fold(folds, fold_index)
+            device: torch.device, meta: dict, do_evaluate: bool = True, split: Fold | None = None) -> dict:
+    """Train, write model.pt and history.csv (and metrics.json, predictions.tsv); return the checkpoint dict.
+
+    `split` replaces fold `fold_index` of the folds file: `neonas final` trains on every infant of a study
+    (test_ids empty, fold None, `folds` names its split.json) with this same code."""
+    fold = split or load_fold(folds, fold_index)
     searched_on_test = sorted(set(choice.search_ids) & set(fold.test_ids))
     if searched_on_test:
         raise NeonasError(f"the architecture was chosen by a search that trained or validated on infant(s) "
@@ -279,7 +282,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
     for name, ds in (("training", tr), ("validation", va)):
         if len(ds) == 0:
             raise NeonasError(f"fold {fold_index}: the {name} infants {ds.infant_ids} have no labelled epochs", folds)
-    log.info("fold %d: %d training epochs (%s), %d validation epochs (%s); architecture %s on %s",
+    log.info("fold %s: %d training epochs (%s), %d validation epochs (%s); architecture %s on %s",
              fold_index, len(tr), tr.infant_ids, len(va), va.infant_ids, choice.source, device)
 
     seed_everything(seed)
@@ -306,16 +309,17 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
         "train_ids": fold.train_ids, "val_ids": fold.val_ids, "test_ids": fold.test_ids,
         "search_ids": choice.search_ids,
         "best_epoch": best_epoch, "epochs_run": len(history), "monitor": cfg.monitor,
-        "train_seconds": train_seconds, "device": str(device), "config": asdict(cfg),
+        "device": str(device), "config": asdict(cfg),  # no timings: identical runs give identical bytes
         "neonas_version": __version__,
     }
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(ckpt, tmp)
+    save_torch_atomic(ckpt, out / "model.pt")
     write_history(out / "history.csv", history)
     log.info("best epoch %d of %d (%s), %d parameters, %.1f s -> %s", best_epoch, len(history), cfg.monitor,
              n_params, train_seconds, out / "model.pt")
     if do_evaluate:
-        report = evaluate(model, ckpt, fold, "test", folds, str(out / "model.pt"), device)
+        report = evaluate(model, ckpt, fold, "test", folds, str(out / "model.pt"), device,
+                          predictions=out / "predictions.tsv")
+        report["train_seconds"] = train_seconds
         write_metrics(out / "metrics.json", report)
         print(f"test {report['test_ids']}: accuracy {report['accuracy']:.3f}  kappa {report['kappa']:.3f}  "
               f"macro-F1 {report['macro_f1']:.3f}  -> {out / 'metrics.json'}")
