@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "derive": ("neonas.engine.derive", "sample architectures from a trained search and keep the best on validation"),
     "retrain": ("neonas.training.retrain", "train an architecture from scratch and evaluate it on the test infants"),
     "evaluate": ("neonas.training.evaluate", "evaluate a retrained model on held-out infants"),
+    "final": ("neonas.training.final", "train a study's chosen architecture (best kappa or yardstick) on all its infants"),
     "aggregate": ("neonas.study.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
     "report": ("neonas.study.report", "make the figures and the LaTeX bundle of a study"),
 }

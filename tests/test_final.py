@@ -1,0 +1,215 @@
+"""`neonas final` (the chosen architecture trained on all infants), predictions.tsv beside metrics.json, and
+byte-identical model.pt / final.pt / checkpoint.pt from identical runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from learnable import EPOCH_S, make_cohort
+from neonas.cli import main
+from neonas.engine.space import SpaceConfig, arch_hash, thesis_best_arch
+from neonas.store.h5io import read_recording
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+SPACE = SpaceConfig(n_layers=2, filters=4, stem_stride=2, stem_pool=2)
+ARCH = thesis_best_arch(SPACE)
+FAST = ["--set", "epochs=3", "--set", "patience=3"]
+
+
+def _retrain(cohort: Path, out: Path, fold: int, what: list[str], seed: int = 0) -> Path:
+    assert main(["retrain", *what, "--folds", str(cohort / "folds.json"), "--fold", str(fold), "--seed", str(seed),
+                 *FAST, "--meta", f"arm={'handcrafted' if '--baseline' in what else 'nas'}", "--meta", f"fold={fold}",
+                 "--meta", f"reward={'reference' if '--baseline' in what else 'plain'}", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """5 infants; the searched net retrained on folds 0 and 1, the hand-designed one on fold 0."""
+    root = tmp_path_factory.mktemp("final")
+    paths = make_cohort(root / "h5", n_infants=5, n_epochs=32)
+    assert main(["folds", *paths, "--out", str(root / "folds.json")]) == 0
+    (root / "arch.json").write_text(json.dumps({"arch": ARCH, "space": vars(SPACE)}))
+    for fold in (0, 1):
+        _retrain(root, root / f"retrain/nas/fold{fold}", fold, ["--arch", str(root / "arch.json")])
+    _retrain(root, root / "retrain/handcrafted/fold0", 0, ["--baseline", "handcrafted"])
+    return root
+
+
+def _metrics(study: Path) -> list[str]:
+    return sorted(str(p) for p in study.glob("retrain/*/fold*/metrics.json"))
+
+
+def _final(study: Path, out: Path, *extra: str) -> dict:
+    assert main(["final", "--metrics", *_metrics(study), "--folds", str(study / "folds.json"), *FAST,
+                 "--device", "cpu", "--out", str(out), *extra]) == 0
+    return json.loads((out / "choice.json").read_text())
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def test_predictions_tsv_agrees_with_metrics_and_the_recording(study):
+    run = study / "retrain/nas/fold0"
+    m = json.loads((run / "metrics.json").read_text())
+    rows = _rows(run / "predictions.tsv")
+    labels = m["label_names"]
+    assert list(rows[0]) == ["infant", "epoch", "onset_s", "true_stage", "predicted_stage", *(f"p_{s}" for s in labels)]
+    assert len(rows) == m["n_epochs"] and {r["infant"] for r in rows} == set(m["test_ids"])
+    # the confusion matrix of metrics.json, counted again from the rows
+    confusion = np.zeros((len(labels), len(labels)), int)
+    for r in rows:
+        confusion[labels.index(r["true_stage"]), labels.index(r["predicted_stage"])] += 1
+    assert confusion.tolist() == m["confusion"]
+    for r in rows:
+        p = np.array([float(r[f"p_{s}"]) for s in labels])
+        assert p.sum() == pytest.approx(1.0, abs=1e-5) and (p >= 0).all()
+        assert p[labels.index(r["predicted_stage"])] == pytest.approx(p.max(), abs=1e-6)
+    # epoch indexes the infant's recording (unlabelled epochs skipped), onset in seconds
+    rec = read_recording(json.loads((study / "folds.json").read_text())["files"][m["test_ids"][0]])
+    epochs = [int(r["epoch"]) for r in rows]
+    assert epochs == sorted(epochs) and epochs == np.flatnonzero(rec.labels >= 0).tolist()
+    for r in rows:
+        e = int(r["epoch"])
+        assert float(r["onset_s"]) == pytest.approx(e * EPOCH_S) and rec.label_names[rec.labels[e]] == r["true_stage"]
+
+
+def test_evaluate_writes_predictions_beside_its_metrics(study, tmp_path):
+    run = study / "retrain/handcrafted/fold0"
+    out = tmp_path / "metrics_val.json"
+    assert main(["evaluate", "--model", str(run / "model.pt"), "--folds", str(study / "folds.json"), "--fold", "0",
+                 "--split", "val", "--out", str(out)]) == 0
+    m = json.loads(out.read_text())
+    rows = _rows(tmp_path / "predictions_val.tsv")
+    assert {r["infant"] for r in rows} == set(m["test_ids"]) and len(rows) == m["n_epochs"]
+    assert m["train_seconds"] is not None and m["train_seconds"] > 0  # from history.csv: model.pt holds no timings
+
+
+def _zip_names(path: Path) -> list[str]:
+    return zipfile.ZipFile(io.BytesIO(path.read_bytes())).namelist()
+
+
+def test_identical_retrains_write_identical_model_pt(study, tmp_path):
+    again = _retrain(study, tmp_path / "again", 0, ["--arch", str(study / "arch.json")])
+    first = study / "retrain/nas/fold0/model.pt"
+    assert all(n.startswith("archive/") for n in _zip_names(first))  # no temporary file name inside
+    assert (again / "model.pt").read_bytes() == first.read_bytes()
+    assert (again / "predictions.tsv").read_text() == (study / "retrain/nas/fold0/predictions.tsv").read_text()
+    # and the comparison can fail: another seed gives other weights, other bytes
+    other = _retrain(study, tmp_path / "other", 0, ["--arch", str(study / "arch.json")], seed=1)
+    assert (other / "model.pt").read_bytes() != first.read_bytes()
+
+
+def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_path):
+    doc = _final(study, tmp_path / "final")
+    kappas = {}
+    for f in _metrics(study):
+        m = json.loads(Path(f).read_text())
+        kappas.setdefault(m["arch_hash"], []).append(m["kappa"])
+    best = max(kappas, key=lambda h: np.mean(kappas[h]))
+    assert doc["method"] == doc["requested"] == "kappa" and doc["fallback_reason"] is None
+    assert doc["arch_hash"] == best and sum(c["chosen"] for c in doc["candidates"]) == 1
+    cands = {c["arch_hash"]: c for c in doc["candidates"]}
+    assert set(cands) == {arch_hash(ARCH), "handcrafted"}  # the hand-designed net is a candidate
+    assert cands[arch_hash(ARCH)]["n_runs"] == 2 and cands[arch_hash(ARCH)]["n_folds"] == 2
+    assert cands[arch_hash(ARCH)]["mean_kappa"] == pytest.approx(np.mean(kappas[arch_hash(ARCH)]))
+    assert cands["handcrafted"]["sources"] == "handcrafted:reference"
+    ckpt = torch.load(tmp_path / "final/model.pt", weights_only=True)
+    infants = sorted(json.loads((study / "folds.json").read_text())["files"])
+    assert sorted(ckpt["train_ids"] + ckpt["val_ids"]) == infants and len(ckpt["val_ids"]) == 1
+    assert ckpt["test_ids"] == [] and ckpt["arch_hash"] == best and doc["train_ids"] == ckpt["train_ids"]
+    assert (tmp_path / "final/history.csv").exists() and not (tmp_path / "final/metrics.json").exists()
+    # and identical reruns give identical bytes
+    _final(study, tmp_path / "again")
+    assert (tmp_path / "again/model.pt").read_bytes() == (tmp_path / "final/model.pt").read_bytes()
+
+
+def _yardstick(path: Path, scores: dict[str, float]) -> Path:
+    """A yardstick file as `neonas yardstick` writes it (docs/contracts.md), with chosen scores."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arm", "setting", "seed", "fold", "source", "rank", "arch_hash", "arch", "metric_name", "metric",
+                    "constant"])
+        for i, (h, s) in enumerate(scores.items()):
+            arch = ARCH if h == arch_hash(ARCH) else {"layers": []}
+            w.writerow(["nas", "plain", 0, 0, "top", i, h, json.dumps(arch), "kappa", s, 0])
+    return path
+
+
+def test_final_by_yardstick_and_its_fallback(study, tmp_path, caplog):
+    ours, unseen = arch_hash(ARCH), "0123456789ab"  # an architecture on the yardstick that was never retrained
+    yard = _yardstick(tmp_path / "yardstick/seed0/fold0.csv", {ours: 0.61, unseen: 0.99})
+    doc = _final(study, tmp_path / "by_yardstick", "--choose", "yardstick", "--yardstick", str(tmp_path / "yardstick"))
+    assert doc["method"] == "yardstick" and doc["arch_hash"] == ours and "yardstick" in doc["why"]
+    cands = {c["arch_hash"]: c for c in doc["candidates"]}
+    assert cands[ours]["yardstick_mean"] == pytest.approx(0.61) and cands[ours]["eligible"]
+    assert not cands["handcrafted"]["eligible"]  # never on the yardstick
+    # no yardstick files: kappa, with the reason logged and written
+    doc = _final(study, tmp_path / "fallback", "--choose", "yardstick", "--yardstick", str(tmp_path / "absent"))
+    assert doc["requested"] == "yardstick" and doc["method"] == "kappa"
+    assert "no yardstick files" in doc["fallback_reason"] and "absent" in doc["fallback_reason"]
+    assert "choosing by mean test kappa instead" in caplog.text
+    # a file that is not a yardstick file is an error, not a silent fallback
+    yard.write_text("a,b\n1,2\n")
+    assert main(["final", "--metrics", *_metrics(study), "--folds", str(study / "folds.json"), "--choose", "yardstick",
+                 "--yardstick", str(yard), "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
+
+
+# a tiny search (as in tests/test_search.py), run twice
+SEARCH = {
+    "space": {"n_layers": 2, "filters": 4, "spans": [1, 2], "dilations": [1, 4], "time_kernels": [3, 5],
+              "stem_stride": 2, "stem_pool": 2},
+    "controller": {"lstm_size": 16, "train_steps": 2, "num_aggregate": 2},
+    "reward": {"name": "sigmoid", "metric": "kappa", "threshold": 0.3, "steepness": 8.0},
+    "training": {"epochs": 2, "batch_size": 32, "val_batch_size": 16},
+}
+
+
+def test_identical_searches_write_identical_final_pt_and_checkpoints(study, tmp_path):
+    (tmp_path / "search.yaml").write_text(yaml.safe_dump(SEARCH))
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        args = ["search", "--folds", str(study / "folds.json"), "--fold", "0", "--config", str(tmp_path / "search.yaml"),
+                "--seed", "3", "--device", "cpu", "--out"]
+        assert main([*args, str(out / "stopped"), "--stop-after-epochs", "1"]) != 0  # leaves checkpoint.pt
+        assert main([*args, str(out / "done")]) == 0
+        runs.append(out)
+    a, b = runs
+    assert (a / "done/final.pt").read_bytes() == (b / "done/final.pt").read_bytes()
+    ca, cb = (next((r / "stopped").rglob("checkpoint.pt")) for r in runs)
+    names = _zip_names(ca)
+    assert names == _zip_names(cb) and all(n.startswith("archive/") for n in names)
+    # the checkpoint stores the wall-clock time so far (for --resume): that (in data.pkl, and so the content
+    # hash torch stores as serialization_id), and only that, may differ
+    za, zb = (zipfile.ZipFile(io.BytesIO(c.read_bytes())) for c in (ca, cb))
+    assert {n for n in names if za.read(n) != zb.read(n)} <= {"archive/data.pkl", "archive/.data/serialization_id"}
+    sa, sb = (torch.load(c, weights_only=False) for c in (ca, cb))
+    sa.pop("wall_seconds"), sb.pop("wall_seconds")
+    assert _same(sa, sb)
+
+
+def _same(x, y) -> bool:
+    if isinstance(x, torch.Tensor):
+        return isinstance(y, torch.Tensor) and torch.equal(x, y)
+    if isinstance(x, np.ndarray):
+        return isinstance(y, np.ndarray) and np.array_equal(x, y)
+    if isinstance(x, dict):
+        return isinstance(y, dict) and x.keys() == y.keys() and all(_same(x[k], y[k]) for k in x)
+    if isinstance(x, list | tuple):
+        return type(x) is type(y) and len(x) == len(y) and all(_same(u, v) for u, v in zip(x, y, strict=True))
+    return x == y
