@@ -33,6 +33,7 @@ include: "workflow/rules/retrain.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/aggregate.smk"  # aggregate and report: docs/report.md
 include: "workflow/rules/report.smk"
+include: "workflow/rules/slurm.smk"  # with --executor slurm: sbatch --test-only before the first job
 
 
 rule all:

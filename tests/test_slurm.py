@@ -1,6 +1,7 @@
 """Against a REAL SLURM on this machine (scripts/local-slurm.sh: slurmctld + slurmd + slurmdbd, 2 fake GPUs):
 the study through sbatch with profiles/slurm, a search job cancelled with scancel that snakemake resubmits and
-that resumes, and a submitit sweep job that is preempted, requeued and resumes.
+that resumes, a submitit sweep job that is preempted, requeued and resumes, and the pre-flight check
+(workflow/rules/slurm.smk) that stops a study SLURM would refuse before anything is submitted.
 Skipped when there is no SLURM here; a failure in CI (CI=true)."""
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from wfutil import (
     assert_same_run,
     ci_slurm_profile,
     copy_prepared,
+    copy_workflow,
     prepared_study,
     slurm_or_skip,
     snakemake,
     start_search_and_wait_for_checkpoint,
 )
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+pytestmark = pytest.mark.slurm
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -42,6 +44,7 @@ def sacct(job_id: str) -> list[dict]:
     return [dict(zip(("id", "state", "tres"), line.split("|"), strict=True)) for line in out.splitlines()]
 
 
+@pytest.mark.slow
 def test_study_runs_through_sbatch_with_the_slurm_profile(tmp_path_factory):
     """config/test.yaml from folds.json to the metrics.json of the NAS and random arms: the two searches (one
     job array, a GPU each, each ending with its derive) and the two retrain jobs (another array, a GPU each), submitted by
@@ -81,6 +84,7 @@ def running_jobs() -> list[str]:
     return out.stdout.split()
 
 
+@pytest.mark.slow
 def test_search_cancelled_with_scancel_is_retried_and_resumes_exactly(uninterrupted_search, tmp_path_factory):
     """`scancel` the SLURM job of a search between two checkpoints (a user's mistake, an admin, a node drain):
     snakemake sees the job fail (squeue: CANCELLED), submits it again (profile `retries`), and the new job
@@ -103,6 +107,7 @@ def test_search_cancelled_with_scancel_is_retried_and_resumes_exactly(uninterrup
     assert_same_run(wd / RUN, uninterrupted_search)
 
 
+@pytest.mark.slow
 def test_submitit_sweep_job_is_requeued_after_preemption_and_resumes(tmp_path_factory, tmp_path, monkeypatch):
     """A sweep job (scripts/sweep.py, AutoExecutor -> sbatch) gets SIGTERM + SIGUSR2 as on preemption: submitit
     checkpoints and requeues it, and the requeued job resumes the search from its checkpoint.pt. The result is
@@ -151,3 +156,49 @@ def test_submitit_sweep_job_is_requeued_after_preemption_and_resumes(tmp_path_fa
                                                                       expected["best_supernet_metric"])
     rows = [list(csv.reader(open(Path(r["run"]) / "children.csv"))) for r in (expected, result)]
     assert rows[0] == rows[1]
+
+
+def submissions(out: str) -> list[str]:
+    """Lines of snakemake's output that show a job submitted to SLURM or a job retried."""
+    return [line for line in out.splitlines() if "submitted with SLURM jobid" in line or "Trying to restart" in line]
+
+
+def run_uuid_jobs(out: str) -> str:
+    """sacct's lines for the jobs of the snakemake run that printed `out` (its SLURM run ID names them)."""
+    uuid = out.split("SLURM run ID: ", 1)[1].split()[0]
+    return subprocess.run(["sacct", "-X", "-n", "-P", "-S", "now-1hours", "--name", uuid, "-o", "JobID,State"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_invalid_account_stops_the_study_before_any_submission(tmp_path):
+    """A wrong slurm_account used to fail every job's submission `retries` + 1 times (4 attempts each, 20 s with the
+    shipped status timing). The pre-flight stops snakemake before the first sbatch, naming the account: no job,
+    no retry, no status check."""
+    wd = copy_workflow(tmp_path / "wf")
+    profile = ci_slurm_profile(wd, default_resources={"slurm_account": "no-such-account"})
+    start = time.monotonic()
+    proc = snakemake(wd, "results/test/folds.json", "--profile", str(profile.relative_to(wd)), "--configfile",
+                     "config/test.yaml", check=False, timeout=300)
+    elapsed = time.monotonic() - start
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert "account 'no-such-account' (slurm_account) is refused" in out, out[-3000:]
+    assert "folds, preprocess, synth jobs: account" in out  # every rule that would have used it
+    assert submissions(out) == [] and run_uuid_jobs(out) == ""
+    print(f"snakemake stopped after {elapsed:.1f} s")
+
+
+def test_node_configuration_that_does_not_exist_stops_the_study(tmp_path):
+    """profiles/slurm as shipped asks 4 CPUs per GPU for the GPU rules; this node has 2 CPUs, so SLURM answers
+    "Requested node configuration is not available" for any search. The pre-flight (sbatch --test-only with the
+    plugin's own sbatch arguments) names the rule and its request before the CPU jobs before it run at all."""
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "results/test/search/nas/sigmoid/seed0/fold0", "--profile", "profiles/slurm",
+                     "--configfile", "config/test.yaml", check=False, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    refused = [line.strip() for line in out.splitlines() if " jobs: " in line]
+    assert len(refused) == 1, out[-3000:]
+    assert refused[0].startswith("search jobs: ") and "Requested node configuration is not available" in out
+    assert "--cpus-per-gpu=4" in refused[0] and "--gpus=1" in refused[0]
+    assert submissions(out) == [] and run_uuid_jobs(out) == ""

@@ -83,17 +83,18 @@ def slurm_or_skip() -> None:
         pytest.skip(why)
 
 
-def ci_slurm_profile(wd: Path) -> Path:
+def ci_slurm_profile(wd: Path, default_resources: dict | None = None) -> Path:
     """profiles/slurm as shipped, scaled to the CI node (2 CPUs, 2 fake GPUs, ~21 GB) with quick status checks.
 
     Only sizes and timings change; executor, status command, arrays, groups and retries stay as users get them.
+    `default_resources` adds to every job's (slurm_account, slurm_partition).
     """
     import yaml
 
     cfg = yaml.safe_load((wd / "profiles/slurm/config.yaml").read_text())
     cfg.update({"jobs": 4, "latency-wait": 5, "seconds-between-status-checks": 2, "max-status-checks-per-second": 10,
                 "slurm-init-seconds-before-status-checks": 1, "slurm-keep-successful-logs": True})
-    cfg["default-resources"] = {"runtime": 10, "mem_mb": 1000, "disk_mb": 1000}
+    cfg["default-resources"] = {"runtime": 10, "mem_mb": 1000, "disk_mb": 1000, **(default_resources or {})}
     for res in cfg["set-resources"].values():
         res.update(runtime=10, mem_mb=1000)
         res.pop("cpus_per_gpu", None)
