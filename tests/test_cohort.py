@@ -110,3 +110,41 @@ def test_missing_and_empty_sheets(tmp_path):
     assert "cohort sheet not found" in error(tmp_path / "nope.tsv")
     assert "empty cohort sheet" in error(sheet(tmp_path, header="# nothing\n"))
     assert "no infants listed" in error(sheet(tmp_path))
+
+
+OVERRIDES = HEADER.rstrip("\n") + "\toverrides\n"
+
+
+def test_overrides_column_per_recording_settings(tmp_path):
+    path = sheet(tmp_path, "a\ta.txt\ta_hyp.txt\tdreams\t\ttext_sfreq_hz=200; grid_start_s=10",
+                 "b\tb.edf\t\tannotations\t\t", "c\tc.edf\t\tannotations\t40\taliases.central=[C3-A1, CZ-A1]",
+                 header=OVERRIDES)
+    rows = load_cohort(path)
+    assert rows[0].overrides == ("text_sfreq_hz=200", "grid_start_s=10") and rows[1].overrides == ()
+    assert load_cohort(sheet(tmp_path, *format_cohort(rows).splitlines()[1:], header=OVERRIDES)) == rows
+    from neonas.ingest.cohort import preprocess_configs
+
+    configs = preprocess_configs(rows, path, "dreams")
+    assert configs["a"]["grid_start_s"] == 10 and configs["b"]["grid_start_s"] is None
+    assert configs["c"]["aliases"] == {"central": ["C3-A1", "CZ-A1"]} and configs["a"]["preset"] == "dreams"
+
+
+@pytest.mark.parametrize(("cell", "match"), [
+    ("grid_start=10", "line 2: overrides of infant 'a': unknown setting 'grid_start'; allowed: channels"),
+    ("grid_start_s", "line 2: overrides of infant 'a': 'grid_start_s' is not key=value"),
+    ("channels=[C3", "line 2: overrides of infant 'a': value of 'channels' is not valid YAML"),
+])
+def test_overrides_mistakes_name_sheet_line_and_key(tmp_path, cell, match):
+    path = sheet(tmp_path, f"a\ta.edf\t\tannotations\t\t{cell}", header=OVERRIDES)
+    msg = error(path)
+    assert msg.startswith(str(path)) and match in msg
+
+
+def test_override_of_the_wrong_type_is_named_with_its_line(tmp_path):
+    from neonas.ingest.cohort import preprocess_configs
+
+    path = sheet(tmp_path, "a\ta.edf\t\tannotations\t\t", "b\tb.edf\t\tannotations\t\tepoch_s=long", header=OVERRIDES)
+    with pytest.raises(NeonasError) as err:
+        preprocess_configs(load_cohort(path), path, "neonatal")
+    assert str(err.value).startswith(f"{path}: line 3: overrides of infant 'b' (epoch_s=long)")
+    assert "epoch_s" in str(err.value)

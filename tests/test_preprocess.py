@@ -165,12 +165,16 @@ def test_artifact_flags(tmp_path):
     assert q75 - q25 == pytest.approx(1.0, abs=1e-3)
 
 
-def test_flat_channel_is_flagged_not_scaled(tmp_path):
-    signals = {f"EEG {n}-Ref": tone(n, 60, 256) for n in NEONATAL}
-    signals["EEG Cz-Ref"] = np.full(60 * 256, 3.0)  # the recording reference: flat
-    edf = write_edf(tmp_path / "flat.edf", signals, 256, annotations=[(0, 60, "AS")])
+def test_flat_reference_channel_warns_once_and_flags_no_epoch(tmp_path, caplog):
+    signals = {f"EEG {n}-Ref": tone(n, 90, 256) for n in NEONATAL}
+    signals["EEG Cz-Ref"] = np.full(90 * 256, 3.0)  # the recording reference: flat all along
+    signals["EEG O1-Ref"][30 * 256:60 * 256] = 1.0  # a loose electrode in epoch 1 only: an artefact
+    edf = write_edf(tmp_path / "flat.edf", signals, 256, annotations=[(0, 90, "AS")])
     rec = preprocess(edf, tmp_path / "flat.h5")
-    assert rec.artifact.tolist() == [FLAT, FLAT]
+    assert rec.artifact.tolist() == [0, FLAT, 0]  # the reference does not flag every epoch; O1 flags its one
+    assert rec.extra_attrs["flat_channels"] == ["Cz"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "channel Cz is flat" in warnings[0] and "drop it from 'channels'" in warnings[0]
     assert rec.extra_attrs["norm_scale_uv"][8] == 1.0  # centred, not blown up
     assert np.abs(rec.eeg[:, 8]).max() < 0.1
 

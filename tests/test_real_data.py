@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
+from neonas.errors import NeonasError
 from neonas.ingest.preprocess import preprocess
 from neonas.ingest.presets import PreprocessConfig, preset, resolve_config
 from neonas.store.h5io import CLIPPED, FLAT, read_recording
@@ -92,8 +93,9 @@ def test_neonatal_burst_example_referential_and_double_banana(tmp_path):
     assert ref.eeg.shape == (7, 9, 1920) and ref.labels.tolist() == [-1] * 7
     assert ref.ch_names == ["Fp1", "C3", "T3", "O1", "Fp2", "C4", "T4", "O2", "Cz"]
     assert ref.extra_attrs["source_channels"]["Fp1"] == "EEG Fp1-Ref"
-    # Cz is the recording reference (std 0.3 uV): flagged flat, centred but not scaled
-    assert all(a & FLAT for a in ref.artifact) and ref.extra_attrs["norm_scale_uv"][8] == 1.0
+    # Cz is the recording reference (IQR 0.2 uV): one warning to drop it, no epoch flagged, centred not scaled
+    assert ref.extra_attrs["flat_channels"] == ["Cz"] and not any(a & FLAT for a in ref.artifact)
+    assert ref.extra_attrs["norm_scale_uv"][8] == 1.0
     banana = ["Fp1-C3", "C3-O1", "Fp1-T3", "T3-O1", "Fp2-C4", "C4-O2", "Fp2-T4", "T4-O2"]
     bip = preprocess(edf, tmp_path / "bip.h5", PreprocessConfig(channels=banana), label_format="none")
     assert bip.ch_names == banana and bip.artifact.tolist() == [0] * 7
@@ -120,22 +122,30 @@ DREAMS_COUNTS = {1: (14, 3, 55, 17, 1, 0), 2: (1, 5, 50, 20, 14, 0), 3: (8, 22, 
                  5: (10, 2, 52, 26, 0, 0), 6: (3, 3, 55, 23, 6, 0), 7: (2, 9, 61, 10, 1, 7), 8: (18, 6, 65, 0, 0, 0)}
 
 
-def test_dreams_text_excerpts_via_edf(tmp_path):
-    """The 8 single-channel excerptN.txt files (uV, one sample per line), written as EDF, then
-    preprocessed with their 5 s-code hypnograms on the 20 s grid (excerpt 8's grid starts at 10 s)."""
-    from edfmaker import write_edf
+def test_dreams_cohort_reads_the_text_excerpts_as_they_are(tmp_path):
+    """`neonas cohort --dreams` on ../shared, then each row preprocessed from its excerptN.txt with the dreams
+    preset and the row's overrides (declared rate; excerpt 8's grid starts at 10 s): no conversion step."""
+    from neonas.cli import main
+    from neonas.ingest.cohort import load_cohort, preprocess_configs
 
-    for i, counts in DREAMS_COUNTS.items():
-        txt = shared_file("dreams-spindles", f"excerpt{i}.txt")
-        hyp = shared_file("dreams-spindles", f"Hypnogram_excerpt{i}.txt")
-        fs = {1: 100.0, 3: 50.0}.get(i, 200.0)
-        with open(txt) as f:
-            channel = f.readline().strip().strip("[]")
-        x = np.loadtxt(txt, skiprows=1)
-        edf = write_edf(tmp_path / f"excerpt{i}.edf", {channel: x}, fs, physical_range=(x.min(), x.max()),
-                        record_s=0.1)  # excerpt 6 lasts 1800.7 s
-        cfg = PreprocessConfig(channels=[channel], epoch_s=20.0, resample_hz=None, h_freq=20.0, notch_hz=[],
-                               grid_start_s=10.0 if i == 8 else None, **R_AND_K)
-        rec = preprocess(edf, tmp_path / f"excerpt{i}.h5", cfg, labels_path=hyp)
-        assert tuple(stage_counts(rec).values()) == counts, f"excerpt {i}"
-        assert rec.sfreq == fs and rec.ch_names == [channel]
+    folder = shared_file("dreams-spindles", "excerpt1.txt").parent
+    sheet = tmp_path / "dreams.tsv"
+    assert main(["cohort", "--dreams", str(folder), "--out", str(sheet)]) == 0
+    rows = load_cohort(sheet, check_files=True)
+    assert [r.infant_id for r in rows] == [f"excerpt{i}" for i in range(1, 9)]
+    assert rows[7].overrides == ("text_sfreq_hz=200", "grid_start_s=10")
+    configs = preprocess_configs(rows, sheet, "dreams")
+    for row in rows:
+        i = int(row.infant_id.removeprefix("excerpt"))
+        _, cfg = resolve_config("dreams", None, list(row.overrides))
+        rec = preprocess(row.eeg_path, tmp_path / f"{row.infant_id}.h5", cfg, labels_path=row.labels_path,
+                         label_format=row.label_format, infant_id=row.infant_id, preset_name="dreams")
+        w, s1, s2, s3, s4, r = DREAMS_COUNTS[i]  # README's native 20 s epochs, in AASM classes
+        assert stage_counts(rec) == {"W": w, "N1": s1, "N2": s2, "N3": s3 + s4, "REM": r}, row.infant_id
+        assert rec.ch_names == ["central"] and rec.sfreq == 50.0 and rec.eeg.shape[1:] == (1, 1000)
+        assert rec.preprocess_config == configs[row.infant_id]  # what the workflow tracks is what was used
+        assert rec.extra_attrs["source_channels"]["central"] == ("C3-A1" if i in (1, 3) else "CZ-A1")
+    # excerpt 8 without its override: the error names the setting that fixes it
+    with pytest.raises(NeonasError, match=r"set grid_start_s \(e.g. grid_start_s=10"):
+        preprocess(rows[7].eeg_path, tmp_path / "x.h5", resolve_config("dreams", None, ["text_sfreq_hz=200"])[1],
+                   labels_path=rows[7].labels_path)

@@ -7,6 +7,7 @@ declared files (docs/cluster.md, "Scale").
 """
 
 import copy
+import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
@@ -38,9 +39,27 @@ def _load_cohort(path):
             "eeg_path": str(r.eeg_path),
             "labels_path": str(r.labels_path or ""),
             "label_format": r.label_format,
+            "overrides": list(r.overrides),
+            "resolved": resolved,
         }
-        for r in rows
+        for r, resolved in zip(rows, _preprocess_configs(rows, path))
     ]
+
+
+def _preprocess_configs(rows, path):
+    """Each row's resolved preprocessing config as JSON (preset, config file, set, the row's overrides): a tracked
+    param of its preprocess job, so changing a setting reruns exactly the recordings whose HDF5 it changes."""
+    import json
+    from neonas.ingest.cohort import preprocess_configs
+    from neonas.errors import NeonasError
+
+    pre = config["preprocess"]
+    try:
+        configs = preprocess_configs(rows, path, pre["preset"], pre["config"], pre["set"])
+    except NeonasError as err:
+        where = "cohort" if str(err).startswith(str(path)) else "preprocess"
+        raise WorkflowError(f"{err} (config key '{where}')") from None
+    return [json.dumps(configs[r.infant_id], sort_keys=True) for r in rows]
 
 
 COHORT = {row["infant_id"]: row for row in _load_cohort(config["cohort"])}
@@ -135,8 +154,13 @@ def preprocess_args(wildcards, input):
         args.append(f"--labels {input.labels}")
     pre = config["preprocess"]
     args.append(f"--config {pre['config']}" if pre["config"] else f"--preset {pre['preset']}")
-    args += [f"--set '{item}'" for item in pre["set"]]
+    args += [f"--set {shlex.quote(item)}" for item in [*pre["set"], *row["overrides"]]]
     return " ".join(args)
+
+
+def preprocess_config(wildcards):
+    """The resolved preprocessing config of one infant (JSON); a param, so snakemake reruns the job when it changes."""
+    return COHORT[wildcards.infant]["resolved"]
 
 
 def search_settings(wildcards):

@@ -9,6 +9,7 @@ rule preprocess:
         study("h5/{infant}.h5"),
     params:
         args=preprocess_args,
+        resolved=preprocess_config,  # tracked: a changed setting reruns this job (not used by the command)
     log:
         study("logs/preprocess/{infant}.log"),
     benchmark:

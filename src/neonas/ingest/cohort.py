@@ -9,6 +9,11 @@ Relative paths are relative to the current working directory, i.e. the directory
 when the labels are EDF+ annotations inside the EEG file (`label_format` annotations) or absent (`none`).
 `pma_weeks` (postmenstrual age) is optional. Lines starting with `#` and blank lines are ignored.
 
+An optional `overrides` column holds per-recording preprocessing settings, `key=value` pairs separated
+by `;` (values in YAML, as for `neonas preprocess --set`), applied after the study's preset, config
+file and `set`: e.g. `text_sfreq_hz=200;grid_start_s=10` for a DREAMS excerpt, or
+`aliases.central=[CZ-A1]` for a recording with its own channel names.
+
 Every problem is reported as a NeonasError naming the sheet, the line and what was expected, so a typo
 in a 200-row sheet fails the workflow at parse time, not hours later in one preprocess job.
 """
@@ -28,7 +33,7 @@ from neonas.io import write_text_atomic
 #: how the labels of a recording are stored: `neonas preprocess --label-format` (all but its `auto`)
 LABEL_FORMATS = ("annotations", "hypnogram", "csv", "tsv", "dreams", "none")
 REQUIRED_COLUMNS = ("infant_id", "eeg_path", "labels_path", "label_format")
-OPTIONAL_COLUMNS = ("pma_weeks",)
+OPTIONAL_COLUMNS = ("pma_weeks", "overrides")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 #: infant ids become file names and Snakemake wildcards (same pattern as workflow/rules/common.smk)
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -45,6 +50,7 @@ class CohortRow:
     label_format: str
     pma_weeks: float | None
     line: int  # line number in the sheet, for error messages downstream
+    overrides: tuple[str, ...] = ()  # "key=value" preprocessing settings of this recording (`--set`)
 
 
 def load_cohort(path: str | os.PathLike, check_files: bool = False) -> list[CohortRow]:
@@ -132,7 +138,39 @@ def _parse_row(rec: dict[str, str], no: int, path: Path) -> CohortRow:
             raise NeonasError(f"line {no}: pma_weeks '{rec['pma_weeks']}' for infant '{infant_id}' is not a "
                               f"postmenstrual age in weeks ({lo:g}-{hi:g}); leave it empty if unknown", path)
     return CohortRow(infant_id=infant_id, eeg_path=Path(rec["eeg_path"]),
-                     labels_path=Path(labels) if labels else None, label_format=fmt, pma_weeks=pma, line=no)
+                     labels_path=Path(labels) if labels else None, label_format=fmt, pma_weeks=pma, line=no,
+                     overrides=parse_overrides(rec.get("overrides", ""), no, infant_id, path))
+
+
+def parse_overrides(text: str, no: int, infant_id: str, path: Path) -> tuple[str, ...]:
+    """`key=value;key=value` -> ("key=value", ...), each key a preprocessing setting and each value YAML."""
+    import dataclasses
+
+    import yaml
+
+    from neonas.ingest.presets import PreprocessConfig
+
+    fields = [f.name for f in dataclasses.fields(PreprocessConfig)]
+    out = []
+    for item in (part.strip() for part in text.split(";")):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise NeonasError(f"line {no}: overrides of infant '{infant_id}': '{item}' is not key=value "
+                              "(pairs separated by ';', e.g. grid_start_s=10;text_sfreq_hz=200)", path)
+        if key.split(".")[0] not in fields:
+            raise NeonasError(f"line {no}: overrides of infant '{infant_id}': unknown setting '{key}'; "
+                              f"allowed: {', '.join(fields)}", path)
+        try:
+            yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            first = str(err).splitlines()[0]
+            raise NeonasError(f"line {no}: overrides of infant '{infant_id}': value of '{key}' is not valid "
+                              f"YAML ({first})", path) from None
+        out.append(f"{key}={value.strip()}")
+    return tuple(out)
 
 
 def _check_files(row: CohortRow, path: Path) -> None:
@@ -144,14 +182,91 @@ def _check_files(row: CohortRow, path: Path) -> None:
 
 def format_cohort(rows: list[CohortRow]) -> str:
     """The sheet text for `rows` (the inverse of load_cohort)."""
-    out = ["\t".join(COLUMNS)]
+    with_overrides = any(r.overrides for r in rows)  # the column only when some row has overrides
+    out = ["\t".join(COLUMNS if with_overrides else REQUIRED_COLUMNS + ("pma_weeks",))]
     for r in rows:
         pma = "" if r.pma_weeks is None else f"{r.pma_weeks:g}"
-        out.append("\t".join([r.infant_id, str(r.eeg_path), "" if r.labels_path is None else str(r.labels_path),
-                              r.label_format, pma]))
+        fields = [r.infant_id, str(r.eeg_path), "" if r.labels_path is None else str(r.labels_path),
+                  r.label_format, pma]
+        out.append("\t".join(fields + [";".join(r.overrides)] * with_overrides))
     return "\n".join(out) + "\n"
 
 
 def write_cohort(path: str | os.PathLike, rows: list[CohortRow]) -> None:
     """Write a cohort sheet atomically."""
     write_text_atomic(path, format_cohort(rows))
+
+
+def preprocess_configs(rows: list[CohortRow], sheet: str | os.PathLike, preset: str | None = None,
+                       config_path: str | os.PathLike | None = None, overrides=()) -> dict[str, dict]:
+    """The resolved preprocessing config of every row (preset, config file, `set`, then the row's overrides),
+    as stored in its HDF5 file's `preprocess_config`. Errors in a row's overrides name the sheet and line."""
+    import dataclasses
+
+    from neonas.ingest.presets import resolve_config
+
+    preset = None if config_path else preset
+    name, base = resolve_config(preset, config_path, list(overrides))  # errors here are the study config's
+    out = {}
+    for row in rows:
+        cfg = base
+        if row.overrides:
+            try:
+                name, cfg = resolve_config(preset, config_path, [*overrides, *row.overrides])
+            except NeonasError as err:
+                raise NeonasError(f"line {row.line}: overrides of infant '{row.infant_id}' "
+                                  f"({';'.join(row.overrides)}): {err}", sheet) from None
+        out[row.infant_id] = {"preset": name, **dataclasses.asdict(cfg)}
+    return out
+
+
+# --- `neonas cohort`: write a sheet from a dataset's layout ---------------------------------------------
+
+#: DREAMS excerpt 8 is scored on a 20 s grid that starts at 10 s (../shared/data/dreams-spindles/README.md)
+DREAMS_GRID_START_S = {8: 10.0}
+
+
+def dreams_rows(folder: str | os.PathLike) -> list[CohortRow]:
+    """The DREAMS Sleep Spindles excerpts of `folder` (excerptN.txt + Hypnogram_excerptN.txt), read as they are
+    with the `dreams` preset: each row declares its text file's rate, and excerpt 8 its grid start."""
+    from neonas.ingest.presets import DREAMS_RATES
+
+    folder = Path(folder)
+    rows = []
+    for i, rate in DREAMS_RATES.items():
+        eeg, hyp = folder / f"excerpt{i}.txt", folder / f"Hypnogram_excerpt{i}.txt"
+        if not (eeg.is_file() and hyp.is_file()):
+            continue
+        overrides = [f"text_sfreq_hz={rate:g}"]
+        if i in DREAMS_GRID_START_S:
+            overrides.append(f"grid_start_s={DREAMS_GRID_START_S[i]:g}")
+        rows.append(CohortRow(f"excerpt{i}", eeg, hyp, "dreams", None, len(rows) + 2, tuple(overrides)))
+    if not rows:
+        raise NeonasError("no DREAMS excerpts here (expected excerptN.txt with Hypnogram_excerptN.txt)", folder)
+    return rows
+
+
+def add_arguments(parser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bids", metavar="DIR", help="a BIDS-EEG dataset: participants.tsv, sub-*/[ses-*/]eeg/"
+                        "*_eeg.<edf|bdf|vhdr|set|fif> with *_events.tsv (onset, duration, trial_type) as labels")
+    source.add_argument("--dreams", metavar="DIR", help="the DREAMS Sleep Spindles excerpts (excerptN.txt + "
+                        "Hypnogram_excerptN.txt), for `preprocess.preset: dreams`")
+    parser.add_argument("--task", help="BIDS: only recordings of this task (default: all)")
+    parser.add_argument("--out", required=True, metavar="FILE.tsv", help="cohort sheet to write (atomically)")
+
+
+def run(args) -> int:
+    """`neonas cohort`: write the cohort sheet of a dataset, paths as given (relative to the working directory)."""
+    import logging
+
+    if args.bids:
+        from neonas.ingest.bids import bids_rows
+
+        rows = bids_rows(args.bids, task=args.task)
+    else:
+        rows = dreams_rows(args.dreams)
+    write_cohort(args.out, rows)
+    load_cohort(args.out)  # what was written reads back
+    logging.getLogger(__name__).info("wrote %s: %d recordings", args.out, len(rows))
+    return 0

@@ -250,9 +250,12 @@ def epoch_grid(labels: list[Label], lookup, epoch_s: float, duration_s: float, s
     for lab, _ in items:
         steps = (lab.onset_s - t0) / epoch_s
         if abs(steps - round(steps)) * epoch_s > TOL_S:
+            start = lab.onset_s % epoch_s  # a grid start that puts this onset on the grid
             raise NeonasError(f"{lab.where}: onset {lab.onset_s:g} s of '{lab.stage}' is off the {epoch_s:g} s "
-                              f"epoch grid that {where} ({t0:g} s); onsets must be "
-                              f"{t0:g} s + a multiple of {epoch_s:g} s (is epoch_s right?)", source)
+                              f"epoch grid that {where} ({t0:g} s); onsets must be {t0:g} s + a multiple of "
+                              f"{epoch_s:g} s. If the scoring grid starts elsewhere, set grid_start_s (e.g. "
+                              f"grid_start_s={start:g}: label parts before it are cut off); if the epochs "
+                              "are not that long, set epoch_s", source)
 
     # full epochs of the recording on the grid, extended back to the start of the recording
     # (unless the grid start is given)

@@ -41,7 +41,7 @@ class PreprocessConfig:
     """
 
     channels: list[str] = field(default_factory=lambda: ["Fp1", "C3", "T3", "O1", "Fp2", "C4", "T4", "O2", "Cz"])
-    # alternative names tried for a channel or electrode: 10-10 names of the 10-20 temporal sites
+    # interchangeable names of a channel or electrode, both ways: old/new 10-20 names of the temporal sites
     aliases: dict[str, list[str]] = field(default_factory=lambda: {
         "T3": ["T7"], "T4": ["T8"], "T5": ["P7"], "T6": ["P8"]})
     label_names: list[str] = field(default_factory=lambda: list(NEONATAL_STAGES))
@@ -62,6 +62,11 @@ class PreprocessConfig:
     clip_fraction: float = 0.01  # artefact "clipped": this fraction of an epoch's samples at the physical limits
     amplitude_uv: float = 1000.0  # artefact "amplitude": |filtered signal| above this (uV)
     chunk_s: float = 1800.0  # signal is processed in blocks of this many seconds (bounds memory)
+    non_eeg_channels: list[str] = field(default_factory=list)  # output channels allowed to be ECG/EOG/EMG/...
+    # plain-text signals (.txt/.csv/.tsv) carry no rate or unit: declare them (per recording: cohort overrides)
+    text_sfreq_hz: float | None = None  # sampling rate of a text signal (Hz)
+    text_unit: str = "uV"  # unit of its values: uV, mV, V or nV
+    text_channels: list[str] | None = None  # channel names, one per column (default: the file's header)
 
     def __post_init__(self):
         if not self.channels:
@@ -79,7 +84,8 @@ class PreprocessConfig:
             raise ValueError(f"wake_labels: {bad} are not in label_names {self.label_names}")
         positive = {"epoch_s": self.epoch_s, "resample_hz": self.resample_hz, "l_freq": self.l_freq,
                     "h_freq": self.h_freq, "notch_width_hz": self.notch_width_hz, "flat_uv": self.flat_uv,
-                    "amplitude_uv": self.amplitude_uv, "chunk_s": self.chunk_s, "filter_order": self.filter_order}
+                    "amplitude_uv": self.amplitude_uv, "chunk_s": self.chunk_s, "filter_order": self.filter_order,
+                    "text_sfreq_hz": self.text_sfreq_hz}
         for name, value in positive.items():
             if value is not None and value <= 0:
                 raise ValueError(f"{name}: expected a positive number, found {value}")
@@ -118,10 +124,28 @@ def _sleep_edf() -> PreprocessConfig:
         h_freq=35.0,
         notch_hz=[],  # 50 Hz is the Nyquist frequency at 100 Hz
         amplitude_uv=500.0,
+        non_eeg_channels=["EOG horizontal"],
     )
 
 
-PRESETS = {"neonatal": PreprocessConfig, "sleep-edf": _sleep_edf}
+#: sampling rate (Hz) of each DREAMS excerptN.txt (../shared/data/dreams-spindles/README.md)
+DREAMS_RATES = {1: 100.0, 2: 200.0, 3: 50.0, 4: 200.0, 5: 200.0, 6: 200.0, 7: 200.0, 8: 200.0}
+
+
+def _dreams() -> PreprocessConfig:
+    """DREAMS Sleep Spindles excerpts: one central channel (C3-A1 or CZ-A1) at 50/100/200 Hz, 20 s R&K epochs.
+
+    Both montages map to one output channel, "central", so every recording has the same channel
+    order. The common rate is 50 Hz, the lowest of the excerpts (h_freq 20 Hz below its Nyquist).
+    The rate of each text file is declared per recording (cohort overrides `text_sfreq_hz=...`).
+    """
+    cfg = _sleep_edf()
+    return dataclasses.replace(
+        cfg, channels=["central"], aliases={"central": ["C3-A1", "CZ-A1"]}, epoch_s=20.0, resample_hz=50.0,
+        l_freq=0.5, h_freq=20.0, notch_hz=[], amplitude_uv=500.0, non_eeg_channels=[], text_unit="uV")
+
+
+PRESETS = {"neonatal": PreprocessConfig, "sleep-edf": _sleep_edf, "dreams": _dreams}
 
 
 def preset(name: str) -> PreprocessConfig:
