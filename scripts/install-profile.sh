@@ -5,10 +5,11 @@ set -euo pipefail
 
 usage() {
   cat <<'TXT'
-usage: bash scripts/install-profile.sh [--dest DIR] [--force]
+usage: bash scripts/install-profile.sh [--small] [--dest DIR] [--force]
 
 Copies profiles/slurm/config.yaml of this checkout to DIR/config.yaml, where DIR defaults to
 ${XDG_CONFIG_HOME:-~/.config}/snakemake/slurm, one of the places `snakemake --profile slurm` looks.
+  --small      install profiles/slurm-small instead (small nodes: 2 CPUs, 1 GPU, 8 GB per job)
   --dest DIR   install somewhere else (a profile folder of your own, a shared /etc/xdg/snakemake/slurm)
   --force      replace an installed profile that differs (the old one is kept as config.yaml.bak)
 Then set slurm_partition / slurm_account in DIR/config.yaml (docs/cluster.md).
@@ -23,6 +24,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --dest) [ $# -ge 2 ] || { echo "install-profile: --dest needs a folder" >&2; exit 2; }; dest=$2; shift 2 ;;
     --force) force=1; shift ;;
+    --small) src="$repo/profiles/slurm-small/config.yaml"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install-profile: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac

@@ -59,9 +59,11 @@ def test_every_rule_runs_in_the_conda_env():
 
 def test_profiles_load_and_the_installer_makes_profile_slurm_work(tmp_path):
     wd = copy_workflow(tmp_path / "wf")
-    for profile in ("profiles/local", "profiles/slurm"):
+    for profile in ("profiles/local", "profiles/slurm", "profiles/slurm-small"):
         assert "This was a dry-run" in snakemake(wd, "-n", "--profile", profile).stdout
     cfg = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())
+    small = yaml.safe_load((REPO / "profiles/slurm-small/config.yaml").read_text())
+    assert small.keys() == cfg.keys() and small["set-resources"].keys() == cfg["set-resources"].keys()  # sizes only
     assert cfg["slurm-status-command"] == "squeue"  # works without slurmdbd
     assert cfg["retries"] >= 1 and cfg["rerun-incomplete"] is True
     home = tmp_path / "xdg"
@@ -80,3 +82,8 @@ def test_profiles_load_and_the_installer_makes_profile_slurm_work(tmp_path):
                             capture_output=True, text=True)
     assert forced.returncode == 0 and (home / "snakemake/slurm/config.yaml.bak").read_text() == "jobs: 3\n"
     assert os.access(REPO / "scripts/install-profile.sh", os.X_OK)
+    small_dest = tmp_path / "small"
+    run = subprocess.run(["bash", str(REPO / "scripts/install-profile.sh"), "--small", "--dest", str(small_dest)],
+                         env=e, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert (small_dest / "config.yaml").read_bytes() == (REPO / "profiles/slurm-small/config.yaml").read_bytes()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from wfutil import (
+    BIN,
     LONGER,
     REPO,
     RUN,
@@ -24,6 +27,7 @@ from wfutil import (
     ci_slurm_profile,
     copy_prepared,
     copy_workflow,
+    env,
     prepared_study,
     slurm_or_skip,
     snakemake,
@@ -191,7 +195,8 @@ def test_invalid_account_stops_the_study_before_any_submission(tmp_path):
 def test_node_configuration_that_does_not_exist_stops_the_study(tmp_path):
     """profiles/slurm as shipped asks 4 CPUs per GPU for the GPU rules; this node has 2 CPUs, so SLURM answers
     "Requested node configuration is not available" for any search. The pre-flight (sbatch --test-only with the
-    plugin's own sbatch arguments) names the rule and its request before the CPU jobs before it run at all."""
+    plugin's own sbatch arguments) names the rule and its request before the CPU jobs before it run at all.
+    profiles/slurm-small passes the same check on this node."""
     wd = copy_workflow(tmp_path / "wf")
     proc = snakemake(wd, "results/test/search/nas/sigmoid/seed0/fold0", "--profile", "profiles/slurm",
                      "--configfile", "config/test.yaml", check=False, timeout=300)
@@ -202,3 +207,19 @@ def test_node_configuration_that_does_not_exist_stops_the_study(tmp_path):
     assert refused[0].startswith("search jobs: ") and "Requested node configuration is not available" in out
     assert "--cpus-per-gpu=4" in refused[0] and "--gpus=1" in refused[0]
     assert submissions(out) == [] and run_uuid_jobs(out) == ""
+
+    # profiles/slurm-small, unchanged, fits this node: the pre-flight passes and the first job goes out
+    proc = subprocess.Popen(["timeout", "-s", "KILL", "300", str(BIN / "snakemake"),
+                             "results/test/search/nas/sigmoid/seed0/fold0", "--profile", "profiles/slurm-small",
+                             "--configfile", "config/test.yaml"], cwd=wd, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "submitted with SLURM jobid" in line:
+            break
+    os.killpg(proc.pid, signal.SIGKILL)  # its own session: timeout and snakemake; the SLURM job is cancelled below
+    proc.wait()
+    out = "".join(lines)
+    assert "SLURM would refuse" not in out and "submitted with SLURM jobid" in out, out[-3000:]
+    subprocess.run(["scancel", "--name", out.split("SLURM run ID: ", 1)[1].split()[0]], check=True)
