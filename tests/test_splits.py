@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from learnable import edit_folds, make_cohort
@@ -117,3 +118,75 @@ def test_missing_fold_and_file(folds_file, tmp_path):
         load_fold(folds_file, 9)
     with pytest.raises(NeonasError, match="folds file not found"):
         load_fold(tmp_path / "nope.json", 0)
+
+
+# --- cohort checks before any search (issue #11) ------------------------------------------------------
+
+
+def _write(directory: Path, infant_id: str, seed: int, sha: str = "", labels=None, **kwargs) -> str:
+    """A small recording with a given source_sha256 (and, optionally, given labels for its 12 epochs)."""
+    from dataclasses import replace
+
+    from learnable import make_recording
+    from neonas.store.h5io import write_recording
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{infant_id}.h5"
+    rec = replace(make_recording(infant_id, seed, n_epochs=12, **kwargs), source_sha256=sha)
+    if labels is not None:
+        rec.labels = np.asarray(labels, np.int8)
+    write_recording(path, rec)
+    return str(path)
+
+
+def _refused(capsys, paths, out: Path) -> str:
+    rc = main(["folds", *paths, "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert not out.exists()
+    return err
+
+
+def test_mixed_montage_cohort_is_refused_naming_every_odd_one(capsys, tmp_path):
+    paths = [_write(tmp_path, f"b{i}", i, sha=f"{i:064x}") for i in range(4)]
+    paths.append(_write(tmp_path, "odd_channels", 7, sha="e" * 64, ch_names=["Fp1", "C3", "O1", "Pz"]))
+    paths.append(_write(tmp_path, "odd_rate", 8, sha="f" * 64, sfreq=16.0))
+    err = _refused(capsys, paths, tmp_path / "folds.json")
+    assert "odd ones out" in err
+    assert f"{paths[4]} (channels ['Fp1', 'C3', 'O1', 'Pz'], most have ['Fp1', 'C3', 'O1', 'Cz'])" in err
+    assert f"{paths[5]} (rate 16 Hz, most have 32 Hz)" in err
+    assert not any(f"{p} (" in err for p in paths[:4])  # the majority is not listed
+
+
+def test_same_recording_under_two_ids_is_refused(capsys, tmp_path):
+    paths = [_write(tmp_path, f"b{i}", i, sha=f"{i:064x}") for i in range(4)]
+    paths.append(_write(tmp_path, "b1_again", 1, sha=f"{1:064x}"))
+    err = _refused(capsys, paths, tmp_path / "folds.json")
+    assert "same source recording" in err and paths[1] in err and paths[4] in err and "'b1_again'" in err
+
+
+def test_missing_training_classes_are_reported(capsys, tmp_path):
+    # only b0 has IS (3) epochs, only b1 has W (2) epochs: folds that hold them out of training lack the class
+    stages = {"b0": [0, 1, 3] * 4, "b1": [0, 1, 2] * 4, "b2": [0, 1, -1] * 4, "b3": [0, 1] * 6}
+    paths = [_write(tmp_path, i, n, sha=f"{n:064x}", labels=stages[i]) for n, i in enumerate(stages)]
+    out = tmp_path / "folds.json"
+    assert main(["folds", *paths, "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["source_sha256"] == {i: f"{n:064x}" for n, i in enumerate(stages)}
+    stdout = capsys.readouterr().out
+    for f in doc["folds"]:
+        want = [name for name, holder in (("W", "b1"), ("IS", "b0")) if holder not in f["train"]]
+        assert f.get("missing_train_classes", []) == want, f
+        assert (f"fold {f['fold']}'s training infants have no epoch of class(es) {want}" in stdout) == bool(want)
+
+
+def test_load_fold_refuses_one_recording_in_two_splits(folds_file, tmp_path):
+    def same_source(doc):
+        f = doc["folds"][0]
+        doc["source_sha256"] = {i: f"{n:064x}" for n, i in enumerate(doc["files"])}
+        doc["source_sha256"][f["test"][0]] = doc["source_sha256"][f["train"][0]]
+
+    bad = edit_folds(folds_file, tmp_path / "bad.json", same_source)
+    with pytest.raises(NeonasError, match="were preprocessed from the same recording") as err:
+        load_fold(bad, 0)
+    assert str(bad) in str(err.value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,7 @@ class EEGDataset:
     label_names: list[str]
     sfreq: float
     epoch_s: float
+    source_sha256: list[str] = field(default_factory=list)  # per infant, as stored in its HDF5 file
     epoch: np.ndarray | None = None  # (N,) int64, index of each epoch in its infant's recording (predictions.tsv)
     onset_s: np.ndarray | None = None  # (N,) float64, its onset from the recording start
 
@@ -49,7 +50,7 @@ def load_infants(paths: list[str | os.PathLike], drop_artifacts: bool = False) -
     """Read the labelled epochs of each file; all files must share channels, sfreq, labels and epoch length."""
     if not paths:
         raise NeonasError("no recordings given (expected at least one HDF5 file)")
-    xs, ys, infants, ids, epochs, onsets = [], [], [], [], [], []
+    xs, ys, infants, ids, shas, epochs, onsets = [], [], [], [], [], [], []
     ref = None
     for i, path in enumerate(paths):
         rec = read_recording(path)
@@ -62,6 +63,10 @@ def load_infants(paths: list[str | os.PathLike], drop_artifacts: bool = False) -
             raise NeonasError(f"does not match {ref_path} ({'; '.join(diff)}); preprocess all infants alike", path)
         if rec.infant_id in ids:
             raise NeonasError(f"infant id '{rec.infant_id}' appears twice in the data set", path)
+        if rec.source_sha256 and rec.source_sha256 in shas:
+            other = ids[shas.index(rec.source_sha256)]
+            raise NeonasError(f"was preprocessed from the same recording as infant '{other}' (same source_sha256); "
+                              "one recording must not count as two infants", path)
         keep = rec.labels >= 0
         if drop_artifacts:
             keep &= rec.artifact == 0
@@ -71,8 +76,9 @@ def load_infants(paths: list[str | os.PathLike], drop_artifacts: bool = False) -
         epochs.append(np.flatnonzero(keep).astype(np.int64))
         onsets.append(np.asarray(rec.onset_s, np.float64)[keep])
         ids.append(rec.infant_id)
+        shas.append(rec.source_sha256)
     return EEGDataset(
         x=np.concatenate(xs), y=np.concatenate(ys), infant=np.concatenate(infants), infant_ids=ids,
-        ch_names=list(ref[0]), label_names=list(ref[1]), sfreq=ref[2], epoch_s=ref[3],
+        ch_names=list(ref[0]), label_names=list(ref[1]), sfreq=ref[2], epoch_s=ref[3], source_sha256=shas,
         epoch=np.concatenate(epochs), onset_s=np.concatenate(onsets),
     )

@@ -1,15 +1,22 @@
 """Split infants into train/validation/test folds.
 
 Splits are always by infant, never by epoch: epochs of one night are strongly correlated, and an
-epoch-wise split would leak the infant into the test set. `load_fold` re-checks this on every read.
+epoch-wise split would leak the infant into the test set. `load_fold` re-checks this on every read,
+by infant id and by the sha256 of the source recording (the same file under two ids is one infant).
+
+Before any search, `neonas folds` checks the cohort as a whole: every recording must have the same
+channels, rate, epoch length and classes, and no source recording may appear twice; stage classes
+that a fold's training infants lack are reported (and stored in folds.json).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +24,8 @@ import numpy as np
 from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.store.h5io import read_recording
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -28,6 +37,7 @@ class Fold:
     train_ids: list[str]
     val_ids: list[str]
     test_ids: list[str]
+    sha256: dict[str, str] = field(default_factory=dict)  # infant id -> source_sha256 (empty in older folds files)
 
 
 def make_folds(infant_ids: list[str], scheme: str = "loo", k: int = 5, n_val: int = 1, seed: int = 0) -> list[dict]:
@@ -79,15 +89,97 @@ def check_disjoint(fold: dict, where: str = "") -> None:
             raise NeonasError(f"fold {fold.get('fold')}: the {name} set is empty", where or None)
 
 
-def write_folds(paths: list[str], out: str | os.PathLike, scheme: str, k: int, n_val: int, seed: int) -> dict:
-    files = {}
+@dataclass(frozen=True)
+class CohortEntry:
+    """What `neonas folds` needs to know about one recording (no EEG is read)."""
+
+    path: str
+    infant_id: str
+    ch_names: tuple[str, ...]
+    sfreq: float
+    epoch_s: float
+    label_names: tuple[str, ...]
+    sha256: str
+    class_counts: tuple[int, ...]  # labelled epochs per class
+
+
+def read_cohort(paths: list[str]) -> list[CohortEntry]:
+    out = []
     for p in paths:
         rec = read_recording(p, load_eeg=False)
-        if rec.infant_id in files:
-            raise NeonasError(f"infant id '{rec.infant_id}' also used by {files[rec.infant_id]}", p)
-        files[rec.infant_id] = str(p)
+        labelled = rec.labels[rec.labels >= 0].astype(np.int64)
+        counts = np.bincount(labelled, minlength=len(rec.label_names))
+        out.append(CohortEntry(str(p), rec.infant_id, tuple(rec.ch_names), rec.sfreq, rec.epoch_s,
+                               tuple(rec.label_names), rec.source_sha256, tuple(int(c) for c in counts)))
+    return out
+
+
+_SIGNATURE = (("channels", "ch_names", "{}"), ("rate", "sfreq", "{:g} Hz"), ("epoch length", "epoch_s", "{:g} s"),
+              ("classes", "label_names", "{}"))
+
+
+def check_cohort(entries: list[CohortEntry]) -> None:
+    """Refuse a cohort that cannot be trained as one: recordings that disagree on channels, sampling rate,
+    epoch length or classes (one message listing every odd one out against the most common setting), a
+    reused infant id, and one source recording preprocessed twice (same `source_sha256`: it would leak
+    between training and test infants under two names)."""
+    seen: dict[str, str] = {}
+    for e in entries:
+        if e.infant_id in seen:
+            raise NeonasError(f"infant id '{e.infant_id}' also used by {seen[e.infant_id]}", e.path)
+        seen[e.infant_id] = e.path
+    odd = []
+    for what, attr, fmt in _SIGNATURE:
+        def show(v, fmt=fmt):
+            return fmt.format(list(v) if isinstance(v, tuple) else v)
+        values = Counter(getattr(e, attr) for e in entries)
+        if len(values) < 2:
+            continue
+        common = values.most_common(1)[0][0]
+        odd += [f"{e.path} ({what} {show(getattr(e, attr))}, most have {show(common)})"
+                for e in entries if getattr(e, attr) != common]
+    if odd:
+        raise NeonasError(f"the recordings disagree, so no net can train on all of them; odd ones out: {'; '.join(odd)}. "
+                          "Preprocess every recording with the same channels, resample_hz, epoch_s and label_names "
+                          "(per-recording overrides in the cohort sheet can map other montages onto one order)")
+    by_sha: dict[str, list[CohortEntry]] = {}
+    for e in entries:
+        if e.sha256:  # files written without a source (tests, old layouts) carry ""
+            by_sha.setdefault(e.sha256, []).append(e)
+    dups = [group for group in by_sha.values() if len(group) > 1]
+    if dups:
+        lines = [" and ".join(f"{e.path} ('{e.infant_id}')" for e in group) + f" (sha256 {group[0].sha256[:12]}…)"
+                 for group in dups]
+        raise NeonasError(f"the same source recording is in the cohort more than once: {'; '.join(lines)}; "
+                          "one copy could be a training and another a test infant. Keep one of each", dups[0][1].path)
+
+
+def missing_train_classes(entries: list[CohortEntry], folds: list[dict]) -> dict[int, list[str]]:
+    """Stage classes with no labelled epoch among each fold's training infants (folds without any: left out)."""
+    by_id = {e.infant_id: e for e in entries}
+    names = list(entries[0].label_names)
+    out = {}
+    for f in folds:
+        counts = np.sum([by_id[i].class_counts for i in f["train"]], axis=0)
+        missing = [n for n, c in zip(names, counts, strict=True) if c == 0]
+        if missing:
+            out[f["fold"]] = missing
+    return out
+
+
+def write_folds(paths: list[str], out: str | os.PathLike, scheme: str, k: int, n_val: int, seed: int) -> dict:
+    entries = read_cohort(paths)
+    check_cohort(entries)
+    files = {e.infant_id: e.path for e in entries}
     folds = make_folds(list(files), scheme=scheme, k=k, n_val=n_val, seed=seed)
-    doc = {"scheme": scheme, "k": k, "n_val": n_val, "seed": seed, "files": files, "folds": folds}
+    missing = missing_train_classes(entries, folds)
+    for f in folds:
+        if f["fold"] in missing:
+            f["missing_train_classes"] = missing[f["fold"]]
+            log.warning("fold %d: no training epoch of class(es) %s (training infants %s); the net cannot learn "
+                        "them in this fold", f["fold"], missing[f["fold"]], f["train"])
+    doc = {"scheme": scheme, "k": k, "n_val": n_val, "seed": seed, "files": files,
+           "source_sha256": {e.infant_id: e.sha256 for e in entries}, "folds": folds}
     write_text_atomic(out, json.dumps(doc, indent=2) + "\n")
     return doc
 
@@ -110,11 +202,27 @@ def load_fold(folds_json: str | os.PathLike, fold: int) -> Fold:
     missing = [i for name in ("train", "val", "test") for i in spec[name] if i not in files]
     if missing:
         raise NeonasError(f"fold {fold} names infants {missing} that have no file", path)
+    sha = {i: s for i, s in (doc.get("source_sha256") or {}).items() if s}  # older folds files have none
+    check_same_source(spec, sha, str(path))
     return Fold(
         fold=fold,
         train=[files[i] for i in spec["train"]], val=[files[i] for i in spec["val"]], test=[files[i] for i in spec["test"]],
-        train_ids=list(spec["train"]), val_ids=list(spec["val"]), test_ids=list(spec["test"]),
+        train_ids=list(spec["train"]), val_ids=list(spec["val"]), test_ids=list(spec["test"]), sha256=sha,
     )
+
+
+def check_same_source(spec: dict, sha: dict[str, str], where: str) -> None:
+    """No source recording (by sha256) may be in two of train/val/test under different infant ids."""
+    split_of: dict[str, tuple[str, str]] = {}  # sha256 -> (split, infant id) where first seen
+    for name in ("train", "val", "test"):
+        for i in spec[name]:
+            s = sha.get(i)
+            if not s:
+                continue
+            first = split_of.setdefault(s, (name, i))
+            if first[0] != name:
+                raise NeonasError(f"fold {spec.get('fold')}: infants '{first[1]}' ({first[0]}) and '{i}' ({name}) "
+                                  f"were preprocessed from the same recording (sha256 {s[:12]}…)", where)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -130,4 +238,7 @@ def run(args: argparse.Namespace) -> int:
     doc = write_folds(args.recordings, args.out, args.scheme, args.k, args.n_val, args.seed)
     for f in doc["folds"]:
         print(f"fold {f['fold']}: train {f['train']}  val {f['val']}  test {f['test']}")
+        if f.get("missing_train_classes"):
+            print(f"  warning: fold {f['fold']}'s training infants have no epoch of class(es) "
+                  f"{f['missing_train_classes']}")
     return 0
