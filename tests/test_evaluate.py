@@ -135,3 +135,21 @@ def test_search_infants_are_not_test_infants():
         check_no_leak(ckpt, fold, "test", "model.pt")
     check_no_leak(ckpt, Fold(3, [], [], [], ["a"], ["d"], ["e"]), "test", "model.pt")
     check_no_leak(ckpt, fold, "val", "model.pt")  # validation infants may be the search's
+
+
+def test_same_recording_under_another_id_is_a_leak():
+    """The leakage guard compares the source recordings (sha256), not only the infant ids."""
+    ckpt = {"train_ids": ["a", "b"], "val_ids": ["c"], "train_sha256": ["1" * 64, "2" * 64], "val_sha256": ["3" * 64]}
+    sha = {"a": "1" * 64, "b": "2" * 64, "c": "3" * 64, "a2": "1" * 64, "c2": "3" * 64, "e": "5" * 64}
+    for split_id, what in (("a2", "training"), ("c2", "validation \\(early stopping\\)")):
+        fold = Fold(4, [], [], [], ["a"], ["c"], [split_id], sha256=sha)
+        with pytest.raises(NeonasError, match=rf"recording\(s\) of \['{split_id}'\] for {what} \(same source_sha256"):
+            check_no_leak(ckpt, fold, "test", "model.pt")
+    check_no_leak(ckpt, Fold(4, [], [], [], ["a"], ["c"], ["e"], sha256=sha), "test", "model.pt")
+    check_no_leak(ckpt, Fold(4, [], [], [], ["a"], ["c2"], ["e"], sha256=sha), "val", "model.pt")  # val may repeat val
+    check_no_leak({"train_ids": ["a"]}, Fold(4, [], [], [], ["a"], ["c"], ["a2"], sha256=sha), "test", "m")  # old model
+
+
+def test_retrained_model_stores_its_recordings_hashes(trained):
+    ckpt = torch.load(trained / "run" / "model.pt", weights_only=True)
+    assert ckpt["train_sha256"] == [] and ckpt["val_sha256"] == []  # learnable.py files carry no source hash

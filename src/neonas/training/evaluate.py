@@ -67,10 +67,14 @@ def load_split(fold: Fold, split: str, folds_path: str, drop_artifacts: bool = F
     """Load one split of a fold and check that each HDF5 file holds the infant the folds file names."""
     paths, ids = getattr(fold, split), getattr(fold, f"{split}_ids")
     ds = load_infants(paths, drop_artifacts=drop_artifacts)
-    for want, got, path in zip(ids, ds.infant_ids, paths, strict=True):
+    for want, got, path, sha in zip(ids, ds.infant_ids, paths, ds.source_sha256, strict=True):
         if want != got:
             raise NeonasError(f"fold {fold.fold} names infant '{want}' for {split}, but {path} holds infant "
                               f"'{got}'; re-run `neonas folds` on the current HDF5 files", folds_path)
+        if fold.sha256.get(want) and sha != fold.sha256[want]:
+            raise NeonasError(f"{path} was preprocessed from another recording (source_sha256 {sha[:12]}…) than "
+                              f"the folds file records for '{want}' ({fold.sha256[want][:12]}…); re-run `neonas folds`",
+                              folds_path)
     return ds
 
 
@@ -96,6 +100,16 @@ def check_no_leak(ckpt: dict, fold: Fold, split: str, model_path: str | os.PathL
         if both:
             raise NeonasError(f"the model used infant(s) {both} for {what}, and they are in the {split} split "
                               f"of fold {fold.fold}; evaluate on the fold the model was trained for", model_path)
+    # the same recording under another infant id is the same infant (older models store no hashes)
+    sha = {fold.sha256[i]: i for i in ids if fold.sha256.get(i)}
+    used_sha = {"training": ckpt.get("train_sha256", [])}
+    if split == "test":
+        used_sha["validation (early stopping)"] = ckpt.get("val_sha256", [])
+    for what, used in used_sha.items():
+        both = sorted(sha[s] for s in set(used) & set(sha))
+        if both:
+            raise NeonasError(f"the model used the recording(s) of {both} for {what} (same source_sha256, under "
+                              f"another infant id), and they are in the {split} split of fold {fold.fold}", model_path)
 
 
 @torch.no_grad()
