@@ -73,12 +73,40 @@ def test_kl_penalty_pulls_the_skip_rate_toward_its_target():
 
 def test_baseline_is_a_moving_average_reported_before_its_update():
     torch.manual_seed(0)
-    cfg = ControllerConfig(lstm_size=8, baseline_decay=0.9, entropy_weight=0.0, baseline_init=0.0)
+    cfg = ControllerConfig(lstm_size=8, baseline="ema", baseline_decay=0.9, entropy_weight=0.0, baseline_init=0.0)
     ctrl, gen = Controller(GENERIC, cfg), torch.Generator().manual_seed(0)
     trainer = Reinforce(ctrl, cfg)
     before = trainer.step([ctrl.sample(gen), ctrl.sample(gen)], [1.0, 1.0])
     assert before == pytest.approx([0.0, 0.1])
     assert trainer.baseline == pytest.approx(0.19)
+
+
+def test_leave_one_out_baseline_is_the_mean_of_the_other_children():
+    torch.manual_seed(0)
+    cfg = ControllerConfig(lstm_size=8, baseline="loo", num_aggregate=3, entropy_weight=0.0, baseline_decay=0.5)
+    ctrl, gen = Controller(GENERIC, cfg), torch.Generator().manual_seed(0)
+    trainer = Reinforce(ctrl, cfg)
+    before = trainer.step([ctrl.sample(gen) for _ in range(3)], [0.1, 0.4, 1.0])
+    assert before == pytest.approx([0.7, 0.55, 0.25])
+    assert trainer.baseline == pytest.approx(0.625)  # the ema (0.1 -> 0.25 -> 0.625) is kept for the logs
+    with pytest.raises(NeonasError, match="needs controller.num_aggregate >= 2"):
+        from_dict(ControllerConfig, {"baseline": "loo", "num_aggregate": 1}, "controller")
+
+
+def _grad_norm(reward_scale: float, advantage_norm: bool) -> float:
+    torch.manual_seed(0)
+    cfg = ControllerConfig(lstm_size=8, num_aggregate=2, entropy_weight=0.0, skip_weight=0.0,
+                           advantage_norm=advantage_norm)
+    ctrl, gen = Controller(GENERIC, cfg), torch.Generator().manual_seed(0)
+    trainer = Reinforce(ctrl, cfg)
+    trainer.step([ctrl.sample(gen) for _ in range(2)], [0.0, 1.0 * reward_scale])
+    return float(sum(p.grad.norm() ** 2 for p in ctrl.parameters() if p.grad is not None) ** 0.5)
+
+
+def test_advantage_normalisation_makes_the_step_independent_of_the_reward_scale():
+    assert _grad_norm(5.0, advantage_norm=False) == pytest.approx(5 * _grad_norm(1.0, advantage_norm=False))
+    assert _grad_norm(5.0, advantage_norm=True) == pytest.approx(_grad_norm(1.0, advantage_norm=True))
+    assert _grad_norm(1.0, advantage_norm=True) > 0
 
 
 def test_uniform_sampler_is_uniform_and_seeded():

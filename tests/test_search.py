@@ -104,12 +104,14 @@ def test_outputs_follow_the_contract(straight):
         assert arch_hash(arch) == r["arch_hash"] and len(arch["layers"]) == 2
         assert r["sampler"] == "controller" and r["metric_name"] == "kappa"
         assert -1 <= float(r["metric"]) <= 1 and 0 < float(r["reward"]) < 1
+        assert float(r["threshold"]) == 0.3 and r["constant"] in ("0", "1")
     epochs = rows(straight / "epochs.csv")
     assert list(epochs[0]) == EPOCH_COLUMNS and [int(e["epoch"]) for e in epochs] == [0, 1, 2, 3]
     summary = json.loads((straight / "summary.json").read_text())
     assert summary["reward_name"] == "sigmoid" and summary["reward"]["threshold"] == 0.3
     assert summary["epochs"] == 4 and summary["sampler"] == "controller" and summary["seed"] == 3
     assert summary["config"]["space"]["filters"] == 4 and summary["device"] == "cpu"
+    assert summary["removed_ops"] == []  # 9 channels: every op sees the montage
     final = torch.load(straight / "final.pt", weights_only=False)
     assert final["controller"] is not None and final["n_samples"] == 128
     assert (straight / "checkpoint.pt").exists()
@@ -132,6 +134,66 @@ def test_max_minutes_stops_and_resume_may_change_runtime_knobs(cohort, straight,
     assert (out / "checkpoint.pt").exists() and len(rows(out / "children.csv")) == 0
     assert search(cohort, out, "--resume", "--set", "training.checkpoint_every=3") == 0
     assert_same_run(straight, out)
+
+
+def test_adaptive_threshold_with_warmup_resumes_bit_identically(cohort, tmp_path):
+    """`--set reward.threshold=auto`: the threshold's window is in the checkpoint; warm-up epochs
+    train the shared weights on uniform samples and score no children."""
+    auto = ["--set", "reward.threshold=auto", "--set", "reward.window=5", "--set", "training.warmup_epochs=1"]
+    straight = tmp_path / "straight"
+    assert search(cohort, straight, *auto) == 0
+    children = rows(straight / "children.csv")
+    assert len(children) == 3 * 3 * 2 and {r["epoch"] for r in children} == {"1", "2", "3"}
+    thresholds = [float(r["threshold"]) for r in children]
+    metrics = [float(r["metric"]) for r in children]
+    assert thresholds[:2] == [pytest.approx(float(np.quantile(metrics[:2], 0.5)))] * 2  # empty window: own update
+    assert thresholds[6] == pytest.approx(float(np.quantile(metrics[1:6], 0.5)))  # the last 5 children
+    assert len(set(thresholds)) > 1
+    out = tmp_path / "run"
+    assert search(cohort, out, *auto, "--stop-after-epochs", "2") == EXIT_RESUMABLE
+    assert search(cohort, out, *auto, "--resume") == 0
+    assert_same_run(straight, out)
+
+
+def _dataset(n_channels: int, n: int = 24):
+    from types import SimpleNamespace
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 4
+    return SimpleNamespace(x=rng.normal(size=(n, n_channels, 128)).astype(np.float32), y=y.astype(np.int64),
+                           ch_names=[f"ch{c}" for c in range(n_channels)], label_names=list(NEONATAL_STAGES),
+                           n_samples=128, n_classes=4, n_channels=n_channels)
+
+
+def test_small_montage_drops_dead_ops_and_a_constant_child_is_rewarded_as_chance():
+    from neonas.engine.search import Search, load_config
+
+    cfg = load_config(None, [f"{k}={json.dumps(v)}" for k, v in
+                             {k: CONFIG[k] for k in ("space", "controller", "reward")}.items()])
+    data = _dataset(2)
+    s = Search(cfg, data, data, seed=0, device=torch.device("cpu"))
+    assert s.removed == ["conv s2 d4 t3", "conv s2 d4 t5"]
+    for _ in range(30):
+        assert all((layer.get("span"), layer.get("dilation")) != (2, 4) for layer in s.sample()[1]["layers"])
+    with torch.no_grad():  # make every child predict class 2 for everything
+        s.supernet.head.fc.weight.zero_()
+        s.supernet.head.fc.bias.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0]))
+    rows_ = s.controller_step(0)
+    assert [r["constant"] for r in rows_] == [1, 1]
+    assert all(r["metric"] == 0.0 for r in rows_)  # kappa of a constant net: chance
+    assert all(r["reward"] == pytest.approx(1 / (1 + np.exp(-8.0 * (0.0 - 0.3)))) for r in rows_)
+    assert all(r["threshold"] == 0.3 for r in rows_)
+
+
+def test_derive_never_returns_a_constant_network(straight, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    final = torch.load(straight / "final.pt", weights_only=False)
+    final["supernet"]["head.fc.weight"].zero_()
+    final["supernet"]["head.fc.bias"].copy_(torch.tensor([0.0, 3.0, 0.0, 0.0]))
+    torch.save(final, run / "final.pt")
+    assert main(["derive", "--run", str(run), "--samples", "5", "--out", str(tmp_path / "d.json")]) == 2
+    assert "predicts one class for every validation epoch" in capsys.readouterr().err
+    assert not (tmp_path / "d.json").exists()
 
 
 @pytest.mark.slow
@@ -178,6 +240,7 @@ def test_derive_ranks_the_sampled_architectures(straight, tmp_path):
     assert scores == sorted(scores, reverse=True) and scores[0] == max(s["supernet_metric"] for s in doc["sampled"])
     for item in doc["sampled"] + top:
         assert arch_hash(item["arch"]) == item["hash"]
+    assert not any(t["constant"] for t in top)
 
 
 def test_errors_are_clear(cohort, straight, tmp_path, capsys):

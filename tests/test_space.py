@@ -16,11 +16,13 @@ from neonas.engine.space import (
     arch_json,
     build_model,
     canonical,
+    dead_ops,
     decisions,
     decode,
     encode,
     make_op,
     op_choices,
+    op_label,
     thesis_best_arch,
     validate_arch,
 )
@@ -48,15 +50,46 @@ def test_thesis_best_builds_and_classifies(n_channels):
     assert model(torch.randn(3, n_channels, 1920)).shape == (3, 4)
 
 
-def test_skips_are_added_to_the_op_output():
-    space = SpaceConfig(filters=4, n_layers=2)
+@pytest.mark.parametrize("skip_bn", [False, True])
+def test_skips_are_added_to_the_op_output(skip_bn):
+    space = SpaceConfig(filters=4, n_layers=2, skip_bn=skip_bn)
     arch = {"layers": [{"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": []},
                        {"op": "pool", "kind": "max", "skips": [0]}]}
-    model = build_model(arch, space, 3, 64, 2).eval()
-    x = torch.randn(2, 3, 64)
+    model = build_model(arch, space, 3, 64, 2).train()  # batch statistics: the BN is not an identity
+    x = torch.randn(8, 3, 64)
     h0 = model.layers[0](model.stem(x))
-    expected = model.head(model.layers[1](h0) + h0)
-    assert torch.allclose(model(x), expected)
+    h1 = model.layers[1](h0) + h0
+    if skip_bn:  # ENAS: batch norm after the skip sum (layers 1.. only)
+        assert len(model.post) == 1
+        mean, var = h1.mean(dim=(0, 2, 3), keepdim=True), h1.var(dim=(0, 2, 3), unbiased=False, keepdim=True)
+        h1 = (h1 - mean) / torch.sqrt(var + 1e-5)  # fresh BN: weight 1, bias 0
+    else:
+        assert model.post is None
+    assert torch.allclose(model(x), model.head(h1), atol=1e-5)
+
+
+def test_dead_ops_are_those_that_see_only_padding_and_are_not_offered():
+    space = SpaceConfig()
+    labels = lambda ops: sorted(op_label(op) for op in ops)  # noqa: E731
+    assert labels(dead_ops(space, 1)) == sorted(f"conv s2 d{d} t{t}" for d in (2, 4) for t in (3, 5, 7))
+    assert labels(dead_ops(space, 2)) == sorted(f"conv s2 d4 t{t}" for t in (3, 5, 7))
+    assert dead_ops(space, 9) == [] and dead_ops(space, 19) == []
+    for n_channels in (1, 2, 3):  # each dead op really outputs the same at some row, whatever the input
+        for op in dead_ops(space, n_channels):
+            conv = make_op(op, SpaceConfig(filters=1)).conv
+            y = conv(torch.nn.functional.pad(torch.randn(4, 1, n_channels, 16), make_op(op, space).pad))
+            assert any(torch.all(y[:, 0, r] == 0) for r in range(n_channels)), op
+    # the controller's choices on 1 channel leave them out; JSON, hash and decode stay as before
+    ds = decisions(space, 1)
+    assert ds[0].size == 23 - 6 and "conv s2 d4 t5" not in ds[0].labels
+    arch = {"layers": [{"op": "conv", "span": 3, "dilation": 2, "time_kernel": 7, "skips": []},
+                       {"op": "pool", "kind": "max", "skips": [0]},
+                       {"op": "conv", "span": 2, "dilation": 1, "time_kernel": 5, "skips": [1]},
+                       {"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": []}]}
+    assert decode(space, encode(space, arch, 1), 1) == canonical(arch)
+    assert encode(space, arch, 1) != encode(space, arch)  # other indices, same network
+    with pytest.raises(NeonasError, match="sees only padding on 1 channel"):
+        encode(space, thesis_best_arch(space), 1)
 
 
 def test_span2_dilation4_sees_every_homologous_pair_of_the_montage():

@@ -12,9 +12,12 @@ Sampling, step by step (as in the official general_controller.py):
   (sum / (1 + count)); then h becomes a new anchor.
 - shape(l) = tanh_constant * tanh(l / temperature) bounds the logits, keeping the policy exploring.
 
-Training (Reinforce): reward R' = R + entropy_weight * H(policy); the moving-average baseline
-b <- b - (1 - baseline_decay) (b - R'); loss = -log p(arch) (R' - b) + skip_weight * KL(skip ||
-skip_target). Differences to the official code (docs/search.md): the advantage uses the baseline before
+Training (Reinforce): reward R' = R + entropy_weight * H(policy); advantage R' - b with either the
+moving-average baseline b <- b - (1 - baseline_decay) (b - R'), updated once per child (time constant
+1 / (1 - baseline_decay) children, whatever train_steps is), or the leave-one-out baseline (the mean
+R' of the other children of the same update, which removes what all children of an update share);
+optionally divided by a running RMS of the advantage (`advantage_norm`), so that the reward's scale
+does not act as a step size; loss = -log p(arch) * advantage + skip_weight * KL(skip || skip_target). Differences to the official code (docs/search.md): the advantage uses the baseline before
 its update (the official code updates first), H is the full entropy of each decision (the official
 code uses the sampled term -p log p), the skip KL is that of a Bernoulli(p) against
 Bernoulli(skip_target), and the baseline starts at the first reward unless `baseline_init` is set.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -42,17 +46,19 @@ class ControllerConfig:
     lr: float = 1e-3  # Adam learning rate (paper: 3.5e-4)
     adam_beta1: float = 0.0  # as in the official code
     adam_eps: float = 1e-3  # as in the official code
-    tanh_constant: float | None = 1.5  # logits = c * tanh(logits / T) (paper: 2.5); null = off
+    tanh_constant: float | None = 2.5  # logits = c * tanh(logits / T) (paper: 2.5; official script: 1.5); null = off
     temperature: float | None = None  # T above (paper: 5.0); null = 1
     entropy_weight: float = 1e-4  # entropy bonus added to the reward
-    baseline_decay: float = 0.99  # moving-average baseline
+    baseline: Literal["ema", "loo"] = "loo"  # moving average, or leave-one-out within an update
+    baseline_decay: float = 0.99  # per CHILD: the moving average's time constant is 1/(1-decay) children
     baseline_init: float | None = None  # null = the first child's reward
+    advantage_norm: bool = True  # divide the advantage by its running RMS (time constant as the baseline's)
     skip_target: float = 0.4  # target probability of each skip connection
     skip_weight: float = 0.8  # weight of the KL penalty toward skip_target
     grad_clip: float | None = None  # gradient-norm clip; null = off
     init_range: float = 0.1  # weights ~ U(-init_range, init_range)
-    train_steps: int = 10  # controller updates per search epoch (official: 50)
-    num_aggregate: int = 1  # children per update, gradients averaged (official: 20)
+    train_steps: int = 5  # controller updates per search epoch (official: 50)
+    num_aggregate: int = 4  # children per update, gradients averaged (official: 20)
 
     def __post_init__(self) -> None:
         if self.lstm_size < 1 or self.lstm_layers < 1:
@@ -67,6 +73,9 @@ class ControllerConfig:
             raise ValueError(f"controller.temperature must be > 0 or null, got {self.temperature}")
         if self.train_steps < 0 or self.num_aggregate < 1:
             raise ValueError("controller.train_steps must be >= 0 and controller.num_aggregate >= 1")
+        if self.baseline == "loo" and self.num_aggregate < 2:
+            raise ValueError("controller.baseline: loo (leave-one-out) needs controller.num_aggregate >= 2; "
+                             "use baseline: ema for single-child updates")
 
 
 @dataclass
@@ -214,27 +223,45 @@ class UniformSampler:
 
 
 class Reinforce:
-    """REINFORCE for the controller with a moving-average baseline, an entropy bonus and a KL
-    penalty toward the target skip rate."""
+    """REINFORCE for the controller with a moving-average or leave-one-out baseline, optional
+    advantage normalisation, an entropy bonus and a KL penalty toward the target skip rate.
+
+    Why normalise: the official Adam has eps = 1e-3, above most per-parameter gradients of -log p
+    (~1e-4..3e-3), so Adam acts like SGD and the advantage's scale multiplies the step. Dividing
+    by the advantage's running RMS makes the step independent of the reward's scale; reward shapes
+    then differ in how they order and space children, not in learning rate (docs/search.md)."""
 
     def __init__(self, controller: Controller, cfg: ControllerConfig):
         self.controller, self.cfg = controller, cfg
         self.optimizer = torch.optim.Adam(controller.parameters(), lr=cfg.lr, betas=(cfg.adam_beta1, 0.999),
                                           eps=cfg.adam_eps)
-        self.baseline: float | None = cfg.baseline_init
+        self.baseline: float | None = cfg.baseline_init  # the moving average (logged also with loo)
+        self.adv_sq: float | None = None  # running mean square of the advantage (advantage_norm)
 
     def step(self, samples: list[Sample], rewards: list[float]) -> list[float]:
         """One update from `samples` (with gradients) and their shaped rewards. Returns, per sample,
-        the baseline before that sample updated it."""
-        cfg, before, losses = self.cfg, [], []
-        for s, r in zip(samples, rewards, strict=True):
-            total = float(r) + cfg.entropy_weight * float(s.entropy)
+        the baseline its advantage was taken against (ema: the moving average before that sample
+        updated it; loo: the mean of the other samples of this update)."""
+        cfg, before, advantages = self.cfg, [], []
+        totals = [float(r) + cfg.entropy_weight * float(s.entropy) for s, r in zip(samples, rewards, strict=True)]
+        keep = 1.0 - cfg.baseline_decay
+        for total in totals:
             if self.baseline is None:
                 self.baseline = total
             b = self.baseline
+            if cfg.baseline == "loo" and len(totals) > 1:  # (a single-child update falls back to the ema)
+                b = (sum(totals) - total) / (len(totals) - 1)
             before.append(b)
-            losses.append(-s.log_prob * (total - b) + cfg.skip_weight * s.skip_penalty)
-            self.baseline = b - (1.0 - cfg.baseline_decay) * (b - total)
+            advantages.append(total - b)
+            self.baseline -= keep * (self.baseline - total)
+        if cfg.advantage_norm:
+            for a in advantages:
+                if a != 0.0:
+                    self.adv_sq = a * a if self.adv_sq is None else self.adv_sq - keep * (self.adv_sq - a * a)
+            scale = math.sqrt(self.adv_sq) if self.adv_sq else 1.0
+            advantages = [a / scale for a in advantages]
+        losses = [-s.log_prob * a + cfg.skip_weight * s.skip_penalty
+                  for s, a in zip(samples, advantages, strict=True)]
         loss = torch.stack(losses).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -244,8 +271,9 @@ class Reinforce:
         return before
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline}
+        return {"optimizer": self.optimizer.state_dict(), "baseline": self.baseline, "adv_sq": self.adv_sq}
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"]
+        self.adv_sq = state.get("adv_sq")

@@ -2,7 +2,8 @@
 
 Samples M architectures from the trained controller's final policy (or from the uniform sampler for a
 random-search run), scores every one on the WHOLE validation set with the shared weights, and keeps
-the K best distinct architectures (ENAS derives its final child the same way). The validation
+the K best distinct architectures (ENAS derives its final child the same way). An architecture that
+predicts one class for every validation epoch (`constant`) is never among them. The validation
 infants are those of the search's fold (read again through the folds file named in final.pt); test
 infants are never read.
 """
@@ -19,9 +20,9 @@ import torch
 from tqdm import tqdm
 
 from neonas.config import from_dict, to_dict
-from neonas.engine.controller import Controller, UniformSampler
+from neonas.engine.controller import Controller
 from neonas.engine.search import Search, SearchConfig
-from neonas.engine.space import arch_hash, canonical, decisions, decode
+from neonas.engine.space import arch_hash, canonical
 from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.store.data import load_infants
@@ -56,28 +57,36 @@ def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int
     # a Search on the validation infants only: it holds the supernet and the scoring code
     search = Search(cfg, val, val, final["seed"], dev)
     search.supernet.load_state_dict(final["supernet"])
-    if final["controller"] is not None:
-        sampler = Controller(decisions(cfg.space), cfg.controller).to(dev)
+    if final["controller"] is not None:  # the choices of the search's montage (search.decisions: no dead ops)
+        sampler = Controller(search.decisions, cfg.controller).to(dev)
         sampler.load_state_dict(final["controller"])
         sampler.eval()
     else:
-        sampler = UniformSampler(decisions(cfg.space))
+        sampler = search.uniform
     gen = torch.Generator().manual_seed(seed)
     sampled = []
     for _ in tqdm(range(samples), desc="derive", unit="arch", disable=None):
         with torch.no_grad():
-            arch = canonical(decode(cfg.space, sampler.sample(gen).choices))
+            arch = canonical(search.decode(sampler.sample(gen).choices))
         sampled.append({"hash": arch_hash(arch), "arch": arch, "supernet_metric": None})
-    scores: dict[str, float] = {}
+    scores: dict[str, tuple[float, bool]] = {}
     for item in sampled:  # score each distinct architecture once
         if item["hash"] not in scores:
             scores[item["hash"]] = search.score(item["arch"], full=True)
-        item["supernet_metric"] = scores[item["hash"]]
+        item["supernet_metric"], item["constant"] = scores[item["hash"]]
     ranked, seen = [], set()
     for item in sorted(sampled, key=lambda it: -it["supernet_metric"]):  # stable: ties keep sampling order
-        if item["hash"] not in seen:
+        if item["hash"] not in seen and not item["constant"]:
             seen.add(item["hash"])
             ranked.append(item)
+    n_constant = sum(c for _, c in scores.values())
+    if n_constant:
+        log.warning("%d of %d distinct sampled architectures predict one class for every validation epoch; "
+                    "never derived", n_constant, len(scores))
+    if not ranked:
+        raise NeonasError(f"every one of the {len(scores)} distinct sampled architectures predicts one class for "
+                          "every validation epoch: the shared weights separate no classes (train longer, or check "
+                          "the data)", run)
     top = [{"rank": r, **item} for r, item in enumerate(ranked[:top_k])]
     log.info("scored %d sampled architectures (%d distinct) on %d validation epochs; best %s %.4f (%s)",
              samples, len(scores), len(val), cfg.reward.metric, top[0]["supernet_metric"], top[0]["hash"])

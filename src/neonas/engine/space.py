@@ -14,7 +14,9 @@ Every network is
       d_t), `filters` -> `filters`, then batch norm and ReLU;
     * pool: max or average pooling along time (kernel `pool_kernel`, stride 1).
   plus skip connections (the ENAS macro space): `skips` lists earlier layers whose outputs are
-  added to this layer's op output, i.e. out_i = op_i(out_{i-1}) + sum_{j in skips} out_j.
+  added to this layer's op output, i.e. out_i = op_i(out_{i-1}) + sum_{j in skips} out_j; with
+  `skip_bn` (as ENAS's general_child.py) every layer after the first batch-normalises that sum, so
+  a skip does not add unnormalised activations.
 - head (fixed): global average over channels and time, dropout, linear layer to the classes.
 
 Every op keeps the tensor shape (filters, C, T'), so skips are plain sums and all candidate ops of a
@@ -27,7 +29,9 @@ sharing need; (2) the neonatal channel order (Fp1 C3 T3 O1 Fp2 C4 T4 O2 Cz) is t
 vertex, not a ring, so circular padding would invent neighbours (Cz next to Fp1); (3) "valid"
 convolution would make C depend on the op, breaking skips and letting deep nets run out of channels.
 With padding (e-1)//2 above and e-1-(e-1)//2 below, span 2 / dilation 4 still sees every
-homologous pair (c, c+4) of the montage at some output row.
+homologous pair (c, c+4) of the montage at some output row. On small montages some ops have an
+output row that sees only padding (span 2 / dilation 4 on 1 or 2 channels): `dead_ops` names them,
+and the search removes them from the controller's choices (`op_choices(space, n_channels)`).
 
 The architecture JSON (docs/contracts.md) is the single exchange format:
     {"layers": [{"op": "conv", "span": 2, "dilation": 4, "time_kernel": 5, "skips": []},
@@ -67,6 +71,7 @@ class SpaceConfig:
     stem_stride: int = 4  # stem conv stride along time
     stem_pool: int = 4  # max pooling after the stem conv (1 = none)
     dropout: float = 0.0  # before the linear head (active in training only)
+    skip_bn: bool = True  # batch norm after the skip sum in every layer but the first (ENAS)
 
     def __post_init__(self) -> None:
         if self.n_layers < 1:
@@ -91,9 +96,14 @@ class SpaceConfig:
 
 # ----------------------------------------------------------------------------- architectures
 
-def op_choices(space: SpaceConfig) -> list[dict]:
+def op_choices(space: SpaceConfig, n_channels: int | None = None) -> list[dict]:
     """All ops a layer may take, in a fixed order (convs, then pools). Span 1 has no channel
-    dilation, so it appears once per time kernel/dilation with dilation 1."""
+    dilation, so it appears once per time kernel/dilation with dilation 1. With `n_channels`, the
+    ops that would see only zero padding at some output row of that montage (`dead_ops`) are left
+    out: the controller's choices for that montage."""
+    if n_channels is not None:
+        dead = {op_label(op) for op in dead_ops(space, n_channels)}
+        return [op for op in op_choices(space) if op_label(op) not in dead]
     ops = []
     for span in space.spans:
         for dil in ([1] if span == 1 else space.dilations):
@@ -102,6 +112,23 @@ def op_choices(space: SpaceConfig) -> list[dict]:
                     ops.append(_conv(span, dil, tk, td))
     ops += [{"op": "pool", "kind": kind} for kind in space.pools]
     return ops
+
+
+def sees_only_padding(op: dict, n_channels: int) -> bool:
+    """True when some output row of this op sees only the zero padding beyond the montage's edges
+    (all k_s taps outside 0..C-1): there the op's output does not depend on the input."""
+    if op["op"] != "conv":
+        return False
+    top = _same_pad(op["span"], op["dilation"])[0]
+    taps = [j * op["dilation"] - top for j in range(op["span"])]
+    return any(all(not 0 <= r + t < n_channels for t in taps) for r in range(n_channels))
+
+
+def dead_ops(space: SpaceConfig, n_channels: int) -> list[dict]:
+    """The ops of the space that see only padding at some output row on an n_channels montage: on
+    1 channel every span-2 op with channel dilation >= 2, on 2 channels those with dilation >= 4.
+    A net made of them outputs a constant, and a constant net scores the majority class."""
+    return [op for op in op_choices(space) if sees_only_padding(op, n_channels)]
 
 
 def _conv(span: int, dilation: int, time_kernel: int, time_dilation: int = 1) -> dict:
@@ -219,10 +246,10 @@ class Decision:
     labels: tuple[str, ...] = ()
 
 
-def decisions(space: SpaceConfig) -> list[Decision]:
+def decisions(space: SpaceConfig, n_channels: int | None = None) -> list[Decision]:
     """The space as the controller's list of decisions: per layer its op, then (if skips are on)
-    which earlier layers to add."""
-    labels = tuple(op_label(op) for op in op_choices(space))
+    which earlier layers to add. With `n_channels`, without that montage's dead ops."""
+    labels = tuple(op_label(op) for op in op_choices(space, n_channels))
     out = []
     for i in range(space.n_layers):
         out.append(Decision(f"layer{i}.op", "choice", len(labels), labels))
@@ -231,9 +258,10 @@ def decisions(space: SpaceConfig) -> list[Decision]:
     return out
 
 
-def decode(space: SpaceConfig, choices: list) -> dict:
-    """Controller choices (an int per 'choice', a 0/1 list per 'multi' decision) -> architecture."""
-    ops = op_choices(space)
+def decode(space: SpaceConfig, choices: list, n_channels: int | None = None) -> dict:
+    """Controller choices (an int per 'choice', a 0/1 list per 'multi' decision) -> architecture.
+    `n_channels` as given to `decisions`."""
+    ops = op_choices(space, n_channels)
     per_layer = 2 if space.skips else 1
     if len(choices) != per_layer * space.n_layers:
         raise ValueError(f"expected {per_layer * space.n_layers} choices, got {len(choices)}")
@@ -246,12 +274,14 @@ def decode(space: SpaceConfig, choices: list) -> dict:
     return {"layers": layers}
 
 
-def encode(space: SpaceConfig, arch: dict) -> list:
+def encode(space: SpaceConfig, arch: dict, n_channels: int | None = None) -> list:
     """Architecture -> controller choices (the inverse of `decode`)."""
     validate_arch(arch, space)
-    index = {op_label(op): k for k, op in enumerate(op_choices(space))}
+    index = {op_label(op): k for k, op in enumerate(op_choices(space, n_channels))}
     choices: list = []
     for i, layer in enumerate(canonical(arch)["layers"]):
+        if op_label(layer) not in index:
+            raise NeonasError(f"layer {i} op '{op_label(layer)}' sees only padding on {n_channels} channel(s)")
         choices.append(index[op_label(layer)])
         if space.skips:
             choices.append([int(j in layer["skips"]) for j in range(i)])
@@ -359,17 +389,28 @@ class ChildNet(nn.Module):
         self.stem = Stem(space, track_running_stats)
         self.layers = nn.ModuleList(make_op(layer, space, track_running_stats) for layer in self.arch["layers"])
         self.skips = [layer["skips"] for layer in self.arch["layers"]]
+        self.post = skip_norms(space, track_running_stats)
         self.head = Head(space, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.stem(x)
         outs: list[torch.Tensor] = []
-        for op, skips in zip(self.layers, self.skips, strict=True):
+        for i, (op, skips) in enumerate(zip(self.layers, self.skips, strict=True)):
             h = op(h)
             for j in skips:
                 h = h + outs[j]
+            if self.post is not None and i > 0:
+                h = self.post[i - 1](h)
             outs.append(h)
         return self.head(h)
+
+
+def skip_norms(space: SpaceConfig, track_running_stats: bool = True) -> nn.ModuleList | None:
+    """The batch norms after the skip sum of layers 1..L-1 (`space.skip_bn`), or None."""
+    if not space.skip_bn or space.n_layers < 2:
+        return None
+    return nn.ModuleList(nn.BatchNorm2d(space.filters, track_running_stats=track_running_stats)
+                         for _ in range(space.n_layers - 1))
 
 
 def build_model(arch: dict, space: SpaceConfig, n_channels: int, n_samples: int, n_classes: int) -> nn.Module:

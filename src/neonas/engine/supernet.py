@@ -24,6 +24,7 @@ from neonas.engine.space import (
     make_op,
     op_choices,
     op_key,
+    skip_norms,
     validate_arch,
 )
 
@@ -39,16 +40,19 @@ class Supernet(nn.Module):
             nn.ModuleDict({op_key(op): make_op(op, space, track_running_stats=False) for op in op_choices(space)})
             for _ in range(space.n_layers)
         )
+        self.post = skip_norms(space, track_running_stats=False)  # one per layer, shared by all its ops
         self.head = Head(space, n_classes)
 
     def forward(self, x: torch.Tensor, arch: dict) -> torch.Tensor:
         """Logits of child `arch` (canonical form, as from space.decode) for x (B, C, T)."""
         h = self.stem(x)
         outs: list[torch.Tensor] = []
-        for ops, layer in zip(self.layers, arch["layers"], strict=True):
+        for i, (ops, layer) in enumerate(zip(self.layers, arch["layers"], strict=True)):
             h = ops[op_key(layer)](h)
             for j in layer["skips"]:
                 h = h + outs[j]
+            if self.post is not None and i > 0:
+                h = self.post[i - 1](h)
             outs.append(h)
         return self.head(h)
 
@@ -59,6 +63,8 @@ class Supernet(nn.Module):
         net = ChildNet(arch, self.space, self.n_channels, self.n_samples, self.n_classes, track_running_stats=False)
         state = {f"stem.{k}": v for k, v in self.stem.state_dict().items()}
         state |= {f"head.{k}": v for k, v in self.head.state_dict().items()}
+        if self.post is not None:
+            state |= {f"post.{k}": v for k, v in self.post.state_dict().items()}
         for i, layer in enumerate(net.arch["layers"]):
             op_state = self.layers[i][op_key(layer)].state_dict()
             state |= {f"layers.{i}.{k}": v for k, v in op_state.items()}
