@@ -1,7 +1,15 @@
-"""Print a summary of a preprocessed neonas HDF5 file: infant, epochs per stage, channels, sampling,
-artefact flags, source hash and the preprocessing config that made it.
+"""Print a summary of a neonas file or directory:
 
-Example:  neonas inspect results/demo/h5/syn01.h5        (add --json for a machine-readable summary)
+- a preprocessed HDF5 file: infant, epochs per stage, channels, sampling, artefact flags, source hash and
+  the preprocessing config that made it;
+- a model.pt (from `neonas retrain` or a study's final model): architecture and hash, channels, rate,
+  classes, training infants, whether it carries its preprocessing, and the test metrics beside it;
+- a search run directory (finished, or a .partial one still running): epochs done, children scored,
+  the best child so far, the reward threshold, and whether it finished.
+
+Examples:  neonas inspect results/demo/h5/syn01.h5        (add --json for a machine-readable summary)
+           neonas inspect results/demo/retrain/nas/identity/seed0/fold0/rank0/model.pt
+           neonas inspect results/demo/search/nas/identity/seed0/fold0
 """
 
 from __future__ import annotations
@@ -9,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +28,8 @@ def add_arguments(parser) -> None:
     import argparse
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("file", help="HDF5 file written by `neonas preprocess`")
+    parser.add_argument("file", help="HDF5 file from `neonas preprocess`, model.pt from `neonas retrain`, or a "
+                        "search run directory")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -78,9 +88,17 @@ def format_summary(s: dict) -> str:
 
 
 def run(args) -> int:
-    s = summary(args.file)
+    from neonas.study import inspect_runs
+
+    path = Path(args.file)
+    if path.is_dir():
+        s, text = inspect_runs.run_summary(path), inspect_runs.format_run
+    elif inspect_runs.is_torch_file(path):
+        s, text = inspect_runs.model_summary(path), inspect_runs.format_model
+    else:
+        s, text = summary(path), format_summary
     try:
-        print(json.dumps(s, indent=2, default=_plain) if args.json else format_summary(s), flush=True)
+        print(json.dumps(s, indent=2, default=_plain) if args.json else text(s), flush=True)
     except BrokenPipeError:  # `neonas inspect f.h5 | head`: the reader left early, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

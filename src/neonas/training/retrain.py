@@ -36,6 +36,7 @@ from neonas.store.splits import Fold, load_fold
 from neonas.torchutil import autocast, seed_everything, select_device
 from neonas.training import baseline
 from neonas.training.evaluate import evaluate, load_split, make_model, parse_meta, predict, write_metrics
+from neonas.training.modelcard import training_preprocess
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +275,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
                           "fold it was searched on", choice.source)
     tr = load_split(fold, "train", folds, cfg.drop_artifacts)
     va = load_split(fold, "val", folds, cfg.drop_artifacts)
+    preprocess = training_preprocess(fold.train + fold.val)  # stored in model.pt for `neonas predict`
     for name, a, b in (("channels", tr.ch_names, va.ch_names), ("labels", tr.label_names, va.label_names),
                        ("sfreq", tr.sfreq, va.sfreq), ("epoch_s", tr.epoch_s, va.epoch_s)):
         if a != b:
@@ -307,7 +309,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
         "epoch_s": tr.epoch_s, "meta": {"seed": seed, "fold": fold_index, **choice.meta, **meta},
         "arch_hash": choice.arch_hash, "n_params": n_params, "fold": fold_index, "seed": seed,
         "train_ids": fold.train_ids, "val_ids": fold.val_ids, "test_ids": fold.test_ids,
-        "search_ids": choice.search_ids,
+        "search_ids": choice.search_ids, "preprocess": preprocess,
         "best_epoch": best_epoch, "epochs_run": len(history), "monitor": cfg.monitor,
         "device": str(device), "config": asdict(cfg),  # no timings: identical runs give identical bytes
         "neonas_version": __version__,
