@@ -12,6 +12,10 @@ checked on hand-written architectures. Definitions (also in docs/report.md):
   distance between the electrodes it sees, averaged over placements. Electrodes sit at their
   idealised 10-20 positions on a spherical head whose circumference defaults to 35 cm (a term
   newborn; preterm heads are smaller, pass `head_circumference_cm`).
+- Spatial statistics need a montage to act on: with 1 channel no conv mixes channels, with 2 only
+  offset 1 exists (dilation cannot be told from span, wider kernels see zero padding). On montages
+  of fewer than MIN_SPATIAL_CHANNELS channels span, dilation and extent are NaN (left out of the
+  tables, with `spatial_note`), and offset coverage is NaN when the offset does not fit the montage.
 - A time kernel of t steps with time dilation u spans (t-1)*u + 1 steps of the stem output; one step
   is stem_stride * stem_pool input samples (neonas.engine.space), so ms = steps * step_samples / sfreq * 1000.
 """
@@ -34,6 +38,27 @@ NEONATAL_MONTAGE = ("Fp1", "C3", "T3", "O1", "Fp2", "C4", "T4", "O2", "Cz")
 
 #: Term-newborn head circumference (cm), WHO median at birth is about 34.5 cm.
 HEAD_CIRCUMFERENCE_CM = 35.0
+
+#: Fewest channels on which span, dilation and spatial extent describe the montage (module docstring).
+MIN_SPATIAL_CHANNELS = 3
+
+
+def spatial_ok(n_channels: int | None) -> bool:
+    """Do spatial statistics mean something on this montage? Unknown montages (None) are given the benefit."""
+    return n_channels is None or n_channels >= MIN_SPATIAL_CHANNELS
+
+
+def spatial_note(n_channels: int | None, removed_ops: Iterable[str] = ()) -> str:
+    """One line for a report: why spatial statistics are left out, and which ops the search removed."""
+    parts = []
+    if not spatial_ok(n_channels):
+        parts.append(f"span, dilation and spatial extent are left out: the montage has {n_channels} channel(s), "
+                     f"they need at least {MIN_SPATIAL_CHANNELS}")
+    removed = list(removed_ops)
+    if removed:
+        parts.append(f"{len(removed)} op(s) removed from the space for the {n_channels}-channel montage "
+                     f"(they see only zero padding): {', '.join(removed)}")
+    return "; ".join(parts)
 
 
 def arch_hash(arch: dict) -> str:
@@ -185,14 +210,20 @@ class Geometry:
     step_samples: int | None = None  # input samples per time step of the searched layers
     head_circumference_cm: float = HEAD_CIRCUMFERENCE_CM
 
+    @property
+    def n_channels(self) -> int | None:
+        return None if self.ch_names is None else len(self.ch_names)
+
 
 def layer_rows(arch: dict, geometry: Geometry = Geometry()) -> list[dict]:
-    """One row per conv layer: span, dilation, extent (electrodes, cm), time kernel (steps, samples, ms)."""
+    """One row per conv layer: span, dilation, extent (electrodes, cm), time kernel (steps, samples, ms).
+    On a montage too small for spatial statistics (`spatial_ok`), span, dilation and extents are NaN."""
     rows = []
+    spatial = spatial_ok(geometry.n_channels)
     for i, layer in enumerate(arch["layers"]):
         if layer["op"] != "conv":
             continue
-        span, dil = layer["span"], layer["dilation"]
+        span, dil = (layer["span"], layer["dilation"]) if spatial else (math.nan, math.nan)
         tk, td = layer["time_kernel"], int(layer.get("time_dilation", 1))
         steps = time_extent(tk, td)
         samples = steps * geometry.step_samples if geometry.step_samples else math.nan
@@ -201,8 +232,9 @@ def layer_rows(arch: dict, geometry: Geometry = Geometry()) -> list[dict]:
                 "layer": i,
                 "span": span,
                 "dilation": dil,
-                "extent_el": spatial_extent(span, dil),
-                "extent_cm": extent_cm(span, dil, geometry.ch_names, geometry.head_circumference_cm),
+                "extent_el": spatial_extent(span, dil) if spatial else math.nan,
+                "extent_cm": extent_cm(span, dil, geometry.ch_names, geometry.head_circumference_cm)
+                if spatial else math.nan,
                 "time_kernel": tk,
                 "time_dilation": td,
                 "time_extent_steps": steps,
@@ -213,8 +245,9 @@ def layer_rows(arch: dict, geometry: Geometry = Geometry()) -> list[dict]:
     return rows
 
 
-def arch_row(arch: dict, planted_offset: int | None = None) -> dict:
-    """Whole-architecture summary: layer and op counts, skips, planted-offset coverage."""
+def arch_row(arch: dict, planted_offset: int | None = None, n_channels: int | None = None) -> dict:
+    """Whole-architecture summary: layer and op counts, skips, planted-offset coverage. With `n_channels`,
+    the spatial extent is NaN on a montage too small for it, and the coverage of an offset it cannot hold."""
     layers = arch["layers"]
     n = len(layers)
     n_skips = sum(len(layer.get("skips", [])) for layer in layers)
@@ -226,12 +259,14 @@ def arch_row(arch: dict, planted_offset: int | None = None) -> dict:
         # layer i may add skips from layers 0..i-1: n(n-1)/2 possible in all
         "skip_density": n_skips / (n * (n - 1) / 2) if n > 1 else 0.0,
         "has_skip": n_skips > 0,
-        "max_extent_el": max((spatial_extent(c["span"], c["dilation"]) for c in convs), default=0),
+        "max_extent_el": max((spatial_extent(c["span"], c["dilation"]) for c in convs), default=0)
+        if spatial_ok(n_channels) else math.nan,
     }
     if planted_offset is not None:
-        row["covers_planted"] = covers_offset(arch, planted_offset)
-        row["covers_planted_stacked"] = covers_offset(arch, planted_offset, stacked=True)
-        row["layers_covering_planted"] = layers_covering(arch, planted_offset)
+        fits = n_channels is None or planted_offset < n_channels  # channels `offset` apart exist
+        row["covers_planted"] = covers_offset(arch, planted_offset) if fits else math.nan
+        row["covers_planted_stacked"] = covers_offset(arch, planted_offset, stacked=True) if fits else math.nan
+        row["layers_covering_planted"] = layers_covering(arch, planted_offset) if fits else math.nan
     return row
 
 

@@ -42,6 +42,8 @@ def _arch_tables(instances: pd.DataFrame, archs: Archs, geom: dict[tuple, archst
     # layer units depend on the run's montage and sfreq: one set of layer rows per distinct geometry
     geometries = list(dict.fromkeys(geom.values()))
     gid = {k: geometries.index(g) for k, g in geom.items()}
+    sizes = [g.n_channels for g in geometries if g.n_channels is not None]
+    n_channels = min(sizes) if sizes else None  # spatial statistics only where every montage holds them
     inst = instances.assign(gid=[gid[k] for k in zip(*(instances[c] for c in KEYS), strict=True)])
     # plain tuples, not dicts: millions of rows in a long random search. A conv layer's units depend only on
     # its sizes and the geometry, so they are computed once per signature and joined.
@@ -49,7 +51,7 @@ def _arch_tables(instances: pd.DataFrame, archs: Archs, geom: dict[tuple, archst
     arch_cols: list[str] = []
     for h, gids in inst.groupby("arch_hash", sort=True)["gid"].unique().items():
         arch = archs[h]  # parsed one at a time
-        row = archstats.arch_row(arch, planted_offset)
+        row = archstats.arch_row(arch, planted_offset, n_channels)
         arch_cols = arch_cols or list(row)
         arch_rows.append((h, *row.values()))
         for i, layer in enumerate(arch["layers"]):
@@ -162,6 +164,7 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         "step_samples": r.geometry.step_samples, "metric_name": metric_name(r),
         "reward": json.dumps(r.summary.get("reward", {}), sort_keys=True),
         "neonas_version": r.summary.get("neonas_version", ""),
+        "n_channels": r.geometry.n_channels, "removed_ops": ", ".join(r.summary.get("removed_ops") or []),
     } for r in runs])
 
     # children (scores), their windows, a subsample for scatter plots, rolling curves; controller curves
@@ -261,6 +264,8 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     summ = summ.sort_values([*by, "window"], kind="stable",
                             key=lambda s: s.map(src_rank) if s.name == "source" else sort_key(rank_of)(s))
     summ = summ[[*by, "window", *[c for c in summ.columns if c not in [*by, "window"]]]]
+    notes = montage_notes(runs)
+    summ["note"] = [notes.get(k, "") for k in zip(summ["arm"], summ["setting"], strict=True)]
     tables["arch_summary"] = summ.reset_index(drop=True)
 
     # results, paired tests, confusion, compute, trust, planted, checklist
@@ -282,3 +287,12 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     return tables
 
 
+def montage_notes(runs: list[Run]) -> dict[tuple[str, str], str]:
+    """(arm, setting) -> archstats.spatial_note of its runs: spatial statistics left out, ops removed for the montage."""
+    out = {}
+    for key in dict.fromkeys((r.arm, r.setting) for r in runs):
+        sel = [r for r in runs if (r.arm, r.setting) == key]
+        sizes = [r.geometry.n_channels for r in sel if r.geometry.n_channels is not None]
+        removed = dict.fromkeys(op for r in sel for op in r.summary.get("removed_ops") or [])
+        out[key] = archstats.spatial_note(min(sizes) if sizes else None, removed)
+    return out
