@@ -31,6 +31,7 @@ include: "workflow/rules/folds.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/retrain.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/yardstick.smk"  # every arm on one uniformly trained supernet
 include: "workflow/rules/aggregate.smk"  # aggregate and report: docs/report.md
 include: "workflow/rules/report.smk"
 include: "workflow/rules/slurm.smk"  # with --executor slurm: sbatch --test-only before the first job
@@ -41,4 +42,5 @@ rule all:
     default_target: True
     input:
         retrain_dirs(),
+        yardstick_files(),
         rules.report.output,

@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "hypnogram TSV or EDF+, optional plot"),
     "export": ("neonas.training.export", "export a trained model as TorchScript or ONNX, with its model card"),
     "final": ("neonas.training.final", "train a study's chosen architecture (best kappa or yardstick) on all its infants"),
+    "yardstick": ("neonas.engine.yardstick", "score every arm's final policy and top-k on one shared, uniformly "
+                  "trained supernet (the common yardstick)"),
     "aggregate": ("neonas.study.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
     "report": ("neonas.study.report", "make the figures and the LaTeX bundle of a study"),
 }

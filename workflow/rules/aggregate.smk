@@ -9,6 +9,8 @@ _AGGREGATE_LISTS = {
     "--derived": derived_files(),
     "--metrics": metrics_files(),
     "--planted": planted_files(),
+    "--yardstick": yardstick_files(),  # workflow/rules/yardstick.smk
+    "--sanity": sanity_files(),
 }
 AGGREGATE_ARGS = [item for flag, paths in _AGGREGATE_LISTS.items() if paths for item in (flag, *paths)]
 
@@ -36,6 +38,8 @@ rule aggregate:
         searches=search_dirs(),  # one run directory per job: the DAG stays small (docs/cluster.md, "Scale")
         retrains=retrain_dirs(),
         planted=planted_files(),
+        yardstick=yardstick_files(),
+        sanity=sanity_files(),
     output:
         directory(study("aggregate")),
     threads: 1

@@ -135,6 +135,31 @@ def planted_files():
     return [f"{config['synthetic']['out']}/planted.json"] if config["synthetic"]["enabled"] else []
 
 
+def yardstick_files():
+    """yardstick/seed<S>/fold<F>.csv of every seed and fold (workflow/rules/yardstick.smk), or [] when the random arm
+    is off."""
+    if not config["arms"]["random"]:
+        return []
+    return [study(f"yardstick/seed{seed}/fold{fold}.csv") for seed in SEEDS for fold in FOLDS]
+
+
+def sanity_files():
+    """yardstick/seed<S>/fold<F>_sanity.csv (the supernet sanity check) beside each yardstick file."""
+    return [f[: -len(".csv")] + "_sanity.csv" for f in yardstick_files()]
+
+
+def yardstick_runs(wildcards):
+    """The NAS runs of one seed and fold (every reward setting)."""
+    if not config["arms"]["nas"]:
+        return []
+    return [study(f"search/nas/{s}/seed{wildcards.seed}/fold{wildcards.fold}") for s in REWARDS]
+
+
+def predict_files():
+    """predict/<infant>.tsv of every unlabelled cohort row (workflow/rules/predict.smk)."""
+    return [study(f"predict/{infant}.tsv") for infant in UNLABELLED]
+
+
 def h5_files():
     return [study(f"h5/{infant}.h5") for infant in INFANTS]
 

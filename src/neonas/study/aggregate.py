@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metrics.json files of retrained models (their 'meta' says arm/reward/seed/fold/rank)")
     parser.add_argument("--planted", metavar="FILE",
                         help="planted.json of the synthetic cohort: check whether the search found its structure")
+    parser.add_argument("--yardstick", nargs="*", default=[], metavar="FILE",
+                        help="yardstick CSVs of `neonas yardstick` (every arm on the random arm's supernet, one per "
+                        "seed and fold): tables yardstick, yardstick_runs, yardstick_paired")
+    parser.add_argument("--sanity", nargs="*", default=[], metavar="FILE",
+                        help="sanity CSVs of `neonas yardstick --sanity` (homogeneous nets on the shared weights): "
+                        "table sanity and its verdict")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory for the CSV tables")
     parser.add_argument("--windows", type=int, default=5, metavar="N",
                         help="epoch windows for the statistics of sampled children over time (default 5)")

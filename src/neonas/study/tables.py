@@ -28,6 +28,7 @@ from neonas.study.results import (
 )
 from neonas.study.runs import KEYS, Archs, Run, find
 from neonas.study.stats import epoch_windows, reward_curve, rolling_quantiles, setting_order
+from neonas.study.yardstick_tables import yardstick_tables
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +284,10 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         tables["planted"], verdicts["planted"] = planted_table(runs, arch_df, offset)
     tables["checklist"] = checklist_table(runs, metrics, order)
     tables["highlights"] = highlights_table(arch_df, metrics, archs)
+    # the common yardstick and the supernet sanity check (neonas yardstick; optional inputs)
+    y_tables, y_verdicts = yardstick_tables(getattr(args, "yardstick", None) or [], getattr(args, "sanity", None) or [])
+    tables.update(y_tables)
+    verdicts.update(y_verdicts)
     tables["verdicts"] = verdicts
     return tables
 
