@@ -130,7 +130,10 @@ def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_
     infants = sorted(json.loads((study / "folds.json").read_text())["files"])
     assert sorted(ckpt["train_ids"] + ckpt["val_ids"]) == infants and len(ckpt["val_ids"]) == 1
     assert ckpt["test_ids"] == [] and ckpt["arch_hash"] == best and doc["train_ids"] == ckpt["train_ids"]
-    assert (tmp_path / "final/history.csv").exists() and not (tmp_path / "final/metrics.json").exists()
+    assert (tmp_path / "final/history.csv").exists()
+    # the architecture's fold results, for the model card (neonas export reads {"runs": [...]} beside model.pt)
+    runs = json.loads((tmp_path / "final/metrics.json").read_text())["runs"]
+    assert sorted(r["kappa"] for r in runs) == sorted(kappas[best]) and {r["arch_hash"] for r in runs} == {best}
     # and identical reruns give identical bytes
     _final(study, tmp_path / "again")
     assert (tmp_path / "again/model.pt").read_bytes() == (tmp_path / "final/model.pt").read_bytes()
@@ -152,6 +155,7 @@ def _yardstick(path: Path, scores: dict[str, float]) -> Path:
 def test_final_by_yardstick_and_its_fallback(study, tmp_path, caplog):
     ours, unseen = arch_hash(ARCH), "0123456789ab"  # an architecture on the yardstick that was never retrained
     yard = _yardstick(tmp_path / "yardstick/seed0/fold0.csv", {ours: 0.61, unseen: 0.99})
+    (tmp_path / "yardstick/seed0/fold0_sanity.csv").write_text("net,metric\npair,0.5\n")  # not a yardstick table
     doc = _final(study, tmp_path / "by_yardstick", "--choose", "yardstick", "--yardstick", str(tmp_path / "yardstick"))
     assert doc["method"] == "yardstick" and doc["arch_hash"] == ours and "yardstick" in doc["why"]
     cands = {c["arch_hash"]: c for c in doc["candidates"]}

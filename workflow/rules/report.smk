@@ -16,6 +16,7 @@ REPORT_FIGURES = {
     "fig_arch_best": "2 Architectures",
     "fig_arch_fancy": "2 Architectures",
     "fig_confusion": "3 Results",
+    "fig_hypnogram": "3 Results",
     "fig_supernet_vs_retrained": "4 Can the search be trusted?",
 }
 REPORT_TABLES = {

@@ -59,6 +59,9 @@ FIGURES = [
     ("fig_confusion", "Results",
      "Confusion matrices of the retrained best architectures on the held-out infants, summed over seeds and "
      "folds; rows normalised to 100 % per true stage."),
+    ("fig_hypnogram", "Results",
+     "True (scorer) vs predicted hypnogram of the best retrained model (highest test kappa) on one of its "
+     "held-out infants, with the epochs where they disagree shaded, and the predicted stage probabilities."),
     ("fig_supernet_vs_retrained", "Trust",
      "Supernet score (shared weights, validation) vs accuracy after retraining from scratch (test) of every "
      "retrained top-k architecture; tau: Kendall's rank correlation per setting."),
@@ -263,6 +266,7 @@ def thesis_panels(agg: Aggregate) -> list[tuple[str, str]]:
 def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> None:
     """Draw every figure of FIGURES (or those named in `only`) into `out` as PDF and PNG."""
     from neonas.study import figures as F
+    from neonas.study.hypnogram import hypnogram_figure
 
     children, curves = agg.csv("children_sample"), agg.csv("curves")
     runs = agg.csv("runs")
@@ -294,6 +298,7 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
         "fig_arch_fancy": lambda: F.arch_diagram(F.highlight_arch(agg.highlights, "fancy"), "Weak 'fancy' architecture",
                                                  geometry),
         "fig_confusion": lambda: F.confusion_matrices(agg.csv("confusion"), every),
+        "fig_hypnogram": lambda: hypnogram_figure(agg.csv("hypnogram")),
         "fig_supernet_vs_retrained": lambda: F.supernet_vs_retrained(agg.csv("results"), agg.csv("kendall"), searched),
     }
     assert set(made) == {n for n, _, _ in FIGURES}

@@ -13,8 +13,9 @@ A few whole infants (`--n-val`, drawn with `--val-seed`) are held out for early 
 retraining; there are no test infants, so the model's metrics are those of its architecture's folds
 (choice.json), and they are optimistic by the choice itself: the winner was picked on them.
 
-Writes DIR/model.pt and DIR/history.csv (the code of `neonas retrain`) and DIR/choice.json (the architecture,
-why, and the table of candidates). `neonas export --model DIR/model.pt` makes its TorchScript form and model
+Writes DIR/model.pt and DIR/history.csv (the code of `neonas retrain`), DIR/choice.json (the architecture,
+why, and the table of candidates) and DIR/metrics.json ({"runs": [...]}: the chosen architecture's metrics.json
+from the folds, for the model card). `neonas export --model DIR/model.pt` makes its TorchScript form and model
 card; the workflow rule does both (docs/retrain.md, "The final model").
 
 Example:
@@ -67,7 +68,8 @@ def read_candidates(metrics_files: list[str]) -> dict[str, dict]:
         c = cands.setdefault(m["arch_hash"], {"arch_hash": m["arch_hash"], "arch": m["arch"], "runs": [],
                                               "sources": set(), "model": None})
         c["runs"].append({"kappa": m["kappa"], "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                          "seed": meta.get("seed", m.get("seed")), "fold": meta.get("fold", m.get("fold"))})
+                          "seed": meta.get("seed", m.get("seed")), "fold": meta.get("fold", m.get("fold")),
+                          "metrics": str(path)})
         c["sources"].add(f"{meta.get('arm', '?')}:{meta.get('reward', '?')}")
         model = path.with_name("model.pt")
         if c["model"] is None and model.exists():
@@ -86,7 +88,7 @@ def read_yardstick(paths: list[str]) -> tuple[dict[str, list[dict]], str | None]
     for name in paths:
         p = Path(name)
         if p.is_dir():
-            files += sorted(p.glob("seed*/fold*.csv"))
+            files += sorted(f for f in p.glob("seed*/fold*.csv") if f.stem[len("fold"):].isdigit())  # not *_sanity
         elif p.is_file():
             files.append(p)
         else:
@@ -230,6 +232,12 @@ def final(metrics_files: list[str], folds: str, out: str, requested: str = "kapp
            "runs": winner["runs"], "candidates": sorted(table, key=lambda r: (not r["chosen"], -r["mean_kappa"],
                                                                             r["arch_hash"]))}
     write_text_atomic(Path(out) / "choice.json", json.dumps(doc, indent=2) + "\n")
+    # the architecture's cross-validation results, where `neonas export` looks for a model's test metrics
+    runs = [json.loads(Path(r["metrics"]).read_text()) for r in winner["runs"]]
+    write_text_atomic(Path(out) / "metrics.json", json.dumps({
+        "note": "test metrics of this architecture retrained on the folds of the study (not of this model, which "
+                "was trained on every infant); optimistic when it was chosen on them (choose: kappa)",
+        "chosen_by": decision["method"], "runs": runs}, indent=2) + "\n")
     print(f"final model: {winner['arch_hash']} ({decision['sources']}), {decision['why']} -> {Path(out) / 'model.pt'}")
     return doc
 
@@ -252,7 +260,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-val", type=int, default=1, help="whole infants held out for early stopping (default: 1)")
     p.add_argument("--val-seed", type=int, default=0, help="seed of the draw of validation infants (default: 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default: auto)")
-    p.add_argument("--out", required=True, metavar="DIR", help="output directory: model.pt, history.csv, choice.json")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory: model.pt, history.csv, choice.json, metrics.json")
 
 
 def run(args: argparse.Namespace) -> int:

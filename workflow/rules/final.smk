@@ -1,0 +1,61 @@
+"""Stage 10: the final model of the study (`neonas final`, docs/retrain.md "The final model"): the architecture
+chosen by config `final.choose` (best mean test kappa, or the common yardstick), trained on every infant with
+whole validation infants for early stopping, then exported (`neonas export`: model.ts and the model card).
+
+    snakemake --cores 2 results/demo/final
+"""
+
+from neonas.io import write_text_atomic
+
+
+rule final_args:
+    """The candidates of `neonas final` (every retrained model's metrics.json), one per line: a large study's paths
+    do not fit on a command line."""
+    output:
+        study("config/final.args"),
+    params:
+        args=["--metrics", *metrics_files()],
+    localrule: True
+    log:
+        study("logs/final_args.log"),
+    benchmark:
+        study("benchmarks/final_args.tsv")
+    run:
+        write_text_atomic(output[0], "\n".join(params.args) + "\n")
+
+
+rule final:
+    """Choose the architecture, train it on all infants (model.pt, history.csv, choice.json, metrics.json), and
+    export it to TorchScript with its model card (model.ts, model_card.json, model_card.md)."""
+    input:
+        args=study("config/final.args"),
+        retrains=retrain_dirs(),
+        folds=study("folds.json"),
+        config=study("config/retrain.yaml"),
+        # the yardstick tables (workflow/rules/yardstick.smk) when the choice reads them; without them (no random
+        # arm) `neonas final` falls back to kappa and says why
+        yardstick=lambda wildcards: yardstick_files() if config["final"]["choose"] == "yardstick" else [],
+    output:
+        directory(study("final")),
+    params:
+        choose=config["final"]["choose"],
+        yardstick=lambda wildcards, input: " ".join(input.yardstick) or study("yardstick"),
+        seed=config["final"]["seed"],
+        n_val=config["final"]["n_val"],
+        val_seed=config["final"]["val_seed"],
+        device=config["device"],
+    threads: 1
+    resources:
+        gpu=1,
+    log:
+        study("logs/final.log"),
+    benchmark:
+        study("benchmarks/final.tsv")
+    conda:
+        ENV
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
+        "( neonas final @{input.args} --folds {input.folds} --choose {params.choose} --yardstick {params.yardstick}"
+        " --config {input.config} --seed {params.seed} --n-val {params.n_val} --val-seed {params.val_seed}"
+        " --device {params.device} --out {output}"
+        " && neonas export --model {output}/model.pt --format torchscript --out {output} ) > {log} 2>&1"
