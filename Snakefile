@@ -34,6 +34,7 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/yardstick.smk"  # every arm on one uniformly trained supernet
 include: "workflow/rules/aggregate.smk"  # aggregate and report: docs/report.md
 include: "workflow/rules/report.smk"
+include: "workflow/rules/final.smk"  # the final model on all infants, exported, with its model card
 include: "workflow/rules/slurm.smk"  # with --executor slurm: sbatch --test-only before the first job
 
 
@@ -44,3 +45,4 @@ rule all:
         retrain_dirs(),
         yardstick_files(),
         rules.report.output,
+        rules.final.output,

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from neonas.errors import NeonasError
 from neonas.io import atomic_dir
 from neonas.study import archstats
+from neonas.study.hypnogram import best_predictions
 from neonas.study.runs import KEYS, Archs, attach_derived, read_json, read_metrics, read_run
 from neonas.study.tables import build_tables
 
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     planted = read_json(Path(args.planted), "planted.json") if args.planted else None
     log.info("aggregating %d search runs, %d derived, %d retrained models", len(runs), len(args.derived), len(metrics))
     tables = build_tables(runs, metrics, planted, args, archs)
+    tables["hypnogram"] = best_predictions(metrics)  # reads the best model's predictions.tsv only
     with atomic_dir(args.out) as tmp:
         for name, table in tables.items():
             if isinstance(table, pd.DataFrame):
