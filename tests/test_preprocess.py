@@ -230,3 +230,47 @@ def test_config_yaml_preset_and_set(tmp_path):
     rec = read_recording(out)
     assert rec.eeg.shape == (3, 2, 20 * 128) and rec.infant_id == "baby7"
     assert rec.preprocess_config["epoch_s"] == 20 and rec.preprocess_config["resample_hz"] == 128
+
+
+@pytest.mark.slow  # ~23 s: 6 snakemake starts and 4 preprocess jobs
+def test_workflow_reruns_preprocessing_exactly_when_its_config_changes(tmp_path):
+    """Real snakemake, preprocess jobs only: a changed row override reruns that infant's HDF5 only, a changed
+    config file those it changes, nothing changed nothing; an invalid preset fails at parse time in one line."""
+    import re
+
+    from wfutil import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wd")
+    for name in "abc":
+        neonatal_edf(wd / f"{name}.edf", seconds=60, sfreq=64, stages=[(0, 60, "AS")], seed=ord(name))
+    cohort = "infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks\toverrides\n"
+    cohort += "".join(f"{n}\t{n}.edf\t\tannotations\t\t\n" for n in "abc")
+    (wd / "cohort.tsv").write_text(cohort)
+    (wd / "pre.yaml").write_text("preset: neonatal\nh_freq: 30\n")
+    (wd / "study.yaml").write_text("study: rr\ncohort: cohort.tsv\nsynthetic: {enabled: false}\n"
+                                   "preprocess: {config: pre.yaml}\n")
+    h5 = [f"results/rr/h5/{n}.h5" for n in "abc"]
+
+    def planned() -> list[str]:
+        out = snakemake(wd, *h5, "-n", "--configfile", "study.yaml").stdout
+        return sorted(set(re.findall(r"output: results/rr/h5/(\w)\.h5", out)))
+
+    snakemake(wd, *h5, "--cores", "1", "--configfile", "study.yaml")
+    assert planned() == []  # nothing changed: nothing to do
+    first = {n: (wd / f"results/rr/h5/{n}.h5").stat().st_mtime_ns for n in "abc"}
+
+    (wd / "cohort.tsv").write_text(cohort.replace("b\tb.edf\t\tannotations\t\t", "b\tb.edf\t\tannotations\t\th_freq=20"))
+    assert planned() == ["b"]
+    snakemake(wd, *h5, "--cores", "1", "--configfile", "study.yaml")
+    after = {n: (wd / f"results/rr/h5/{n}.h5").stat().st_mtime_ns for n in "abc"}
+    assert [n for n in "abc" if after[n] != first[n]] == ["b"]
+    assert read_recording(wd / "results/rr/h5/b.h5").preprocess_config["h_freq"] == 20
+
+    # the config file's contents: every recording whose resolved config changes (b's own h_freq=20 wins)
+    (wd / "pre.yaml").write_text("preset: neonatal\nh_freq: 25\n")
+    assert planned() == ["a", "c"]
+    (wd / "pre.yaml").write_text("preset: neonatl\n")
+    proc = snakemake(wd, *h5, "-n", "--configfile", "study.yaml", check=False)
+    assert proc.returncode != 0
+    assert "unknown preset 'neonatl'; available: neonatal, sleep-edf, dreams (config key 'preprocess')" in (
+        proc.stdout + proc.stderr)
