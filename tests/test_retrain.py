@@ -204,3 +204,51 @@ def test_arch_outside_the_json_format(cohort, tmp_path, capsys):
     assert _retrain(cohort, tmp_path / "out", "--arch", str(tmp_path / "arch.json")) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "arch.json") in err and "layer 0" in err
+
+
+# --- issue #11: a recipe that holds on small validation sets and on 1-channel montages ---------------------
+
+
+def test_min_epochs_and_smoothed_monitor(cohort, tmp_path):
+    """No weights before `min_epochs`; the best epoch is the one whose last `smooth` epochs have the best mean
+    kappa (ties: lower mean validation loss); training stops `patience` epochs after it."""
+    out = tmp_path / "smooth"
+    assert _retrain(cohort, out, "--baseline", "handcrafted", "--set", "epochs=40", "--set", "patience=3",
+                    "--set", "min_epochs=5", "--set", "smooth=3", "--no-evaluate") == 0
+    hist = _history(out)
+    ckpt = torch.load(out / "model.pt", weights_only=True)
+    assert ckpt["config"]["min_epochs"] == 5 and ckpt["config"]["smooth"] == 3
+    score = {}
+    for e in range(5, len(hist) + 1):
+        window = hist[max(0, e - 3):e]
+        score[e] = (np.mean([float(h["val_kappa"]) for h in window]), np.mean([-float(h["val_loss"]) for h in window]))
+    best = max(score, key=lambda e: (score[e], -e))  # the first epoch reaching the best smoothed score
+    assert ckpt["best_epoch"] == best >= 5
+    assert len(hist) == 40 or len(hist) == best + 3
+
+
+def test_min_epochs_is_capped_by_epochs(cohort, tmp_path):
+    out = tmp_path / "short"
+    assert _retrain(cohort, out, "--baseline", "handcrafted", "--set", "epochs=2", "--set", "min_epochs=10",
+                    "--no-evaluate") == 0
+    assert torch.load(out / "model.pt", weights_only=True)["best_epoch"] == 2
+
+
+def test_baseline_on_one_channel_is_not_scaled_by_a_random_weight(tmp_path):
+    """On 1 channel the spatial stage is the identity (as braindecode's SleepStagerChambon2018): the 1x1 conv it
+    replaces drew w = -0.0075 at seed 0 and shrank the EEG 133-fold. The net must learn a 1-channel cohort."""
+    from learnable import make_recording
+    from neonas.store.h5io import write_recording
+    from neonas.training.baseline import build_model
+
+    model = build_model(1, 256, 4, 32.0)
+    assert isinstance(model.spatial, torch.nn.Identity) and not any("spatial" in k for k in model.state_dict())
+    assert isinstance(build_model(2, 256, 4, 32.0).spatial, torch.nn.Conv2d)
+    paths = []
+    for i in range(4):
+        paths.append(str(tmp_path / f"c{i}.h5"))
+        write_recording(paths[-1], make_recording(f"c{i}", 50 + i, n_epochs=48, ch_names=["C3"]))
+    assert main(["folds", *paths, "--out", str(tmp_path / "folds.json")]) == 0
+    assert main(["retrain", "--baseline", "handcrafted", "--folds", str(tmp_path / "folds.json"), "--fold", "0",
+                 "--seed", "0", "--set", "epochs=8", "--out", str(tmp_path / "run")]) == 0
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["kappa"] > 0.5

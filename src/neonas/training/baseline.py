@@ -15,6 +15,7 @@ What is adapted for neonatal EEG, and why:
 - Kernel and pool sizes are kept in *seconds*, not samples: the paper ran at 128 Hz (kernel 64,
   pool 16 samples); at the neonatal 64 Hz this gives kernel 32, pool 8 samples. Any sfreq/epoch
   length works, the layer sizes follow from them.
+- On a 1-channel montage the spatial stage is the identity (nothing to mix), as braindecode does.
 - Input is the 9-channel neonatal montage (`Fp1 C3 T3 O1 Fp2 C4 T4 O2 Cz`) instead of the paper's
   adult EEG/EOG/EMG, and the 4 neonatal stages (AS, QS, W, IS) instead of the 5 adult ones.
 - Training follows neonas's common retraining recipe (`neonas retrain`: Adam, class-weighted
@@ -54,7 +55,10 @@ class ChambonNet(nn.Module):
         pool = max(1, round(cfg.pool_s * sfreq))
         if n_samples // pool // pool < 1:
             raise ValueError(f"epochs of {n_samples} samples are too short for two max-pools of {pool} samples")
-        self.spatial = nn.Conv2d(1, n_channels, (n_channels, 1))  # linear mix of channels
+        # linear mix of channels; with one channel there is nothing to mix, and a 1x1 conv would only scale
+        # the EEG by a random weight (U(-1, 1): at seed 0 it shrinks it 133-fold), so it is the identity,
+        # as in braindecode's SleepStagerChambon2018
+        self.spatial = nn.Conv2d(1, n_channels, (n_channels, 1)) if n_channels > 1 else nn.Identity()
         # "same" padding of the paper; for even kernels pad one more sample on the right
         pad = (kernel // 2 - (1 - kernel % 2), kernel // 2, 0, 0)
         self.features = nn.Sequential(
@@ -66,7 +70,7 @@ class ChambonNet(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(cfg.dropout), nn.Linear(n_out, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.spatial(x.unsqueeze(1))  # (B, C_virtual, 1, T)
+        x = self.spatial(x.unsqueeze(1))  # (B, C_virtual, 1, T); (B, 1, 1, T) for one channel
         x = x.transpose(1, 2)  # (B, 1, C_virtual, T): virtual channels become the image rows
         return self.head(self.features(x))
 

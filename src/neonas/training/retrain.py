@@ -63,6 +63,8 @@ class RetrainConfig:
     lr: float = 3e-3  # AdamW (docs/retrain.md: why not 1e-3)
     weight_decay: float = 1e-4  # AdamW-style decoupled decay
     patience: int = 10  # stop after this many epochs without a better validation `monitor`
+    min_epochs: int = 1  # keep no weights and count no patience before this epoch (capped at `epochs`)
+    smooth: int = 1  # compare the mean `monitor` of the last `smooth` epochs (1 = the epoch's own value)
     monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"
     class_weighting: Literal["inverse", "sqrt_inverse", "none"] = "inverse"  # loss weight per class
     grad_clip: float = 5.0  # max gradient norm; 0 disables
@@ -70,7 +72,7 @@ class RetrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience"):
+        for name in ("epochs", "batch_size", "patience", "min_epochs", "smooth"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0:
@@ -190,6 +192,8 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)  # batch order and augmentation, independent of model init
     best_score, best_epoch, best_state, stale = (-np.inf, -np.inf), 0, None, 0
+    first = min(cfg.min_epochs, cfg.epochs)  # the first epoch whose weights may be kept
+    recent: list[tuple[float, float]] = []  # (monitor, -val_loss) of the last `smooth` epochs
     history = []
     bar = tqdm(range(1, cfg.epochs + 1), desc="retrain", unit="epoch", disable=None)  # no bar in log files
     for epoch in bar:
@@ -216,8 +220,12 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
         val_loss = F.cross_entropy(logits_va, y_va, weight=weights.cpu()).item()
         rep = classification_report(va.y, logits_va.argmax(1).numpy(), va.label_names)
         # better = higher monitor; on a tie (e.g. kappa 0 while the net still predicts one class) lower val loss
-        score = (-val_loss, 0.0) if cfg.monitor == "val_loss" else (rep[cfg.monitor], -val_loss)
-        if score > best_score:
+        value = (-val_loss, 0.0) if cfg.monitor == "val_loss" else (rep[cfg.monitor], -val_loss)
+        recent = [*recent, value][-cfg.smooth:]
+        score = tuple(float(v) for v in np.mean(recent, axis=0))  # smoothed over up to `smooth` epochs
+        if epoch < first:
+            pass  # too early: a small validation set makes the first epochs' scores luck (docs/retrain.md)
+        elif score > best_score:
             best_score, best_epoch, stale = score, epoch, 0
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         else:
@@ -309,6 +317,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
         "epoch_s": tr.epoch_s, "meta": {"seed": seed, "fold": fold_index, **choice.meta, **meta},
         "arch_hash": choice.arch_hash, "n_params": n_params, "fold": fold_index, "seed": seed,
         "train_ids": fold.train_ids, "val_ids": fold.val_ids, "test_ids": fold.test_ids,
+        "train_sha256": [s for s in tr.source_sha256 if s], "val_sha256": [s for s in va.source_sha256 if s],
         "search_ids": choice.search_ids, "preprocess": preprocess,
         "best_epoch": best_epoch, "epochs_run": len(history), "monitor": cfg.monitor,
         "device": str(device), "config": asdict(cfg),  # no timings: identical runs give identical bytes
