@@ -115,7 +115,8 @@ def _from_annotations(ann, shift_s: float | None) -> list[Label]:
     for i, (onset, duration, desc) in enumerate(zip(ann.onset, ann.duration, ann.description, strict=True)):
         if desc.startswith(("BAD_", "EDGE")):  # added by MNE itself (e.g. BAD_ACQ_SKIP), not a stage
             continue
-        out.append(Label(float(onset) + (shift_s or 0.0), float(duration), str(desc), f"annotation {i + 1}"))
+        desc = str(desc).removeprefix("Comment/")  # BrainVision marker type, as MNE reads it
+        out.append(Label(float(onset) + (shift_s or 0.0), float(duration), desc, f"annotation {i + 1}"))
     return out
 
 
