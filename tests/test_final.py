@@ -217,3 +217,65 @@ def _same(x, y) -> bool:
     if isinstance(x, list | tuple):
         return type(x) is type(y) and len(x) == len(y) and all(_same(u, v) for u, v in zip(x, y, strict=True))
     return x == y
+
+
+def test_aggregate_reads_only_the_best_models_predictions_for_the_hypnogram(study, tmp_path):
+    from neonas.study.figures import save
+    from neonas.study.hypnogram import best_predictions, hypnogram_figure
+    from neonas.study.runs import read_metrics
+
+    files = _metrics(study)
+    metrics = read_metrics(files)
+    best = max(files, key=lambda f: (json.loads(Path(f).read_text())["kappa"], json.loads(Path(f).read_text())["accuracy"]))
+    others = [Path(f).with_name("predictions.tsv") for f in files if f != best]
+    saved = {p: p.read_bytes() for p in others}
+    try:
+        for p in others:  # unreadable: the hypnogram must not need them
+            p.write_text("not a predictions file\n")
+        table = best_predictions(metrics)
+    finally:
+        for p, data in saved.items():
+            p.write_bytes(data)
+    m = json.loads(Path(best).read_text())
+    assert table["kappa"].unique().tolist() == [m["kappa"]] and table["infant"].unique().tolist() == m["test_ids"]
+    rows = _rows(Path(best).with_name("predictions.tsv"))
+    assert table["predicted_stage"].tolist() == [r["predicted_stage"] for r in rows]
+    assert save(hypnogram_figure(table), tmp_path / "fig_hypnogram")[1].stat().st_size > 0
+    # runs from before predictions.tsv existed: an empty table, and a figure that says why
+    Path(best).with_name("predictions.tsv").rename(tmp_path / "moved.tsv")
+    try:
+        assert best_predictions(metrics).empty
+    finally:
+        (tmp_path / "moved.tsv").rename(Path(best).with_name("predictions.tsv"))
+
+
+def test_workflow_builds_the_final_model_from_every_retrained_model(tmp_path):
+    """The final rule in the DAG of config/test.yaml: after every retrain job, exported; with choose: yardstick it
+    waits for the yardstick tables (a dry run; `make demo` runs it for real)."""
+    from wfutil import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "-n", "results/test/final", "--configfile", "config/test.yaml", "--config",
+                     "final={choose: yardstick}")
+    out = proc.stdout
+    block = out[out.index("rule final:"):].split("\n\n")[0]
+    inputs = block.split("input:", 1)[1].splitlines()[0]
+    for path in ("results/test/retrain/nas/sigmoid/seed0/fold0", "results/test/retrain/random/uniform/seed0/fold0",
+                 "results/test/retrain/handcrafted/reference/seed0/fold0", "results/test/config/final.args",
+                 "results/test/yardstick/seed0/fold0.csv"):
+        assert path in inputs, (path, inputs)
+    assert "output: results/test/final" in block
+
+
+def test_final_refuses_bad_input_with_one_line(study, tmp_path, capsys):
+    base = ["final", "--folds", str(study / "folds.json"), "--out", str(tmp_path / "out")]
+    cases = [
+        (["--metrics", str(tmp_path / "nope.json")], "metrics file not found", str(tmp_path / "nope.json")),
+        (["--metrics", *_metrics(study), "--n-val", "5"], "1 <= n_val < number of infants (5)", "folds.json"),
+        (["--metrics", str(study / "folds.json")], "missing ['arch_hash', 'arch', 'kappa']", "folds.json"),
+    ]
+    for extra, message, names in cases:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err and names in err, err
+        assert not (tmp_path / "out").exists()
