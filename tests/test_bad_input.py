@@ -101,6 +101,29 @@ def test_broken_calibration_of_an_unused_channel_is_fine(capsys, tmp_path, good)
     assert out.exists()
 
 
+def test_non_eeg_channel_configured_as_eeg_is_refused(capsys, tmp_path):
+    signals = {f"EEG {n}-Ref": tone(n, 60, 256) for n in NEONATAL[:8]}
+    signals["EEG Effort THO"] = tone("Cz", 60, 256)  # a respiration belt labelled "EEG" in the file
+    edf = write_edf(tmp_path / "effort.edf", signals, 256, annotations=[(0, 60, "AS")])
+    assert_refused(capsys, tmp_path, edf, "--set", "channels=[C3, Effort THO]",
+                   match="channel 'Effort THO' is configured as EEG but the file's 'EEG Effort THO' is not EEG (its name "
+                         "says 'effort'); drop it from 'channels', or list it in 'non_eeg_channels'")
+
+
+def test_flat_reference_channel_is_one_warning_not_a_flag_on_every_epoch(caplog, tmp_path):
+    signals = {f"EEG {n}-Ref": tone(n, 90, 256) for n in NEONATAL}
+    signals["EEG Cz-Ref"] = np.full(90 * 256, 0.1)  # the recording reference
+    edf = write_edf(tmp_path / "ref.edf", signals, 256, annotations=[(0, 90, "QS")])
+    out = tmp_path / "ref.h5"
+    assert main(["preprocess", str(edf), "--out", str(out)]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "channel Cz is flat" in warnings[0], warnings
+    assert "recording reference" in warnings[0] and "drop it from 'channels'" in warnings[0]
+    from neonas.store.h5io import read_recording
+
+    assert read_recording(out).artifact.tolist() == [0, 0, 0]
+
+
 def test_absent_channel_lists_the_file_channels(capsys, tmp_path):
     eight = neonatal_edf(tmp_path / "eight.edf", seconds=60, names=NEONATAL[:8], stages=[(0, 60, "AS")])
     err = assert_refused(capsys, tmp_path, eight, match="configured channel(s) Cz not found")
