@@ -102,3 +102,40 @@ def test_text_signals_with_declared_rate_unit_and_names(tmp_path):
         preprocess(bare, tmp_path / "x.h5", cfg, label_format="none")
     _, cfg = resolve_config(None, None, [*base, "channels=[C3]", "text_sfreq_hz=100", "text_channels=[C3]"])
     assert preprocess(bare, tmp_path / "bare.h5", cfg, label_format="none").ch_names == ["C3"]
+
+
+def test_bids_dataset_becomes_a_cohort_sheet(tmp_path):
+    """A tiny BIDS-EEG dataset written with mne-bids (BrainVision and EDF, stages as events) -> `neonas cohort
+    --bids` -> a sheet whose rows preprocess with their *_events.tsv labels."""
+    import mne
+    from mne_bids import BIDSPath, write_raw_bids
+
+    from neonas.ingest.cohort import load_cohort
+
+    root = tmp_path / "bids"
+    for i, fmt in enumerate(["BrainVision", "EDF", "BrainVision"], start=1):
+        data = np.array([tone(n, 90, 128, seed=i) for n in NAMES]) * 1e-6
+        raw = mne.io.RawArray(data, mne.create_info(NAMES, 128.0, "eeg"), verbose="error")
+        raw.set_meas_date(1_600_000_000 + i * 86400)
+        raw.set_annotations(mne.Annotations(STAGES[1], STAGES[2], ["QS", "AS", "AS"][:i] + ["W"] * (3 - i)))
+        write_raw_bids(raw, BIDSPath(subject=f"{i:02d}", task="sleep", root=root), format=fmt, allow_preload=True,
+                       verbose="error")
+    (root / "participants.tsv").write_text("participant_id\tpma_weeks\nsub-01\t38.5\nsub-02\tn/a\nsub-03\t41\n")
+    sheet = tmp_path / "cohort.tsv"
+    assert main(["cohort", "--bids", str(root), "--out", str(sheet)]) == 0
+    rows = load_cohort(sheet, check_files=True)
+    assert [(r.infant_id, r.label_format, r.pma_weeks) for r in rows] == [
+        ("sub-01", "events", 38.5), ("sub-02", "events", None), ("sub-03", "events", 41.0)]
+    assert rows[0].eeg_path.name == "sub-01_task-sleep_eeg.vhdr" and rows[1].eeg_path.suffix == ".edf"
+    assert rows[2].labels_path.name == "sub-03_task-sleep_events.tsv"
+    for row, stages in zip(rows, ([1, 2, 2], [1, 0, 2], [1, 0, 0]), strict=True):
+        out = tmp_path / f"{row.infant_id}.h5"
+        assert main(["preprocess", str(row.eeg_path), "--labels", str(row.labels_path), "--out", str(out)]) == 0
+        rec = read_recording(out)
+        assert rec.labels.tolist() == stages and rec.ch_names == ORDER
+    # one recording per infant: a second task of sub-01 is refused unless --task picks one
+    raw.set_annotations(None)
+    write_raw_bids(raw, BIDSPath(subject="01", task="rest", root=root), format="EDF", allow_preload=True,
+                   verbose="error", overwrite=True)
+    assert main(["cohort", "--bids", str(root), "--out", str(sheet)]) == 2
+    assert main(["cohort", "--bids", str(root), "--task", "sleep", "--out", str(sheet)]) == 0

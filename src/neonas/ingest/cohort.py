@@ -31,7 +31,7 @@ from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 
 #: how the labels of a recording are stored: `neonas preprocess --label-format` (all but its `auto`)
-LABEL_FORMATS = ("annotations", "hypnogram", "csv", "tsv", "dreams", "none")
+LABEL_FORMATS = ("annotations", "hypnogram", "csv", "tsv", "events", "dreams", "none")
 REQUIRED_COLUMNS = ("infant_id", "eeg_path", "labels_path", "label_format")
 OPTIONAL_COLUMNS = ("pma_weeks", "overrides")
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS

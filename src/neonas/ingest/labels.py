@@ -4,6 +4,7 @@ Sources (`--label-format`):
   annotations  EDF+ annotations inside the recording (e.g. "Sleep stage QS")
   hypnogram    a separate EDF+ file holding only annotations (Sleep-EDF style), read by mne.read_annotations
   csv / tsv    a table with the columns onset_s, duration_s, stage (seconds from the recording start)
+  events       a BIDS `*_events.tsv`: onset, duration, trial_type (the stage); rows without a trial_type skipped
   dreams       DREAMS `Hypnogram_excerptN.txt`: "[Hypnogram]", then one R&K code per 5 s
   none         no labels: every epoch is unlabelled (-1)
 
@@ -28,7 +29,9 @@ from neonas.errors import NeonasError
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "annotations", "hypnogram", "csv", "tsv", "dreams", "none")
+FORMATS = ("auto", "annotations", "hypnogram", "csv", "tsv", "events", "dreams", "none")
+TABLE_COLUMNS = ("onset_s", "duration_s", "stage")
+EVENTS_COLUMNS = ("onset", "duration", "trial_type")  # BIDS *_events.tsv
 #: DREAMS hypnogram codes (one per 5 s), as R&K descriptions understood by the sleep-edf label map
 DREAMS_CODES = {5: "W", 4: "R", 3: "1", 2: "2", 1: "3", 0: "4", -1: "Movement time", -2: "?", -3: "?"}
 DREAMS_CODE_S = 5.0
@@ -75,6 +78,8 @@ def detect_format(labels_path: str | os.PathLike | None, fmt: str) -> str:
         return "annotations"
     path = Path(labels_path)
     suffix = path.suffix.lower()
+    if path.name.endswith("_events.tsv"):
+        return "events"
     if suffix in (".csv", ".tsv"):
         return suffix[1:]
     if suffix in (".edf", ".bdf"):
@@ -105,6 +110,8 @@ def read_labels(fmt: str, labels_path: str | os.PathLike | None, recording_annot
         return _read_hypnogram(path, meas_date)
     if fmt in ("csv", "tsv"):
         return _read_table(path, "," if fmt == "csv" else "\t")
+    if fmt == "events":
+        return _read_table(path, "\t", EVENTS_COLUMNS)
     if fmt == "dreams":
         return _read_dreams(path)
     raise NeonasError(f"unknown label format '{fmt}'; expected one of {', '.join(FORMATS)}")
@@ -139,27 +146,31 @@ def _read_hypnogram(path: Path, meas_date) -> list[Label]:
     return _from_annotations(ann, shift)
 
 
-def _read_table(path: Path, sep: str) -> list[Label]:
+def _read_table(path: Path, sep: str, names: tuple[str, str, str] = TABLE_COLUMNS) -> list[Label]:
+    onset_col, duration_col, stage_col = names
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f, delimiter=sep)
         columns = [c.strip() for c in (reader.fieldnames or [])]
-        missing = [c for c in ("onset_s", "duration_s", "stage") if c not in columns]
+        missing = [c for c in names if c not in columns]
         if missing:
             name = "tab" if sep == "\t" else "comma"
             raise NeonasError(f"missing column(s) {', '.join(missing)}; expected a {name}-separated table with "
-                              f"a header row onset_s, duration_s, stage (found {columns})", path)
+                              f"a header row {', '.join(names)} (found {columns})", path)
         reader.fieldnames = columns
         out = []
         for row_no, row in enumerate(reader, start=2):
+            stage = (row[stage_col] or "").strip()
+            if names == EVENTS_COLUMNS and stage in ("", "n/a"):
+                continue  # a BIDS event that is not a stage
             try:
-                onset, duration = float(row["onset_s"]), float(row["duration_s"])
+                onset, duration = float(row[onset_col]), float(row[duration_col])
             except (TypeError, ValueError):
-                raise NeonasError(f"line {row_no}: onset_s {row['onset_s']!r} and duration_s "
-                                  f"{row['duration_s']!r} must be numbers (seconds)", path) from None
+                raise NeonasError(f"line {row_no}: {onset_col} {row[onset_col]!r} and {duration_col} "
+                                  f"{row[duration_col]!r} must be numbers (seconds)", path) from None
             if not (math.isfinite(onset) and math.isfinite(duration)) or onset < 0 or duration <= 0:
-                raise NeonasError(f"line {row_no}: expected onset_s >= 0 and duration_s > 0, found "
+                raise NeonasError(f"line {row_no}: expected {onset_col} >= 0 and {duration_col} > 0, found "
                                   f"{onset:g} and {duration:g}", path)
-            out.append(Label(onset, duration, (row["stage"] or "").strip(), f"line {row_no}"))
+            out.append(Label(onset, duration, stage, f"line {row_no}"))
     if not out:
         raise NeonasError("the label table has a header but no rows", path)
     return out
