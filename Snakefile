@@ -35,6 +35,7 @@ include: "workflow/rules/yardstick.smk"  # every arm on one uniformly trained su
 include: "workflow/rules/aggregate.smk"  # aggregate and report: docs/report.md
 include: "workflow/rules/report.smk"
 include: "workflow/rules/final.smk"  # the final model on all infants, exported, with its model card
+include: "workflow/rules/predict.smk"  # the final model stages the unlabelled recordings (label_format none)
 include: "workflow/rules/slurm.smk"  # with --executor slurm: sbatch --test-only before the first job
 
 
@@ -45,4 +46,5 @@ rule all:
         retrain_dirs(),
         yardstick_files(),
         rules.report.output,
+        predict_files(),
         rules.final.output,

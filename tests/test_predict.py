@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import mne
@@ -18,6 +19,7 @@ from neonas.cli import main
 from neonas.store.h5io import read_recording
 from neonas.training.evaluate import load_model, predict
 from predictfixture import CHANNELS, EPOCH_S, SETTINGS, recording, set_args, tiny_model_once, train_tiny
+from wfutil import copy_workflow, snakemake
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -167,6 +169,27 @@ def test_aliases_can_be_set_for_other_channel_names(tiny_model, tmp_path, capsys
     assert main(["predict", str(names), "--model", str(tiny_model), "--set", "aliases={C3: [C3x]}",
                  "--out", str(tmp_path / "renamed.tsv")]) == 0
     assert len(read_tsv(tmp_path / "renamed.tsv")) == 5
+
+
+@pytest.mark.slow  # two snakemake runs, ~25 s on 2 busy cores
+def test_workflow_stages_unlabelled_rows_with_the_final_model(tiny_model, tmp_path):
+    """Cohort rows with label_format none stay out of the folds; rule predict stages them with final/model.pt."""
+    wd = copy_workflow(tmp_path / "wd")
+    recording(wd / "u1.edf", seconds=40.0, seed=3)
+    for i in range(3):
+        (wd / f"l{i}.edf").touch()  # labelled rows: only planned (-n) here, never read
+    rows = "".join(f"l{i}\tl{i}.edf\t\tannotations\t\n" for i in range(3)) + "u1\tu1.edf\t\tnone\t\n"
+    (wd / "sheet.tsv").write_text("infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks\n" + rows)
+    (wd / "study.yaml").write_text("study: pr\ncohort: sheet.tsv\nsynthetic: {enabled: false}\n")
+    (wd / "results/pr/final").mkdir(parents=True)
+    shutil.copy(tiny_model, wd / "results/pr/final/model.pt")
+    configs = ["--configfile", "config/test.yaml", "study.yaml"]
+    dry = snakemake(wd, "results/pr/folds.json", "-n", "--cores", "1", *configs).stdout
+    assert "h5/l2.h5" in dry and "u1" not in dry  # u1 is in no fold
+    # only the predict rules may run: final/ stands in for the final rule's output
+    snakemake(wd, "predict_all", "--cores", "1", *configs, "--allowed-rules", "predict", "predict_all")
+    rows = read_tsv(wd / "results/pr/predict/u1.tsv")
+    assert len(rows) == 5 and (wd / "results/pr/predict/u1.png").exists()
 
 
 @pytest.mark.shared

@@ -63,9 +63,11 @@ def _preprocess_configs(rows, path):
 
 
 COHORT = {row["infant_id"]: row for row in _load_cohort(config["cohort"])}
-INFANTS = sorted(COHORT)
+# rows with label_format none have no labels: no fold uses them; the final model stages them (predict.smk)
+UNLABELLED = sorted(i for i, row in COHORT.items() if row["label_format"] == "none")
+INFANTS = sorted(i for i in COHORT if i not in UNLABELLED)
 if len(INFANTS) < 3:
-    raise WorkflowError(f"{config['cohort']}: a study needs at least 3 infants (train, validation, test), found {len(INFANTS)}")
+    raise WorkflowError(f"{config['cohort']}: a study needs at least 3 labelled infants (train, validation, test), found {len(INFANTS)}")
 
 _n_folds = len(INFANTS) if config["folds"]["scheme"] == "loo" else config["folds"]["k"]
 if _n_folds > len(INFANTS):
@@ -153,6 +155,11 @@ def yardstick_runs(wildcards):
     if not config["arms"]["nas"]:
         return []
     return [study(f"search/nas/{s}/seed{wildcards.seed}/fold{wildcards.fold}") for s in REWARDS]
+
+
+def predict_files():
+    """predict/<infant>.tsv of every unlabelled cohort row (workflow/rules/predict.smk)."""
+    return [study(f"predict/{infant}.tsv") for infant in UNLABELLED]
 
 
 def predict_files():

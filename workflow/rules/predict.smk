@@ -1,0 +1,43 @@
+"""Stage 11: hypnograms of the unlabelled recordings (cohort rows with `label_format: none`), staged by the study's
+final model (workflow/rules/final.smk) with the preprocessing it carries (`neonas predict`, docs/predict.md).
+
+    snakemake --cores 2 predict_all                  # every unlabelled recording of the study
+    snakemake --cores 2 results/demo/predict/X.tsv   # one of them
+
+Unlabelled rows never enter the folds (common.smk: UNLABELLED); each gets predict/<infant>.tsv (onset_s,
+duration_s, stage, p_<stage>..., artefact) and predict/<infant>.png (the hypnogram with its probabilities).
+"""
+
+import re
+
+
+rule predict:
+    """Stage one unlabelled recording with the final model: the hypnogram TSV and its plot."""
+    input:
+        eeg=lambda wildcards: COHORT[wildcards.infant]["eeg_path"],
+        final=study("final"),
+    output:
+        tsv=study("predict/{infant}.tsv"),
+        png=study("predict/{infant}.png"),
+    wildcard_constraints:
+        infant="|".join(map(re.escape, UNLABELLED)) or "(?!)",  # only unlabelled rows (none: matches nothing)
+    params:
+        device=config["device"],
+    threads: 1
+    log:
+        study("logs/predict/{infant}.log"),
+    benchmark:
+        study("benchmarks/predict/{infant}.tsv")
+    conda:
+        ENV
+    shell:
+        "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
+        "neonas predict {input.eeg} --model {input.final}/model.pt --plot --device {params.device}"
+        " --out {output.tsv} > {log} 2>&1"
+
+
+rule predict_all:
+    """Every unlabelled recording of the study, staged."""
+    input:
+        predict_files(),
+    localrule: True
