@@ -17,7 +17,7 @@ from neonas.errors import NeonasError
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("neonas.ingest.synth", "write a synthetic neonatal cohort (EDF+ with sleep labels) for demos and tests"),
-    "cohort": ("neonas.ingest.cohort", "write a cohort sheet from a BIDS-EEG dataset (--bids) or the DREAMS excerpts"),
+    "cohort": ("neonas.ingest.sheets", "write a cohort sheet from a BIDS-EEG dataset (--bids) or the DREAMS excerpts"),
     "preprocess": ("neonas.ingest.preprocess", "turn one EEG recording (EDF/BDF, BrainVision, EEGLAB, FIF, text) and its labels into one HDF5 file"),
     "inspect": ("neonas.study.inspect", "print a summary of a preprocessed HDF5 file, a model.pt or a search run"),
     "folds": ("neonas.store.splits", "split infants into train/validation/test folds (never splitting an infant)"),

@@ -244,29 +244,3 @@ def dreams_rows(folder: str | os.PathLike) -> list[CohortRow]:
     if not rows:
         raise NeonasError("no DREAMS excerpts here (expected excerptN.txt with Hypnogram_excerptN.txt)", folder)
     return rows
-
-
-def add_arguments(parser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--bids", metavar="DIR", help="a BIDS-EEG dataset: participants.tsv, sub-*/[ses-*/]eeg/"
-                        "*_eeg.<edf|bdf|vhdr|set|fif> with *_events.tsv (onset, duration, trial_type) as labels")
-    source.add_argument("--dreams", metavar="DIR", help="the DREAMS Sleep Spindles excerpts (excerptN.txt + "
-                        "Hypnogram_excerptN.txt), for `preprocess.preset: dreams`")
-    parser.add_argument("--task", help="BIDS: only recordings of this task (default: all)")
-    parser.add_argument("--out", required=True, metavar="FILE.tsv", help="cohort sheet to write (atomically)")
-
-
-def run(args) -> int:
-    """`neonas cohort`: write the cohort sheet of a dataset, paths as given (relative to the working directory)."""
-    import logging
-
-    if args.bids:
-        from neonas.ingest.bids import bids_rows
-
-        rows = bids_rows(args.bids, task=args.task)
-    else:
-        rows = dreams_rows(args.dreams)
-    write_cohort(args.out, rows)
-    load_cohort(args.out)  # what was written reads back
-    logging.getLogger(__name__).info("wrote %s: %d recordings", args.out, len(rows))
-    return 0
