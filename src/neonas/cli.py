@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "trained supernet (the common yardstick)"),
     "aggregate": ("neonas.study.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
     "report": ("neonas.study.report", "make the figures and the LaTeX bundle of a study"),
+    "plan": ("neonas.study.plan", "before submitting a study: its jobs per rule, GPU-hours and wall-clock at your job "
+             "limit"),
 }
 
 

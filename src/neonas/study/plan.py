@@ -1,0 +1,284 @@
+"""What a study will cost, before anything is submitted: jobs per rule, GPU-hours and wall-clock.
+
+    neonas plan --configfile config/thesis.yaml                    # as `snakemake --configfile` merges it
+    neonas plan --configfile config/thesis.yaml --config 'seeds=[0]' --max-jobs 50
+    neonas plan --configfile config/thesis.yaml --benchmarks results/pilot/benchmarks
+
+The config is merged as the Snakefile does: config/config.yaml, then each --configfile (mappings key by
+key, lists replaced), then --config KEY=VALUE (YAML values). Jobs per rule follow workflow/rules/common.smk
+(reward settings x seeds x folds); the few local rules (config files, argument lists) are not listed.
+Costs are counted in TRAINING SAMPLES: one EEG epoch through a network forward and backward; a forward pass
+alone (scoring, validation) counts FORWARD_SHARE = 0.4 (docs/cluster.md, "What a study costs"). Per search
+epoch: every training epoch once, plus train_steps x num_aggregate children scored on a validation minibatch
+(or all of it); derive scores `derive.samples` children on all validation epochs.
+Retraining counts `retrain.epochs` (an upper bound: early stopping usually ends sooner).
+
+Cohort sizes (labelled EEG epochs per infant) come from the study's HDF5 files when they exist, else from
+the recordings' headers (duration / epoch length, read with MNE), else from an assumption (the synthetic
+cohort's hours, or `plan.assumed_hours`); the output says which. Throughput: the measured rate of a
+finished study (--benchmarks: its search jobs' wall times against their work), else `plan.samples_per_second`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from neonas.config import from_dict, load_yaml
+from neonas.errors import NeonasError
+
+#: training samples per second of one GPU job when nothing else is known. MEASURED ON A CPU, because no GPU was
+#: available to measure: the thesis search space (6 layers, 32 filters, 9 channels x 1920 samples, batch 64), 1 torch
+#: thread on the 2-core development machine shared with other jobs (load 9): 120 training epochs in 6.0-8.1 s
+#: (docs/cluster.md, "What a study costs"). A GPU is faster, so GPU-hours at this rate are pessimistic: set
+#: plan.samples_per_second, or give --benchmarks of a pilot study on your GPUs.
+DEFAULT_SAMPLES_PER_SECOND = 20.0
+#: cost of scoring one EEG epoch (forward only, plus the controller's share) relative to one training sample: 0.43
+#: measured with the thesis space on CPU (6,000 scored epochs in 148 s beside 120 training epochs in 6-8 s),
+#: 0.27-0.3 with the default space (docs/search.md)
+FORWARD_SHARE = 0.4
+GPU_RULES = ("search", "retrain", "retrain_baseline", "yardstick", "final")
+
+
+@dataclass
+class PlanConfig:
+    """Config key `plan` (workflow/schemas/config.schema.yaml)."""
+
+    samples_per_second: float | None = None  # training samples / s of one GPU job; None: DEFAULT_SAMPLES_PER_SECOND
+    assumed_hours: float = 2.0  # hours per recording when neither HDF5 nor header can be read
+
+
+def merge(base: dict, top: dict) -> dict:
+    """Mappings merged key by key, everything else replaced: how snakemake merges --configfile and --config."""
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_study_config(configfiles: list[str], overrides: list[str], base: str = "config/config.yaml") -> dict:
+    """config/config.yaml + each --configfile + each --config KEY=VALUE, as the Snakefile sees them."""
+    cfg = load_yaml(base)
+    for path in configfiles:
+        cfg = merge(cfg, load_yaml(path))
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise NeonasError(f"--config expects KEY=VALUE, got '{item}'")
+        cfg = merge(cfg, {key: yaml.safe_load(value)})
+    return cfg
+
+
+def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig) -> tuple[dict[str, int], dict[str, str], float]:
+    """{infant: labelled EEG epochs}, {infant: where the number came from (HDF5, header or assumption)} and the
+    epoch length in seconds."""
+    import h5py
+
+    from neonas.ingest.cohort import load_cohort
+    from neonas.ingest.presets import resolve_config
+
+    pre = cfg.get("preprocess", {})
+    _, pcfg = resolve_config(None if pre.get("config") else pre.get("preset"), pre.get("config"), pre.get("set", []))
+    syn = cfg.get("synthetic", {})
+    hours = syn["hours"] if syn.get("enabled") else plan.assumed_hours
+    counts, source = {}, {}
+    for row in load_cohort(cfg["cohort"]):
+        h5 = study_dir / "h5" / f"{row.infant_id}.h5"
+        if h5.exists():
+            with h5py.File(h5, "r") as f:
+                counts[row.infant_id], source[row.infant_id] = int((f["labels"][:] >= 0).sum()), "HDF5"
+            continue
+        try:
+            seconds = header_seconds(row.eeg_path)
+            counts[row.infant_id], source[row.infant_id] = int(seconds // pcfg.epoch_s), "header"
+        except (OSError, ValueError, RuntimeError):
+            counts[row.infant_id] = int(hours * 3600 // pcfg.epoch_s)
+            source[row.infant_id] = f"assumed {hours:g} h"
+    return counts, source, pcfg.epoch_s
+
+
+def header_seconds(path: Path) -> float:
+    """Recording length from its header alone (MNE, no samples read)."""
+    import mne
+
+    raw = mne.io.read_raw(path, preload=False, verbose="error")
+    return raw.n_times / raw.info["sfreq"]
+
+
+def study_folds(cfg: dict, infants: list[str]) -> list[dict]:
+    """The folds the study runs (train/val/test infant ids), as `neonas folds` makes them."""
+    from neonas.store.splits import make_folds
+
+    f = cfg["folds"]
+    folds = make_folds(infants, f.get("scheme", "loo"), f.get("k", 5), f.get("n_val", 1), f.get("seed", 0))
+    run = f.get("run", "all")
+    return folds if run == "all" else [folds[i] for i in run]
+
+
+def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
+    """Training samples of one search and its derive."""
+    from neonas.engine.search import SearchConfig
+
+    s = from_dict(SearchConfig, search, "search")
+    per_child = n_val if s.reward.validation == "full" else min(s.training.val_batch_size, n_val)
+    scored = s.controller.train_steps * s.controller.num_aggregate * per_child
+    return s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
+
+
+def retrain_work(retrain: dict, n_train: int, n_val: int, n_test: int) -> float:
+    """Training samples of one retrained model at its epoch budget (early stopping may end it sooner)."""
+    from neonas.training.retrain import RetrainConfig
+
+    r = from_dict(RetrainConfig, retrain, "retrain")
+    return r.epochs * (n_train + FORWARD_SHARE * n_val) + FORWARD_SHARE * n_test
+
+
+def plan_study(cfg: dict, plan: PlanConfig) -> dict:
+    """{"jobs": {rule: count}, "samples": {rule: total training samples}, "longest": {rule: samples}, ...}."""
+    study_dir = Path("results") / str(cfg["study"])
+    counts, source, epoch_s = labelled_epochs(cfg, study_dir, plan)
+    folds = study_folds(cfg, sorted(counts))
+    size = [{part: sum(counts[i] for i in fold[part]) for part in ("train", "val", "test")} for fold in folds]
+    rewards = cfg["rewards"] if cfg["arms"].get("nas") else []
+    arms = [("nas", r.get("reward", {})) for r in rewards] + ([("random", {})] if cfg["arms"].get("random") else [])
+    seeds, top_k = len(cfg["seeds"]), cfg["derive"]["top_k"]
+    samples = dict.fromkeys(GPU_RULES, 0.0)
+    longest = dict.fromkeys(GPU_RULES, 0.0)
+
+    def add(rule, work, times=1):
+        samples[rule] += work * times
+        longest[rule] = max(longest[rule], work)
+
+    for arm, reward in arms:
+        search = merge(cfg["search"], {"reward": reward, "sampler": "random" if arm == "random" else "controller"})
+        for n in size:
+            add("search", search_work(search, cfg["derive"], n["train"], n["val"]), seeds)
+            add("retrain", top_k * retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)
+    for n in size:
+        if cfg["arms"].get("handcrafted"):
+            add("retrain_baseline", retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)
+        if cfg["arms"].get("random"):  # every arm's policy and top-k on the random arm's supernet
+            children = sum(cfg["derive"]["samples"] + top_k for arm, _ in arms if arm == "nas")
+            add("yardstick", FORWARD_SHARE * children * n["val"], seeds)
+    add("final", retrain_work(cfg["retrain"], sum(counts.values()), 0, 0))
+    n_runs, n_grid = len(arms) * seeds * len(folds), seeds * len(folds)
+    jobs = {"synth": int(bool(cfg.get("synthetic", {}).get("enabled"))), "preprocess": len(counts), "folds": 1,
+            "search_config": len(arms), "search": n_runs, "retrain": n_runs,
+            "retrain_baseline": n_grid if cfg["arms"].get("handcrafted") else 0,
+            "yardstick": n_grid if cfg["arms"].get("random") else 0, "final": 1, "aggregate": 1, "report": 1}
+    return {"jobs": jobs, "samples": samples, "longest": longest, "epochs": counts, "source": source, "epoch_s": epoch_s,
+            "folds": folds, "arms": len(arms), "seeds": seeds}
+
+
+def measured_rate(benchmarks: Path) -> tuple[float, int]:
+    """Training samples per second of a finished study's search jobs: the work of each (its resolved search
+    config, folds.json and HDF5 files) over the wall time in its benchmark file. Returns (rate, jobs)."""
+    import csv
+    import json
+
+    import h5py
+
+    study_dir = benchmarks.parent
+    folds_json = study_dir / "folds.json"
+    files = sorted((benchmarks / "search").glob("*/*/seed*/fold*.tsv"))
+    if not files or not folds_json.exists():
+        raise NeonasError("expected search benchmarks (search/<arm>/<setting>/seed<S>/fold<F>.tsv) and ../folds.json "
+                          "of a finished study", benchmarks)
+    spec = json.loads(folds_json.read_text())
+    work = seconds = 0.0
+    sizes: dict[str, int] = {}
+    for tsv in files:
+        arm, setting, fold = tsv.parts[-4], tsv.parts[-3], int(tsv.stem.removeprefix("fold"))
+        config = study_dir / "config" / "search" / arm / f"{setting}.yaml"
+        fold_spec = next(f for f in spec["folds"] if f["fold"] == fold)
+        for infant in fold_spec["train"] + fold_spec["val"]:
+            if infant not in sizes:
+                with h5py.File(spec["files"][infant], "r") as f:
+                    sizes[infant] = int((f["labels"][:] >= 0).sum())
+        n = {part: sum(sizes[i] for i in fold_spec[part]) for part in ("train", "val")}
+        with open(tsv) as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        derived = study_dir / "search" / arm / setting / tsv.parent.name / tsv.stem / "derived.json"
+        derive = {"samples": json.loads(derived.read_text())["n_sampled"] if derived.exists() else 0}
+        work += search_work(load_yaml(config), derive, n["train"], n["val"])
+        seconds += float(rows[0]["s"])
+    return work / seconds, len(files)
+
+
+def hours(samples: float, rate: float) -> float:
+    return samples / rate / 3600
+
+
+def report(result: dict, rate: float, rate_source: str, max_jobs: int, retries: int, cfg: dict) -> str:
+    """The printed plan."""
+    jobs, samples, longest = result["jobs"], result["samples"], result["longest"]
+    src = {}
+    for how in result["source"].values():
+        src[how] = src.get(how, 0) + 1
+    eps = result["epochs"]
+    lines = [f"study '{cfg['study']}': {len(eps)} infants, {sum(eps.values())} EEG epochs of {result['epoch_s']:g} s "
+             "in all "
+             f"(per infant {min(eps.values())}-{max(eps.values())}; from " + ", ".join(f"{how}: {n}" for how, n in
+                                                                                       sorted(src.items())) + ")",
+             f"{result['arms']} search arms/settings x {result['seeds']} seeds x {len(result['folds'])} folds",
+             f"throughput: {rate:,.1f} training samples/s per GPU job ({rate_source})", "",
+             f"{'rule':<18}{'jobs':>7}{'GPU-h per job (max)':>22}{'GPU-hours':>12}"]
+    for rule, n in jobs.items():
+        if rule in samples:
+            lines.append(f"{rule:<18}{n:>7}{hours(longest[rule], rate):>22,.1f}{hours(samples[rule], rate):>12,.0f}")
+        else:
+            lines.append(f"{rule:<18}{n:>7}{'CPU or local':>22}{'':>12}")
+    total = sum(samples.values())
+    lines.append(f"{'total':<18}{sum(jobs.values()):>7}{'':>22}{hours(total, rate):>12,.0f}")
+    # stages run one after the other; within one, at most max_jobs GPU jobs at a time
+    stages = (("search", ("search",)), ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")),
+              ("final", ("final",)))
+    wall = []
+    for name, rules in stages:
+        stage = sum(samples[r] for r in rules)
+        wall.append((name, max(max(longest[r] for r in rules), stage / max_jobs)))
+    days = sum(hours(w, rate) for _, w in wall) / 24
+    lines += ["", f"wall-clock at {max_jobs} GPU jobs at once: {days:,.1f} days (" + ", ".join(
+        f"{name} {hours(w, rate):,.1f} h" for name, w in wall) + "); queue waits not included"]
+    max_minutes = cfg["search"].get("training", {}).get("max_minutes")
+    search_h = hours(longest["search"], rate)
+    if max_minutes and search_h * 60 > (retries + 1) * max_minutes:
+        lines.append(f"WARNING: the longest search needs {search_h:,.1f} GPU-hours, but {retries + 1} attempts of "
+                     f"search.training.max_minutes = {max_minutes} min give {(retries + 1) * max_minutes / 60:.1f} h: "
+                     f"raise the profile's retries (or runtime and max_minutes), or it never finishes")
+    return "\n".join(lines)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
+                   help="study config(s) merged on top of config/config.yaml, as with snakemake --configfile")
+    p.add_argument("--config", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="overrides as with snakemake --config (YAML values, e.g. 'seeds=[0]' 'folds={run: [0]}')")
+    p.add_argument("--max-jobs", type=int, default=100, metavar="N",
+                   help="GPU jobs the cluster runs at once for you (your job limit; default 100)")
+    p.add_argument("--retries", type=int, default=3, help="the profile's retries (default 3, as profiles/slurm)")
+    p.add_argument("--benchmarks", type=Path, metavar="DIR",
+                   help="results/<study>/benchmarks of a finished (pilot) study on the same GPUs: use its measured "
+                        "throughput instead of plan.samples_per_second")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.max_jobs < 1 or args.retries < 0:
+        raise NeonasError("--max-jobs must be >= 1 and --retries >= 0")
+    cfg = load_study_config(args.configfile, args.config)
+    plan = from_dict(PlanConfig, cfg.get("plan"), "plan")
+    if args.benchmarks:
+        rate, n = measured_rate(args.benchmarks)
+        rate_source = f"measured: {n} search jobs in {args.benchmarks}"
+    elif plan.samples_per_second:
+        rate, rate_source = plan.samples_per_second, "config plan.samples_per_second"
+    else:
+        rate = DEFAULT_SAMPLES_PER_SECOND
+        rate_source = ("default, measured on a 2-core CPU: no GPU measurement is shipped; set "
+                       "plan.samples_per_second or give --benchmarks of a pilot study")
+    print(report(plan_study(cfg, plan), rate, rate_source, args.max_jobs, args.retries, cfg))
+    return 0

@@ -1,0 +1,130 @@
+"""`neonas plan`: jobs per rule as snakemake counts them, cohort sizes from real EDF headers and HDF5 files, and
+a throughput measured from a finished study's benchmark files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import yaml
+
+from neonas.cli import main
+from neonas.study import plan
+from wfutil import REPO, copy_workflow, snakemake
+
+
+def write_edfs(folder: Path, minutes: list[int]) -> list[Path]:
+    """Real EDF files (2 channels, 32 Hz) of the given lengths, written with MNE."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, m in enumerate(minutes):
+        n = m * 60 * 32
+        raw = mne.io.RawArray(np.random.default_rng(i).normal(0, 20e-6, (2, n)),
+                              mne.create_info(["C3", "C4"], 32.0, "eeg"), verbose="error")
+        path = folder / f"b{i}.edf"
+        mne.export.export_raw(path, raw, fmt="edf", physical_range=(-500e-6, 500e-6), verbose="error")
+        paths.append(path)
+    return paths
+
+
+def write_sheet(path: Path, edfs: list[Path]) -> Path:
+    rows = ["infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks"]
+    rows += [f"{p.stem}\t{p}\t\tannotations\t40" for p in edfs]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run_plan(capsys, *args: str) -> str:
+    assert main(["plan", *args]) == 0
+    return capsys.readouterr().out
+
+
+def table(out: str) -> dict[str, list[str]]:
+    """The plan's table as {rule: [jobs, GPU-h per job, GPU-hours]}."""
+    return {m.group(1): m.group(2).split() for m in re.finditer(r"^(\w+) +(\d.*)$", out, re.M)}
+
+
+def test_thesis_plan_counts_jobs_and_gpu_hours_from_edf_headers(tmp_path, capsys, monkeypatch):
+    """config/thesis.yaml on a 7-infant cohort (k = 7 folds): the search grid, and epoch counts read from the
+    EDF headers (10..70 minutes = 20..140 epochs of 30 s)."""
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    sheet = write_sheet(tmp_path / "sheet.tsv", write_edfs(tmp_path / "edf", [10, 20, 30, 40, 50, 60, 70]))
+    out = run_plan(capsys, "--configfile", "config/thesis.yaml", "--config", f"cohort={sheet}", "folds={k: 7}")
+    thesis = yaml.safe_load((REPO / "config/thesis.yaml").read_text())
+    runs = (len(thesis["rewards"]) + 1) * len(thesis["seeds"]) * 7
+    rows = table(out)
+    assert int(rows["search"][0]) == int(rows["retrain"][0]) == runs
+    assert int(rows["retrain_baseline"][0]) == len(thesis["seeds"]) * 7
+    assert "7 infants, 560 EEG epochs of 30 s" in out and "header: 7" in out
+    gpu_hours = {rule: float(rows[rule][2].replace(",", "")) for rule in plan.GPU_RULES}
+    assert gpu_hours["search"] > gpu_hours["retrain"] > 0
+    total = float(rows["total"][1].replace(",", ""))
+    assert total == pytest.approx(sum(gpu_hours.values()), rel=0.01, abs=len(gpu_hours))
+    assert "default, measured on a 2-core CPU" in out and "wall-clock at 100 GPU jobs" in out
+
+    # twice the search epochs: twice the searches' GPU-hours (the derive part aside), the rest unchanged
+    longer = run_plan(capsys, "--configfile", "config/thesis.yaml", "--config", f"cohort={sheet}", "folds={k: 7}",
+                      "search={training: {epochs: 7000}}")
+    again = {rule: float(table(longer)[rule][2].replace(",", "")) for rule in plan.GPU_RULES}
+    assert again["search"] == pytest.approx(2 * gpu_hours["search"], rel=0.01)
+    assert again["retrain"] == gpu_hours["retrain"]
+
+
+def test_plan_job_counts_match_snakemake_dry_run(tmp_path, capsys, monkeypatch):
+    """A small grid (2 rewards + random, 2 seeds, 2 of 4 leave-one-out folds): every rule plan lists has the count
+    `snakemake -n` gives, and every rule that asks for a GPU is one plan costs."""
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    sheet = write_sheet(tmp_path / "sheet.tsv", write_edfs(tmp_path / "edf", [5, 5, 5, 5]))
+    small = {"cohort": str(sheet), "synthetic": {"enabled": False}, "seeds": [0, 1],
+             "folds": {"scheme": "loo", "run": [0, 2]},
+             "rewards": [{"name": "identity", "reward": {"name": "identity"}},
+                         {"name": "cubed", "reward": {"name": "cubed"}}]}
+    (wd / "small.yaml").write_text(yaml.safe_dump(small))
+    counted = table(run_plan(capsys, "--configfile", "small.yaml"))
+    dry = snakemake(wd, "-n", "--configfile", "small.yaml").stdout
+    smk = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", dry.split("Job stats:")[1], re.M)}
+    for rule, row in counted.items():
+        if rule != "total":
+            assert int(row[0]) == smk.get(rule, 0), (rule, row, smk)
+    assert smk["search"] == 3 * 2 * 2
+    rules = "".join(p.read_text() for p in (wd / "workflow/rules").glob("*.smk"))
+    gpu_rules = {m.group(1) for m in re.finditer(r"^rule (\w+):(?:\n(?!rule ).*)*?\n\s+gpu=1", rules, re.M)}
+    assert gpu_rules and gpu_rules <= set(plan.GPU_RULES), gpu_rules - set(plan.GPU_RULES)
+
+
+def test_plan_uses_the_throughput_measured_by_a_finished_study(tmp_path, capsys, monkeypatch):
+    """--benchmarks: the rate is the searches' work (their resolved config, folds.json, HDF5 label counts) over
+    their benchmarked wall time: 10 epochs x (training epochs + 2 x 3 children x validation epochs x FORWARD_SHARE
+    for scoring; all validation epochs fit one minibatch) in 100 s."""
+    from neonas.store.h5io import Recording, write_recording
+    from neonas.store.splits import write_folds
+
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    study = Path("results/pilot")
+    paths = []
+    for i, (name, n) in enumerate((("a", 20), ("b", 30), ("c", 20), ("d", 5))):
+        labels = np.zeros(n + 4, dtype=np.int8)
+        labels[:4] = -1  # unlabelled epochs do not count
+        rec = Recording(name, np.zeros((n + 4, 1, 30), np.float32), labels, np.arange(n + 4) * 30.0,
+                        np.zeros(n + 4, np.uint8), 1.0, ["Cz"], ["AS", "QS", "W", "IS"], 30.0, f"{i:064x}")
+        write_recording(study / "h5" / f"{name}.h5", rec)
+        paths.append(str(study / "h5" / f"{name}.h5"))
+    folds = write_folds(paths, study / "folds.json", "loo", 4, 1, 0)
+    fold = next(f for f in folds["folds"] if f["test"] == ["d"])
+    size = {"a": 20, "b": 30, "c": 20}
+    n_train, n_val = sum(size[i] for i in fold["train"]), sum(size[i] for i in fold["val"])
+    search = {"training": {"epochs": 10, "val_batch_size": 128}, "controller": {"train_steps": 2, "num_aggregate": 3}}
+    (study / "config/search/nas").mkdir(parents=True)
+    (study / "config/search/nas/x.yaml").write_text(yaml.safe_dump(search))
+    bench = study / f"benchmarks/search/nas/x/seed0/fold{fold['fold']}.tsv"
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\tmax_rss\n100.0\t0:01:40\t500\n")
+    out = run_plan(capsys, "--config", "study=pilot", "--benchmarks", str(study / "benchmarks"))
+    rate = 10 * (n_train + 2 * 3 * n_val * plan.FORWARD_SHARE) / 100  # train b + c, val a: 10 x (50 + 48) / 100 s
+    assert f"throughput: {rate:,.1f} training samples/s per GPU job (measured: 1 search jobs" in out
