@@ -52,7 +52,8 @@ def add_arguments(parser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--preset", choices=sorted(PRESETS),
                        help="named configuration (default neonatal: 9 referential electrodes written as "
-                            "Fp1 C3 T3 O1 Fp2 C4 T4 O2 Cz, 0.5-30 Hz, 50 Hz notch, 64 Hz, AS/QS/W/IS)")
+                            "Fp1 C3 T3 O1 Fp2 C4 T4 O2 Cz, 0.5-30 Hz, 50 Hz notch, 64 Hz, AS/QS/W/IS; sleep-edf; "
+                            "dreams: one central channel, 20 s epochs, 50 Hz, W/N1/N2/N3/REM)")
     group.add_argument("--config", metavar="FILE",
                        help="YAML config: any PreprocessConfig field, starting from 'preset: NAME' (default neonatal)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
