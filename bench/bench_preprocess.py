@@ -91,15 +91,17 @@ def worker(pipeline: str, ds: dict, out: Path, profile: bool) -> dict:
     import scipy.signal  # noqa: F401
 
     from neonas.ingest.edfcheck import read_header
-    from neonas.ingest.preprocess import preprocess, resolve_montage
+    from neonas.ingest.montage import resolve_montage
+    from neonas.ingest.preprocess import preprocess
     from neonas.ingest.presets import preset
+    from neonas.ingest.readers import open_recording
 
     mne.set_log_level("ERROR")
     cfg = preset(ds["preset"])
     header = read_header(ds["edf"])
-    montage = resolve_montage(header, cfg)
+    montage = resolve_montage(open_recording(ds["edf"], cfg), cfg)
     labels = [d.pos.label for d in montage]
-    n_samples = header.n_records * montage[0].pos.samples_per_record
+    n_samples = header.n_records * montage[0].pos.sig.samples_per_record
     base = rss_mb()
     t0 = time.perf_counter()
     prof = cProfile.Profile() if profile else None
