@@ -1,0 +1,71 @@
+"""The study workflow on real adult recordings: the DREAMS text excerpts in ../shared, read as they are (the
+`dreams` preset, `neonas cohort --dreams`), excerpt 8 with its own grid start, through folds, a short search,
+retraining (searched and hand-designed nets on 1 channel) and the report, which must leave out spatial statistics."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from conftest import shared_file
+from neonas.cli import main
+from wfutil import copy_workflow, snakemake
+
+pytestmark = [pytest.mark.shared, pytest.mark.slow]
+
+EXCERPTS = ("excerpt3", "excerpt5", "excerpt8")  # 50 Hz and 200 Hz, excerpt 8 scored from t = 10 s
+TINY = {
+    "study": "dreams",
+    "synthetic": {"enabled": False},
+    "preprocess": {"preset": "dreams"},
+    "folds": {"scheme": "loo", "run": [0]},
+    "seeds": [0],
+    "rewards": [{"name": "identity", "reward": {"name": "identity"}}],
+    "arms": {"nas": True, "random": False, "handcrafted": True},
+    "search": {"training": {"epochs": 1, "batch_size": 32}, "space": {"n_layers": 2, "filters": 4},
+               "controller": {"train_steps": 2}},
+    "derive": {"samples": 2, "top_k": 1},
+    "retrain": {"epochs": 2, "patience": 2},
+}
+
+
+def test_dreams_cohort_through_the_workflow(tmp_path):
+    folder = shared_file("dreams-spindles", "excerpt8.txt").parent
+    wd = copy_workflow(tmp_path / "wf")
+    sheet = tmp_path / "dreams.tsv"
+    assert main(["cohort", "--dreams", str(folder), "--out", str(sheet)]) == 0
+    rows = [r for r in csv.DictReader(sheet.open(), delimiter="\t") if r["infant_id"] in EXCERPTS]
+    assert [r["infant_id"] for r in rows] == list(EXCERPTS)
+    assert "grid_start_s=10" in rows[2]["overrides"] and "grid_start_s" not in rows[0]["overrides"]
+    with sheet.open("w") as f:  # three of the eight excerpts: train, validation, test
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    (tmp_path / "dreams.yaml").write_text(yaml.safe_dump({**TINY, "cohort": str(sheet)}))
+    target = "results/dreams/report/tab_archstats.csv"
+    snakemake(wd, target, "--cores", "2", "--configfile", str(tmp_path / "dreams.yaml"), timeout=900)
+
+    res = wd / "results/dreams"
+    folds = json.loads((res / "folds.json").read_text())
+    assert sorted(folds["files"]) == sorted(EXCERPTS) and all(len(s) == 64 for s in folds["source_sha256"].values())
+    from neonas.store.h5io import read_recording
+
+    rec8 = read_recording(res / "h5/excerpt8.h5", load_eeg=False)
+    assert rec8.ch_names == ["central"] and rec8.sfreq == 50.0 and rec8.epoch_s == 20.0
+    assert rec8.onset_s[0] % 20 == 10  # its own grid: 10 s, 30 s, ...
+    assert rec8.preprocess_config["grid_start_s"] == 10
+    for run in ("nas/identity", "handcrafted/reference"):
+        m = json.loads((res / f"retrain/{run}/seed0/fold0/rank0/metrics.json").read_text())
+        assert m["test_ids"] == folds["folds"][0]["test"] and m["n_epochs"] > 80
+    summary = json.loads((res / "search/nas/identity/seed0/fold0/summary.json").read_text())
+    removed = summary.get("removed_ops", [])
+    with open(res / "report/tab_archstats.csv") as f:
+        table = list(csv.DictReader(f))
+    assert table and "Span" not in table[0] and "Dilation" not in table[0]  # meaningless on 1 channel
+    nas = [r for r in table if "NAS" in r.get("Method", "")]
+    assert nas and all("left out: the montage has 1 channel(s)" in r["Note"] for r in nas)
+    if removed:
+        assert all(f"{len(removed)} op(s) removed" in r["Note"] for r in nas)
