@@ -46,6 +46,8 @@ class Channel:
     to_uv: float  # multiply MNE's values by this to get microvolts
     limits_uv: tuple[float, float] | None = None  # clipping thresholds (EDF/BDF physical range), else None
     sig: object = None  # the EDF header's Signal, where there is one
+    unit: str = "uV"  # as the file states it, for the warning about a non-voltage channel that is used
+    voltage: bool = True  # stored in a voltage unit (else its values are used as if in uV)
 
 
 @dataclass
@@ -60,6 +62,10 @@ class Source:
 
     def open(self, used: list[Channel]):
         """An MNE Raw restricted to `used` (not loaded for file formats MNE reads lazily)."""
+        for c in used:
+            if not c.voltage:
+                log.warning("%s: channel '%s' has unit %r, not a voltage; its values are used as if in uV",
+                            self.path, c.label, c.unit)
         if self.kind in ("EDF", "BDF"):
             self._header.check_calibration([c.sig for c in used])
             return _open_edf(self._header, used)
@@ -83,8 +89,8 @@ def open_recording(path: str | os.PathLike, cfg) -> Source:
         from neonas.ingest.edfcheck import read_header
 
         header = read_header(path)
-        channels = [Channel(s.label, header.sfreq(s), "eeg", _edf_microvolt_scale(s, path), _edf_limits(s), s)
-                    for s in header.data_signals]
+        channels = [Channel(s.label, header.sfreq(s), "eeg", _edf_microvolt_scale(s), _edf_limits(s), s,
+                            s.dimension, s.dimension.casefold() in TO_MICROVOLT) for s in header.data_signals]
         return Source(path, header.kind, channels, _header=header)
     if path.is_dir() or path.stat().st_size == 0:
         raise NeonasError(f"{'is a directory' if path.is_dir() else 'file is empty (0 bytes)'}; expected a "
@@ -98,15 +104,11 @@ def open_recording(path: str | os.PathLike, cfg) -> Source:
 
 # --- EDF / BDF ---------------------------------------------------------------------------------------
 
-def _edf_microvolt_scale(sig, path: Path) -> float:
-    """Factor from MNE's value to microvolts, from the physical dimension written in the header."""
+def _edf_microvolt_scale(sig) -> float:
+    """Factor from MNE's value to microvolts, from the physical dimension written in the header (a
+    dimension that is not a voltage: values used as they are)."""
     mne_gain = 1e-6 if sig.dimension in _MNE_MICRO else 1e-3 if sig.dimension == "mV" else 1.0
-    to_uv = TO_MICROVOLT.get(sig.dimension.casefold())
-    if to_uv is None:
-        log.warning("%s: channel '%s' has physical dimension %r, not a voltage; its values are used as if in uV",
-                    path, sig.label, sig.dimension)
-        to_uv = 1.0
-    return to_uv / mne_gain
+    return TO_MICROVOLT.get(sig.dimension.casefold(), 1.0) / mne_gain
 
 
 def _edf_limits(sig) -> tuple[float, float]:
@@ -152,10 +154,9 @@ def _mne_channels(raw, path: Path) -> list[Channel]:
 
     out = []
     for ch, kind in zip(raw.info["chs"], raw.get_channel_types(), strict=True):
-        to_uv = 1e6 if ch["unit"] == FIFF.FIFF_UNIT_V else 1.0
-        if to_uv == 1.0 and kind in ("eeg", "eog", "ecg", "emg", "seeg", "ecog"):
-            log.warning("%s: channel '%s' is not stored in volts; its values are used as if in uV", path, ch["ch_name"])
-        out.append(Channel(ch["ch_name"], float(raw.info["sfreq"]), kind, to_uv))
+        volts = ch["unit"] == FIFF.FIFF_UNIT_V
+        out.append(Channel(ch["ch_name"], float(raw.info["sfreq"]), kind, 1e6 if volts else 1.0,
+                           unit="V" if volts else f"FIFF unit {int(ch['unit'])}", voltage=volts))
     return out
 
 
