@@ -139,3 +139,20 @@ def test_bids_dataset_becomes_a_cohort_sheet(tmp_path):
                    verbose="error", overwrite=True)
     assert main(["cohort", "--bids", str(root), "--out", str(sheet)]) == 2
     assert main(["cohort", "--bids", str(root), "--task", "sleep", "--out", str(sheet)]) == 0
+
+
+def test_non_eeg_names_and_types():
+    from neonas.ingest.montage import non_eeg_reason
+    from neonas.ingest.readers import Channel
+
+    def why(label, kind="eeg"):
+        return non_eeg_reason(Channel(label, 256.0, kind, 1.0))
+
+    # DREAMS excerpt3.edf, Sleep-EDF and the usual PSG names
+    for label in ("EMG1", "ECG", "NAF1", "VAB", "VTH", "EOG1-A1", "SAO2", "PULSE", "POS", "EEG Effort THO",
+                  "Resp oro-nasal", "EMG submental", "Event marker", "Temp rectal", "EKG", "Thor", "Abdo"):
+        assert why(label) is not None, label
+    for label in ("EEG Fp1-Ref", "C3-A1", "CZ-A1", "FP1-A1", "O1-A1", "EEG Fpz-Cz", "T7", "PO3", "TP9", "FT10",
+                  "CP1-Ref", "central"):
+        assert why(label) is None, label
+    assert why("X1", "resp") == "its channel type in the file is 'resp'"

@@ -75,6 +75,7 @@ def non_eeg_reason(ch: Channel) -> str | None:
     if ch.kind in NON_EEG_TYPES:
         return f"its channel type in the file is '{ch.kind}'"
     words = set(re.split(r"[^a-z0-9]+", ch.label.casefold()))
+    words |= {w.rstrip("0123456789") for w in words}  # EOG1, EMG2, NAF1
     hit = sorted(words & NON_EEG_WORDS)
     return f"its name says '{hit[0]}'" if hit else None
 
