@@ -128,7 +128,7 @@ def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: l
         ax.set_xlabel("search epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[:: min(len(panels), 3)]:
-        ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}")
+        ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}\n(each arm on its own supernet)")
     handles, labels = axes[0].get_legend_handles_labels()
     legend = fig.legend(handles, labels, loc="outside upper center", ncols=3, markerscale=3, frameon=False)
     legend.legend_handles[0].set_alpha(0.6)  # the dots' own alpha may be too faint to see
