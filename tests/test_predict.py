@@ -150,7 +150,7 @@ def test_bad_input_fails_with_one_clear_line(tiny_model, tmp_path, capsys, case)
     else:
         rec = recording(tmp_path / "r.edf", seconds=40.0)
         extra = ["--set", "h_freq=20"]
-        expect = ["predict may only change aliases"]
+        expect = ["predict cannot change h_freq", "h_freq: 12.0"]
     out = tmp_path / "out.tsv"
     capsys.readouterr()
     assert main(["predict", str(rec), "--model", str(model), "--out", str(out), *extra]) == 2
@@ -178,8 +178,9 @@ def test_workflow_stages_unlabelled_rows_with_the_final_model(tiny_model, tmp_pa
     recording(wd / "u1.edf", seconds=40.0, seed=3)
     for i in range(3):
         (wd / f"l{i}.edf").touch()  # labelled rows: only planned (-n) here, never read
-    rows = "".join(f"l{i}\tl{i}.edf\t\tannotations\t\n" for i in range(3)) + "u1\tu1.edf\t\tnone\t\n"
-    (wd / "sheet.tsv").write_text("infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks\n" + rows)
+    rows = "".join(f"l{i}\tl{i}.edf\t\tannotations\t\t\n" for i in range(3))
+    rows += "u1\tu1.edf\t\tnone\t\tgrid_start_s=8\n"  # a per-recording override: how to read this file
+    (wd / "sheet.tsv").write_text("infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks\toverrides\n" + rows)
     (wd / "study.yaml").write_text("study: pr\ncohort: sheet.tsv\nsynthetic: {enabled: false}\n")
     (wd / "results/pr/final").mkdir(parents=True)
     shutil.copy(tiny_model, wd / "results/pr/final/model.pt")
@@ -189,7 +190,8 @@ def test_workflow_stages_unlabelled_rows_with_the_final_model(tiny_model, tmp_pa
     # only the predict rules may run: final/ stands in for the final rule's output
     snakemake(wd, "predict_all", "--cores", "1", *configs, "--allowed-rules", "predict", "predict_all")
     rows = read_tsv(wd / "results/pr/predict/u1.tsv")
-    assert len(rows) == 5 and (wd / "results/pr/predict/u1.png").exists()
+    assert [r["onset_s"] for r in rows] == ["8.000", "16.000", "24.000", "32.000"]  # the grid from 8 s
+    assert (wd / "results/pr/predict/u1.png").exists()
 
 
 @pytest.mark.shared

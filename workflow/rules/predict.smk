@@ -23,6 +23,8 @@ rule predict:
         infant="|".join(map(re.escape, UNLABELLED)) or "(?!)",  # only unlabelled rows (none: matches nothing)
     params:
         device=config["device"],
+        # the row's overrides column: how to read this file (aliases, grid_start_s...); predict refuses the rest
+        overrides=lambda wildcards: " ".join(f"--set '{item}'" for item in COHORT[wildcards.infant].get("overrides", [])),
     threads: 1
     log:
         study("logs/predict/{infant}.log"),
@@ -32,7 +34,7 @@ rule predict:
         ENV
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
-        "neonas predict {input.eeg} --model {input.final}/model.pt --plot --device {params.device}"
+        "neonas predict {input.eeg} --model {input.final}/model.pt --plot --device {params.device} {params.overrides}"
         " --out {output.tsv} > {log} 2>&1"
 
 

@@ -31,8 +31,6 @@ from neonas.errors import NeonasError
 log = logging.getLogger(__name__)
 
 FORMATS = ("tsv", "edf")
-#: preprocessing fields predict may override with --set: they say how to read a file, not what the model sees
-READ_KEYS = ("aliases", "grid_start_s", "chunk_s")
 
 
 @dataclass
@@ -62,6 +60,7 @@ def preprocess_config(ckpt: dict, model_path: str | os.PathLike, overrides: list
     """The model's stored preprocessing, for a recording without labels: (preset name, PreprocessConfig)."""
     from neonas.config import from_dict, set_dotted
     from neonas.ingest.presets import PreprocessConfig
+    from neonas.training.modelcard import SIGNAL_KEYS
 
     stored = ckpt.get("preprocess")
     if not stored:
@@ -72,11 +71,12 @@ def preprocess_config(ckpt: dict, model_path: str | os.PathLike, overrides: list
     preset = data.pop("preset", None) or "neonatal"
     # no labels: keep every epoch, no sleep-period crop, the grid starts at the recording's first sample
     data.update(unlabelled="keep", crop_sleep_min=None, grid_start_s=None)
-    for item in overrides or []:
-        key = item.partition("=")[0].strip()
-        if key.split(".")[0] not in READ_KEYS:
-            raise NeonasError(f"--set {item}: predict may only change {', '.join(READ_KEYS)}; everything else is "
-                              "what the model was trained on")
+    for item in overrides or []:  # how to read this file (aliases, grid_start_s, reader settings), not the signal
+        key = item.partition("=")[0].strip().split(".")[0]
+        if key in SIGNAL_KEYS:
+            raise NeonasError(f"--set {item}: predict cannot change {key}, which shapes the signal the model was "
+                              f"trained on ({key}: {stored.get(key)!r}); it may change how a file is read, e.g. "
+                              "aliases or grid_start_s")
         set_dotted(data, item)
     return preset, from_dict(PreprocessConfig, data, f"{model_path}: preprocess")
 
@@ -211,30 +211,30 @@ def write_plot(path: str | os.PathLike, h: Hypnogram) -> None:
 
 # --- many recordings ---------------------------------------------------------------------------------
 
-def jobs(recordings: list[str], cohort: str | None, out: str, fmt: str) -> list[tuple[Path, str, Path]]:
-    """(recording, infant id, output file) for every recording to stage."""
-    items: list[tuple[Path, str]] = [(Path(r), Path(r).stem) for r in recordings]
+def jobs(recordings: list[str], cohort: str | None, out: str, fmt: str) -> list[tuple[Path, str, Path, list[str]]]:
+    """(recording, infant id, output file, the cohort row's overrides) for every recording to stage."""
+    items: list[tuple[Path, str, list[str]]] = [(Path(r), Path(r).stem, []) for r in recordings]
     if cohort:
         from neonas.ingest.cohort import load_cohort
 
         rows = [r for r in load_cohort(cohort) if r.label_format == "none"]
         if not rows:
             raise NeonasError("no rows with label_format none (predict stages unlabelled recordings)", cohort)
-        items += [(Path(r.eeg_path), r.infant_id) for r in rows]
+        items += [(Path(r.eeg_path), r.infant_id, list(getattr(r, "overrides", ()))) for r in rows]
     if not items:
         raise NeonasError("give at least one recording, or --cohort SHEET")
     out = Path(out)
     if len(items) == 1 and not cohort and not out.is_dir():
-        result = [(items[0][0], items[0][1], out)]
+        result = [(items[0][0], items[0][1], out, items[0][2])]
     else:
         if out.exists() and not out.is_dir():
             raise NeonasError("with several recordings (or --cohort), --out must be a directory", out)
-        result = [(rec, ident, out / f"{ident}.{fmt}") for rec, ident in items]
-    names = [o.resolve() for _, _, o in result]
+        result = [(rec, ident, out / f"{ident}.{fmt}", extra) for rec, ident, extra in items]
+    names = [o.resolve() for _, _, o, _ in result]
     dupes = sorted({str(n) for n in names if names.count(n) > 1})
     if dupes:
         raise NeonasError(f"two recordings would write the same file {dupes[0]}; give them distinct names")
-    for rec, _, o in result:
+    for rec, _, o, _ in result:
         if rec.exists() and o.exists() and os.path.samefile(rec, o):
             raise NeonasError("--out would overwrite the recording itself; choose another output", o)
     return result
@@ -253,8 +253,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--plot", action="store_true", help="also write a hypnogram PNG (probabilities as a band) "
                         "beside each output")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help=f"change how files are read, one of {', '.join(READ_KEYS)} (e.g. --set "
-                             "'aliases={Fp1: [EEG FP1-REF]}'); repeatable")
+                        help="change how files are read (not what the model sees: channels, filters, rate and "
+                             "epoch length stay the model's), e.g. --set 'aliases={Fp1: [EEG FP1-REF]}' or --set "
+                             "grid_start_s=10; repeatable. A cohort row's overrides column applies the same way")
     parser.add_argument("--device", default="cpu", help="cpu (default), auto or cuda[:N]")
 
 
@@ -269,8 +270,8 @@ def run(args) -> int:
     model, ckpt = load_model(args.model, device)
     preprocess_config(ckpt, args.model, args.overrides)  # a bad model or --set fails before any recording
     bar = tqdm(todo, desc="predict", unit="recording", disable=None if len(todo) > 1 else True)
-    for rec, ident, out in bar:
-        h = stage(rec, model, ckpt, args.model, device, args.overrides, ident)
+    for rec, ident, out, row_overrides in bar:
+        h = stage(rec, model, ckpt, args.model, device, [*row_overrides, *args.overrides], ident)
         (write_edf if args.format == "edf" else write_tsv)(out, h)
         if args.plot:
             write_plot(out.with_suffix(".png"), h)
