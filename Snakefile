@@ -46,5 +46,6 @@ rule all:
         retrain_dirs(),
         yardstick_files(),
         rules.report.output,
-        predict_files(),
+        rules.summary.output,  # results/<study>/summary.html
         rules.final.output,
+        predict_files(),

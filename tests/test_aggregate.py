@@ -318,3 +318,126 @@ def test_help_reads_well(capsys):
     out = capsys.readouterr().out
     for flag in ("--searches", "--derived", "--metrics", "--planted", "--out", "Example:"):
         assert flag in out
+
+
+# ----------------------------------------------------------------------------- nothing to conclude (checks)
+
+
+def _checks(out) -> pd.DataFrame:
+    return pd.read_csv(out / "checks.csv")
+
+
+def _one_run(tmp_path, setting="identity", **kw):
+    return write_run(tmp_path / "search" / "nas" / setting / "seed0" / "fold0", "nas", setting, 0, 0, **kw)
+
+
+def test_one_seed_and_one_fold_get_the_warning_and_no_verdict(tmp_path, agg):
+    study = make_study(tmp_path / "results" / "t", seeds=(0,), folds=(0,))
+    assert main(aggregate_argv(study, tmp_path / "agg")) == 0
+    c = _checks(tmp_path / "agg")
+    rep = c[c["check"] == "replicates"]
+    assert (rep["status"] == "warning").all() and len(rep) == 4  # every arm, retrained models included
+    assert rep["tag"].eq("n = 1 seed, 1 fold").all()
+    verdicts = json.loads((tmp_path / "agg" / "verdicts.json").read_text())
+    assert verdicts["comparison"].startswith("Cannot tell") and verdicts["reward"].startswith("Cannot tell")
+    full = agg["csv"]("checks")  # 2 seeds x 3 folds: the same check passes
+    assert (full[full["check"] == "replicates"]["status"] == "ok").all()
+
+
+@pytest.mark.parametrize("level,word", [(0.001, "~0"), (0.999, "saturated")])
+def test_a_reward_that_is_the_same_for_every_child_gets_the_warning(tmp_path, level, word):
+    run = _one_run(tmp_path, SIGMOID)
+    children = pd.read_csv(run / "children.csv")
+    jitter = 0.001 * (np.arange(len(children)) % 3)  # differences of a thousandth of the reward's scale
+    children["reward"], children["baseline"] = level + jitter, level + 0.001
+    children.to_csv(run / "children.csv", index=False)
+    informative = _one_run(tmp_path / "other")  # the fixture's identity reward: SD 0.02, above 0.01
+    argv = ["aggregate", "--searches", str(run), str(informative), "--out", str(tmp_path / "agg")]
+    assert main(argv) == 0
+    c = _checks(tmp_path / "agg").set_index(["check", "setting"])
+    flat = c.loc[("reward_signal", SIGMOID)]
+    assert flat["status"] == "warning" and flat["value"] < 0.01 and f"reward {word}" == flat["tag"]
+    assert c.loc[("reward_signal", "identity"), "status"] == "ok"
+
+
+def test_a_policy_at_uniform_entropy_gets_the_warning(tmp_path):
+    from neonas.study.checks import uniform_entropy
+
+    h = uniform_entropy(SPACE)
+    assert h == pytest.approx(4 * math.log(23) + 6 * math.log(2))  # 4 layers of 23 ops, 0+1+2+3 skip bits
+    stuck = _one_run(tmp_path, SIGMOID)
+    epochs = pd.read_csv(stuck / "epochs.csv")
+    epochs["entropy"] = 0.99 * h  # 16.5 of 16.7 nats: the "entropy 16.55-16.70"
+    epochs.to_csv(stuck / "epochs.csv", index=False)
+    moved = _one_run(tmp_path / "other")  # the fixture's controller ends at 12 % of the uniform entropy
+    assert main(["aggregate", "--searches", str(stuck), str(moved), "--out", str(tmp_path / "agg")]) == 0
+    c = _checks(tmp_path / "agg").set_index(["check", "setting"])
+    assert c.loc[("policy_moved", SIGMOID), "status"] == "warning"
+    assert c.loc[("policy_moved", SIGMOID), "value"] == pytest.approx(0.99)
+    assert c.loc[("policy_moved", "identity"), "status"] == "ok"
+    verdicts = json.loads((tmp_path / "agg" / "verdicts.json").read_text())
+    assert verdicts["learning"].startswith("Partly")
+
+
+def test_final_policy_samples_against_uniform():
+    from neonas.engine.space import SpaceConfig, decisions, decode
+    from neonas.study.checks import policy_test
+
+    rng = np.random.default_rng(1)
+    space = SpaceConfig(**SPACE)
+    uniform = []
+    for _ in range(40):
+        choices = [int(rng.integers(d.size)) if d.kind == "choice" else list(rng.integers(0, 2, d.size))
+                   for d in decisions(space)]
+        uniform.append(decode(space, choices))
+    p_ops, p_skips = policy_test(uniform, SPACE, draws=2000)
+    assert p_ops > 0.05 and p_skips > 0.05
+    p_ops, p_skips = policy_test([BEST] * 40, SPACE, draws=2000)  # one op everywhere, no skips
+    assert p_ops < 0.001 and p_skips < 0.001
+
+
+def test_identical_final_policies_and_constant_networks(tmp_path, agg):
+    c = agg["csv"]("checks")
+    same = c[c["check"] == "identical_policies"].set_index("other")
+    assert same.loc[f"nas/{SIGMOID}", "status"] == "warning"  # the fixture samples the same 4 archs everywhere
+    assert same.loc[f"nas/{SIGMOID}", "value"] == 6  # 2 seeds x 3 folds
+    assert (c[c["check"] == "constant_top"]["status"] == "ok").all()  # every fixture model predicts 4 stages
+    # a second study: one run samples other architectures, one retrained model predicts W for everything
+    study = make_study(tmp_path / "results" / "t", seeds=(0,), folds=(0,))
+    d = tmp_path / "results/t/search/nas/identity/seed0/fold0/derived.json"
+    data = json.loads(d.read_text())
+    data["sampled"] = [{"hash": "", "arch": a, "supernet_metric": 0.5} for a in (PLAIN, PLAIN, LOCAL, LOCAL)]
+    d.write_text(json.dumps(data))
+    m = tmp_path / "results/t/retrain/random/uniform/seed0/fold0/rank1/metrics.json"
+    metrics = json.loads(m.read_text())
+    metrics["confusion"] = [[0, 0, 10, 0], [0, 0, 10, 0], [0, 0, 10, 0], [0, 0, 2, 0]]
+    m.write_text(json.dumps(metrics))
+    assert main(aggregate_argv(study, tmp_path / "agg")) == 0
+    c = _checks(tmp_path / "agg")
+    same = c[(c["check"] == "identical_policies") & (c["setting"] == "identity")].set_index("other")
+    assert (same["status"] == "ok").all()
+    const = c[c["check"] == "constant_top"].set_index("setting")
+    assert const.loc["uniform", "status"] == "warning" and const.loc["uniform", "value"] == 1
+    assert const.loc["identity", "status"] == "ok"
+
+
+def test_fancy_is_never_the_best_nor_skipless():
+    from neonas.study.results import fancy_pick
+    from neonas.study.runs import Archs
+
+    archs = Archs()
+    rows = []
+    for a in (BEST, FANCY, PLAIN, LOCAL):
+        h = archstats.arch_hash(a)
+        archs.add(h, a)
+        rows.append({"source": "sampled", "arm": "nas", "arch_hash": h, "supernet_metric": 0.5,
+                     "n_skips": archstats.arch_row(a)["n_skips"]})
+    df = pd.DataFrame(rows)
+    fancy_h, plain_h = archstats.arch_hash(FANCY), archstats.arch_hash(PLAIN)
+    assert fancy_pick(df, archs, archstats.arch_hash(BEST))["arch"] == FANCY
+    # the best has the most skips: the next candidate, PLAIN (1 skip), is the fancy one
+    picked = fancy_pick(df, archs, fancy_h)
+    assert picked["arch"] == PLAIN and picked["arch_hash"] != fancy_h and "(1)" in picked["why"]
+    # nothing but the best has a skip: no fancy architecture, and the reason says so
+    none = fancy_pick(df[~df["arch_hash"].isin([plain_h])], archs, fancy_h)
+    assert none["arch"] is None and "other than the best architecture has a skip" in none["why"]

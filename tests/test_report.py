@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from neonas.cli import main
-from neonas.study.report import FIGURES, TABLES
-from studyfixture import SIGMOID, make_study
+from neonas.study.report import FIGURES, TABLES, make_tables
+from studyfixture import SIGMOID, aggregate_argv, make_study
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,12 +37,17 @@ def retrain_dirs():  # retrain/<arm>/<setting>/seed<S>/fold<F>, with rank<R>/met
     return sorted({{str(Path(m).parent.parent) for m in metrics_files()}})
 def planted_files():
     return [{planted!r}]
+def yardstick_files():  # the common yardstick (workflow/rules/yardstick.smk): not in this study
+    return []
+def sanity_files():
+    return []
 include: {aggregate!r}
 include: {report!r}
 rule all:
     input:
         LATEX_BUNDLE,
         REPORT_OUTPUTS,
+        SUMMARY,
 """
 
 
@@ -93,8 +98,10 @@ def test_tables_say_what_the_study_shows(study):
     paired = pd.read_csv(report / "tab_paired_tests.csv")
     row = paired[paired["Comparison"] == f"NAS, {SIGMOID} vs hand-designed"].iloc[0]
     assert row["Δ Accuracy (p)"] == "+0.151 (0.25)" and "cannot fall below 0.25" in row["Note"]
-    verdicts = pd.read_csv(report / "tab_verdicts.csv")
-    assert verdicts["Answer"].iloc[0].startswith("Yes")
+    verdicts = pd.read_csv(report / "tab_verdicts.csv").set_index("Question")["Answer"]
+    assert verdicts["Does the supernet's ranking survive retraining from scratch?"].startswith("Yes")
+    # 3 folds: p cannot fall below 0.25, so no comparison of arms can come out as a difference
+    assert verdicts.iloc[0].startswith("No evidence of a difference")
     planted = pd.read_csv(report / "tab_planted.csv", dtype=str)
     assert planted.iloc[-1][["Method", "n", "Covering", "Share"]].tolist() == ["NAS, all settings", "12", "12", "1.00"]
 
@@ -140,3 +147,52 @@ def test_report_help_reads_well(capsys):
     out = capsys.readouterr().out
     assert "--aggregate" in out and "--latex" in out and "neonas_results.tex" in out
 
+
+
+def _body_lines(page: str) -> list[str]:
+    return page.split("<body>", 1)[1].splitlines()
+
+
+@pytest.mark.slow
+def test_summary_reads_from_answers_to_figures(study):
+    """summary.html: warnings and answers on the first screen, then every figure (embedded, with its .rst
+    caption) and table inline, in reading order; a link to the Snakemake report."""
+    page = (study / "results/t/summary.html").read_text()
+    first = "\n".join(_body_lines(page)[:20])
+    assert "Questions and answers" in first and "read these before the numbers" in first
+    assert "Arms not shown to differ" in first  # 3 folds: no test can reach p < 0.05
+    assert "Identical final policies in different arms" in first  # the fixture's arms sample the same archs
+    assert "Does the supernet&#x27;s ranking survive retraining from scratch?</dt><dd>Yes" in first
+    assert "<a href='report.html'>Snakemake report</a>" in first
+    order = [page.index(f"id='{key}'") for key in ("answers", "search", "architectures", "results", "trust")]
+    assert order == sorted(order)
+    for name, _, _ in FIGURES:
+        if (study / f"results/t/report/{name}.png").exists():
+            assert f"<figure id='{name}'><img src='data:image/png;base64," in page, name
+    assert "How to read it" in page  # captions from workflow/report/*.rst
+    assert "<td>0.711 ± 0.009</td>" in page  # tab_results inline
+    assert page.index("id='tab_results'") < page.index("id='fig_confusion'")
+
+
+def test_summary_of_a_one_seed_one_fold_study_says_there_is_nothing_to_conclude(tmp_path):
+    paths = make_study(tmp_path / "results" / "t", seeds=(0,), folds=(0,))
+    assert main(aggregate_argv(paths, tmp_path / "agg")) == 0
+    from neonas.study.report import Aggregate
+
+    report = tmp_path / "report"  # the report's tables, without drawing the figures (the slow part)
+    report.mkdir()
+    for name, df in make_tables(Aggregate(tmp_path / "agg")).items():
+        df.to_csv(report / f"{name}.csv", index=False)
+    out = tmp_path / "summary.html"
+    assert main(["summary", "--aggregate", str(tmp_path / "agg"), "--report", str(report), "--out", str(out),
+                 "--captions", str(REPO / "workflow/report")]) == 0
+    first = "\n".join(_body_lines(out.read_text())[:20])
+    assert "Too few seeds or folds</b>: NAS identity, NAS sigmoid-t0.6-s20, random search, hand-designed " \
+           "(n = 1 seed, 1 fold)" in first
+    assert "<dd>Cannot tell (too few seeds or folds for a test): NAS identity vs random search" in first
+    results = pd.read_csv(report / "tab_results.csv")
+    assert results["Warnings"].str.contains("n = 1 seed, 1 fold").all()  # the table carries it too
+    again = tmp_path / "again.html"
+    assert main(["summary", "--aggregate", str(tmp_path / "agg"), "--report", str(report), "--out", str(again),
+                 "--captions", str(REPO / "workflow/report")]) == 0
+    assert again.read_bytes() == out.read_bytes()

@@ -27,7 +27,8 @@ REPORT_TABLES = {
     "tab_archstats": "2 Architectures",
     "tab_kendall": "4 Can the search be trusted?",
     "tab_planted": "4 Can the search be trusted?",
-    "tab_verdicts": "4 Can the search be trusted?",
+    "tab_verdicts": "0 Verdicts and warnings",
+    "tab_warnings": "0 Verdicts and warnings",
 }
 
 
@@ -68,3 +69,34 @@ rule report:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
         'neonas report --aggregate {input} --out {params.out} --latex {output.latex} --title "{params.title}"'
         " > {log} 2>&1"
+
+
+# summary.html reads the captions of the Snakemake report (workflow/report/<name>.rst, beside this folder)
+CAPTIONS = Path(str(workflow.current_basedir)).parent / "report"
+SUMMARY = study("summary.html")
+
+
+rule summary:
+    """The study as one HTML page that reads like a chapter: answers and warnings first, then every figure and
+    table with its caption; links to the Snakemake report (report.html beside it) for provenance."""
+    input:
+        aggregate=study("aggregate"),
+        figures=rules.report.output.figures,
+        tables=rules.report.output.tables,
+        captions=[CAPTIONS / f"{name}.rst" for name in (*REPORT_FIGURES, *REPORT_TABLES)],
+    output:
+        SUMMARY,
+    params:
+        report=lambda wildcards, input: Path(input.figures[0]).parent,
+        captions=CAPTIONS,
+        title=f"neonas study '{config['study']}'",
+    threads: 1
+    log:
+        study("logs/summary.log"),
+    benchmark:
+        study("benchmarks/summary.tsv")
+    conda:
+        ENV
+    shell:
+        "neonas summary --aggregate {input.aggregate} --report {params.report} --captions {params.captions:q}"
+        ' --snakemake-report report.html --title "{params.title}" --out {output} > {log} 2>&1'

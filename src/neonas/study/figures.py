@@ -4,11 +4,13 @@ Every figure is at most 6.3 in wide (a LaTeX text width) with 10 pt text, embeds
 is byte-identical when redrawn from the same tables (no timestamps in the PDF). Each function takes
 DataFrames and returns a Figure; `save` writes it as PDF and PNG. Missing data gives a figure that
 says what is missing, never an error, so the report always has every file the workflow expects.
+Axes start where a reader expects them (0 for shares, counts and entropies) or say that they are cut, and
+curves that look flat at that scale get their range written beside them. This module holds the style and
+the search and results figures; neonas.study.figures_arch the architecture figures.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -19,10 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from neonas.study import archstats  # noqa: E402
 
 WIDTH = 6.3  # inches: the text width of a typical thesis page
 DPI = 200  # PNG resolution
@@ -87,6 +86,28 @@ def placeholder(text: str, height: float = 2.0) -> plt.Figure:
     return fig
 
 
+SMALL_RANGE = 0.05  # a curve spanning less than this share of its axis gets its range written beside it
+
+
+def note_small_range(ax: plt.Axes, ranges: list[tuple[str, float, float]], unit: str = "") -> None:
+    """Write the range of every curve that looks flat at the axis' scale (span < SMALL_RANGE of the axis):
+    an honest axis from 0 must not hide that a quantity changed, nor a cut axis inflate it."""
+    lo, hi = ax.get_ylim()
+    lines = [f"{name}: {a:.3g}–{b:.3g}{unit}" for name, a, b in ranges
+             if not (math.isnan(a) or math.isnan(b)) and hi > lo and (b - a) < SMALL_RANGE * (hi - lo)]
+    if lines:
+        ax.text(0.02, 0.03, "small range\n" + "\n".join(lines), transform=ax.transAxes, fontsize=6, va="bottom",
+                ha="left", color="0.25")
+
+
+def mark_cut(ax: plt.Axes) -> None:
+    """Say so on the axes when an axis of a non-negative quantity does not start at 0."""
+    cuts = [f"{axis} from {lim[0]:.2f}" for axis, lim in (("x", ax.get_xlim()), ("y", ax.get_ylim())) if lim[0] > 0]
+    if cuts:
+        ax.text(0.99, 0.02, "axes cut: " + ", ".join(cuts), transform=ax.transAxes, fontsize=6, ha="right",
+                va="bottom", color="0.25")
+
+
 def _grid(n: int, max_cols: int = 3, row_height: float = 2.3, **kw) -> tuple[plt.Figure, np.ndarray]:
     cols = min(n, max_cols)
     rows = math.ceil(n / cols)
@@ -129,20 +150,27 @@ def accuracy_over_epochs(children: pd.DataFrame, curves: pd.DataFrame, panels: l
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[:: min(len(panels), 3)]:
         ax.set_ylabel(f"child {METRIC_LABELS.get(metric_name, metric_name)}\n(each arm on its own supernet)")
+    # a share of epochs (accuracy, balanced accuracy, F1) from 0 to 1; kappa from its lowest value or 0
+    low = float(np.nanmin(children["metric"])) if len(children) else 0.0
+    axes[0].set_ylim(min(0.0, low - 0.05) if metric_name == "kappa" else 0.0, 1.0)
     handles, labels = axes[0].get_legend_handles_labels()
     legend = fig.legend(handles, labels, loc="outside upper center", ncols=3, markerscale=3, frameon=False)
     legend.legend_handles[0].set_alpha(0.6)  # the dots' own alpha may be too faint to see
     return fig
 
 
-def controller_curves(controller: pd.DataFrame, settings: list[tuple[str, str]]) -> plt.Figure:
-    """Controller entropy and reward baseline per epoch: median over runs, quartile band."""
+def controller_curves(controller: pd.DataFrame, settings: list[tuple[str, str]],
+                      uniform_entropy: float | None = None, reward_max: float = 1.0) -> plt.Figure:
+    """Controller entropy and reward baseline per epoch: median over runs, quartile band. Entropy runs from
+    0 to the uniform policy's (dashed; a controller that stays there learned nothing), the baseline from 0
+    to the largest reward; curves that look flat at that scale get their range written beside them."""
     style()
     if not len(controller) or controller[["entropy_median", "baseline_median"]].isna().all().all():
         return placeholder("No controller curves (epochs.csv has no entropy or baseline).")
     fig, axes = plt.subplots(1, 2, figsize=(WIDTH, 2.6), layout="constrained")
     col = colors(settings)
     for ax, what, ylabel in ((axes[0], "entropy", "policy entropy (nats)"), (axes[1], "baseline", "reward baseline")):
+        ranges, top, bottom = [], 0.0, 0.0
         for arm, setting in settings:
             g = controller[(controller["arm"] == arm) & (controller["setting"] == setting)]
             if not len(g) or g[f"{what}_median"].isna().all():
@@ -150,10 +178,21 @@ def controller_curves(controller: pd.DataFrame, settings: list[tuple[str, str]])
             ax.fill_between(g["epoch"], g[f"{what}_q25"], g[f"{what}_q75"], color=col[(arm, setting)], alpha=0.2,
                             linewidth=0)
             ax.plot(g["epoch"], g[f"{what}_median"], color=col[(arm, setting)], label=label(arm, setting))
+            med = g[f"{what}_median"]
+            ranges.append((label(arm, setting), float(med.min()), float(med.max())))
+            top = max(top, float(np.nanmax(g[f"{what}_q75"])))
+            bottom = min(bottom, float(np.nanmin(g[f"{what}_q25"])))
+        ceiling = uniform_entropy if what == "entropy" else reward_max
+        if ceiling is not None and not math.isnan(ceiling):
+            top = max(top, ceiling)
+            if what == "entropy":
+                ax.axhline(ceiling, color="0.4", linestyle="--", linewidth=0.8, label="uniform policy")
+        ax.set_ylim(bottom, top * 1.05 if top > 0 else 1.0)
+        note_small_range(ax, ranges, " nats" if what == "entropy" else "")
         ax.set_xlabel("search epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
-    axes[0].legend(frameon=False)
+    axes[0].legend(frameon=False, loc="best")
     return fig
 
 
@@ -173,6 +212,7 @@ def reward_functions(curves: pd.DataFrame, configs: pd.DataFrame, settings: list
     ax.set_xlabel("child metric x")
     ax.set_ylabel("reward r(x)")
     ax.set_xlim(0, 1)
+    ax.set_ylim(min(0.0, float(curves["reward"].min())), max(1.0, float(curves["reward"].max())) * 1.05)
     ax.legend(loc="upper left", frameon=False)
     return fig
 
@@ -180,147 +220,22 @@ def reward_functions(curves: pd.DataFrame, configs: pd.DataFrame, settings: list
 def _formula(cfg: dict) -> str:
     name = cfg.get("name", "")
     if name == "sigmoid":
-        return f"$C/(1+e^{{-Ax+B}})$, A={cfg['steepness']:g}, t={cfg['threshold']:g}, C={cfg['scale']:g}"
+        t = cfg["threshold"]
+        if str(t) == "auto":  # adaptive: the curve is drawn at the median threshold the runs used
+            used = cfg.get("threshold_used")
+            t = "auto" + (f" (median {float(used):.2f})" if used is not None and not pd.isna(used) else "")
+        else:
+            t = f"{float(t):g}"
+        return f"$C/(1+e^{{-Ax+B}})$, A={float(cfg['steepness']):g}, t={t}, C={float(cfg['scale']):g}"
     return {"identity": "$x$", "cubed": "$x^3$"}.get(name, name)
-
-
-# ----------------------------------------------------------------------------- architectures
-
-
-DIST_PANELS = (("span", "channel span (electrodes)"), ("dilation", "channel dilation"),
-               ("extent_el", "extent (electrodes)"), ("time_extent_ms", "time kernel (ms)"),
-               ("op", "operation"), ("n_skips", "skips per architecture"))
-
-
-def arch_distributions(dist: pd.DataFrame, source: str, settings: list[tuple[str, str]]) -> plt.Figure:
-    """Grouped bars: share of conv layers (ops: of layers; skips: of architectures) per value, per setting,
-    pooled over seeds and folds."""
-    style()
-    d = dist[dist["source"] == source]
-    if not len(d):
-        return placeholder(f"No architectures of kind '{source}' (no derived.json given).")
-    panels = list(DIST_PANELS)
-    if not (d["quantity"] == "time_extent_ms").any():
-        panels[3] = ("time_kernel", "time kernel (steps)")
-    fig, axes = _grid(len(panels), row_height=1.9)
-    col = colors(settings)
-    present = [s for s in settings if ((d["arm"] == s[0]) & (d["setting"] == s[1])).any()]
-    width = 0.8 / max(len(present), 1)
-    for ax, (q, xlabel) in zip(axes, panels, strict=False):
-        dq = d[d["quantity"] == q]
-        values = sorted(dq["value"].unique(), key=_value_key)
-        x = np.arange(len(values))
-        for k, (arm, setting) in enumerate(present):
-            g = dq[(dq["arm"] == arm) & (dq["setting"] == setting)].groupby("value")["count"].sum()
-            share = np.array([g.get(v, 0) for v in values], float) / max(g.sum(), 1)
-            ax.bar(x - 0.4 + width * (k + 0.5), share, width, color=col[(arm, setting)], label=label(arm, setting))
-        ax.set_xticks(x, [_short(v) for v in values], rotation=45 if q in ("op", "time_extent_ms") else 0)
-        ax.set_xlabel(xlabel)
-        ax.set_ylim(0, 1)
-    axes[0].set_ylabel("share")
-    axes[3].set_ylabel("share")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False)
-    return fig
-
-
-def _value_key(v: str):
-    try:
-        return (0, float(v), "")
-    except ValueError:
-        return (1, 0.0, v)
-
-
-def _short(v: str) -> str:
-    try:
-        f = float(v)
-    except ValueError:
-        return v
-    return f"{f:g}"
-
-
-OVER_TIME = (("mean_extent_el", "spatial extent (electrodes)"), ("mean_time_extent_ms", "time kernel (ms)"),
-             ("skip_freq", "share with skips"), ("share_conv", "share of conv layers"))
-
-
-def arch_over_time(summary: pd.DataFrame, windows: pd.DataFrame, settings: list[tuple[str, str]]) -> plt.Figure:
-    """How the sampled children change during the search: means per window of epochs, per setting."""
-    style()
-    s = summary[(summary["source"] == "children") & (summary["window"] > 0)]
-    if not len(s):
-        return placeholder("No sampled children to summarise over time.")
-    panels = [p for p in OVER_TIME if p[0] in s and s[p[0]].notna().any()]
-    if "mean_time_extent_ms" not in [p[0] for p in panels] and "mean_time_kernel" in s:
-        panels.insert(1, ("mean_time_kernel", "time kernel (steps)"))
-    fig, axes = _grid(len(panels), max_cols=2, row_height=1.9, sharex=True)
-    col = colors(settings)
-    ticks = windows["window"].tolist()
-    for ax, (q, ylabel) in zip(axes, panels, strict=False):
-        for arm, setting in settings:
-            g = s[(s["arm"] == arm) & (s["setting"] == setting)].sort_values("window")
-            if len(g):
-                ax.plot(g["window"], g[q], marker="o", markersize=3, color=col[(arm, setting)],
-                        label=label(arm, setting))
-        ax.set_ylabel(ylabel)
-        ax.set_xticks(ticks, windows["epochs"].tolist(), rotation=30)
-    for ax in axes[-2:]:
-        ax.set_xlabel("search epochs (window)")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncols=min(len(labels), 4), frameon=False)
-    return fig
-
-
-def arch_diagram(arch: dict | None, title: str, geometry: archstats.Geometry | None = None) -> plt.Figure:
-    """The architecture as a left-to-right DAG: stem, searched layers (op, span x dilation, time kernel),
-    head; skips drawn as arcs above the chain from the layer whose output is added."""
-    style()
-    if not arch:
-        return placeholder(f"{title}: no architecture available (no derived.json or metrics.json).")
-    layers = arch["layers"]
-    n = len(layers) + 2
-    fig, ax = plt.subplots(figsize=(WIDTH, 2.4), layout="constrained")
-    max_gap = max((i - j for i, layer in enumerate(layers) for j in layer.get("skips", [])), default=0)
-    ax.set_xlim(-0.55, n - 0.45)
-    ax.set_ylim(-0.75, 0.75 + 0.35 * max_gap)
-    ax.axis("off")
-    texts = ["EEG\n+ stem", *[_layer_text(layer, geometry) for layer in layers], "head\n(avg, linear)"]
-    for k, text in enumerate(texts):
-        is_conv = 0 < k < n - 1 and layers[k - 1]["op"] == "conv"
-        face = "#dbe8f5" if is_conv else ("#f2e6d0" if 0 < k < n - 1 else "0.92")
-        ax.add_patch(FancyBboxPatch((k - 0.4, -0.5), 0.8, 1.0, boxstyle="round,pad=0.02,rounding_size=0.08",
-                                    facecolor=face, edgecolor="0.3", linewidth=0.8))
-        ax.text(k, 0.0, text, ha="center", va="center", fontsize=7 if 0 < k < n - 1 else 8)
-        if k:
-            ax.add_patch(FancyArrowPatch((k - 0.6, 0), (k - 0.4, 0), arrowstyle="-|>", mutation_scale=8, color="0.3"))
-    for i, layer in enumerate(layers):
-        for j in layer.get("skips", []):
-            # output of layer j (box j+1) is added to the output of layer i (box i+1)
-            gap = i - j
-            ax.add_patch(FancyArrowPatch((j + 1 + 0.15, 0.5), (i + 1 - 0.15, 0.5),
-                                         connectionstyle=f"arc3,rad={-min(0.25 + 0.08 * gap, 0.6)}",
-                                         arrowstyle="-|>", mutation_scale=8, color="#b2182b", linewidth=0.9))
-    n_skips = sum(len(layer.get("skips", [])) for layer in layers)
-    ax.set_title(f"{title} ({len(layers)} layers, {n_skips} skips)")
-    return fig
-
-
-def _layer_text(layer: dict, geometry: archstats.Geometry | None) -> str:
-    if layer["op"] == "pool":
-        return f"{layer['kind']} pool\n(time)"
-    span, dil, tk = layer["span"], layer["dilation"], layer["time_kernel"]
-    rows = archstats.layer_rows({"layers": [layer]}, geometry or archstats.Geometry(ch_names=None))
-    ms = rows[0]["time_extent_ms"]
-    text = f"conv\nspan {span} x dil {dil}\n= {archstats.spatial_extent(span, dil)} el.\nt = {tk}"
-    if layer.get("time_dilation", 1) != 1:
-        text += f" (dil {layer['time_dilation']})"
-    return text + (f"\n({ms:.0f} ms)" if not math.isnan(ms) else "")
 
 
 # ----------------------------------------------------------------------------- results
 
 
 def confusion_matrices(confusion: pd.DataFrame, settings: list[tuple[str, str]]) -> plt.Figure:
-    """Row-normalised confusion matrices (true stage x predicted), summed over seeds and folds."""
+    """Confusion matrices (true stage x predicted), summed over seeds and folds: colour and percentage
+    normalised per true stage, and each cell's count of epochs below its percentage."""
     style()
     present = [s for s in settings if ((confusion["arm"] == s[0]) & (confusion["setting"] == s[1])).any()]
     if not present:
@@ -330,15 +245,16 @@ def confusion_matrices(confusion: pd.DataFrame, settings: list[tuple[str, str]])
         g = confusion[(confusion["arm"] == arm) & (confusion["setting"] == setting)]
         labels = list(dict.fromkeys(g["true"]))
         m = g.pivot(index="true", columns="pred", values="row_share").loc[labels, labels].to_numpy(float)
+        n = g.pivot(index="true", columns="pred", values="count").loc[labels, labels].to_numpy(int)
         ax.imshow(np.nan_to_num(m), vmin=0, vmax=1, cmap="Blues")
         for (r, c), v in np.ndenumerate(m):
-            if not math.isnan(v):
-                ax.text(c, r, f"{100 * v:.0f}", ha="center", va="center", fontsize=7,
-                        color="white" if v > 0.6 else "black")
+            text = f"{n[r, c]}" if math.isnan(v) else f"{100 * v:.0f}%\n{n[r, c]}"
+            ax.text(c, r, text, ha="center", va="center", fontsize=6, linespacing=1.0,
+                    color="white" if v > 0.6 else "black")
         ax.set_xticks(range(len(labels)), labels)
         ax.set_yticks(range(len(labels)), labels)
         ax.set_xlabel("predicted")
-        ax.set_title(label(arm, setting), fontsize=9)
+        ax.set_title(f"{label(arm, setting)}\n{int(n.sum()):,} epochs", fontsize=9)
         ax.spines[:].set_visible(False)
     axes[0].set_ylabel("true stage")
     return fig
@@ -364,12 +280,5 @@ def supernet_vs_retrained(results: pd.DataFrame, kendall: pd.DataFrame, settings
     ax.set_xlabel("supernet score (shared weights, validation)")
     ax.set_ylabel("accuracy retrained (test)")
     ax.legend(frameon=False, loc="best")
+    mark_cut(ax)  # the ranks matter here, not the distance from 0: keep the zoom, but say so
     return fig
-
-
-def highlight_arch(highlights: dict, key: str) -> dict | None:
-    item = highlights.get(key)
-    if not item:
-        return None
-    arch = item["arch"]
-    return json.loads(arch) if isinstance(arch, str) else arch

@@ -17,7 +17,7 @@ _SPECIAL = {
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
     ">": r"\textgreater{}",
     "±": r"$\pm$", "τ": r"$\tau$", "κ": r"$\kappa$", "≥": r"$\geq$", "≤": r"$\leq$", "×": r"$\times$",
-    "−": "$-$", "–": "--", "—": "---", "Δ": r"$\Delta$",
+    "−": "$-$", "–": "--", "—": "---", "Δ": r"$\Delta$", "≈": r"$\approx$",
 }
 _PATTERN = re.compile("|".join(re.escape(k) for k in _SPECIAL))
 

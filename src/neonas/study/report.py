@@ -23,7 +23,18 @@ import pandas as pd
 from neonas.errors import NeonasError
 from neonas.io import atomic_dir
 from neonas.study import archstats, latex
-from neonas.study.runs import METRICS
+from neonas.study.display import (
+    ALIGN,
+    archstats_table,
+    checklist_table,
+    compute_table,
+    kendall_table,
+    paired_table,
+    planted_table,
+    results_table,
+    verdict_table,
+    warnings_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +49,9 @@ FIGURES = [
      "Children's validation accuracy over the search epochs for every reward setting of the grid and for "
      "random search (dots: children; line and band: rolling median and quartiles over seeds and folds)."),
     ("fig_controller", "Search",
-     "Controller policy entropy and moving-average reward baseline per search epoch (median over seeds and "
-     "folds, band: quartiles)."),
+     "Controller policy entropy and reward baseline per search epoch (median over seeds and folds, band: "
+     "quartiles). Entropy is drawn from 0 to the uniform policy's (dashed line); curves that look flat at this "
+     "scale have their range written in the panel."),
     ("fig_rewards", "Search", "Reward as a function of the child's validation metric for each reward setting."),
     ("fig_archstats_best", "Architectures",
      "Architectures derived as best (top-k on validation, shared weights): share of conv layers per channel "
@@ -54,11 +66,11 @@ FIGURES = [
      "The best architecture found (highest mean accuracy retrained from scratch). Boxes: layers with channel "
      "span x dilation, spatial extent in electrodes and time kernel; red arcs: skip connections."),
     ("fig_arch_fancy", "Architectures",
-     "A weak 'fancy' architecture: the final policy's sample with the most skip connections and, among "
-     "those, the lowest supernet score."),
+     "A weak 'fancy' architecture: among the final policy's samples other than the best architecture, the one "
+     "with the most skip connections (at least one) and, among those, the lowest supernet score."),
     ("fig_confusion", "Results",
      "Confusion matrices of the retrained best architectures on the held-out infants, summed over seeds and "
-     "folds; rows normalised to 100 % per true stage."),
+     "folds: each cell gives the percentage of its true stage (rows sum to 100 %) and the count of epochs."),
     ("fig_hypnogram", "Results",
      "True (scorer) vs predicted hypnogram of the best retrained model (highest test kappa) on one of its "
      "held-out infants, with the epochs where they disagree shaded, and the predicted stage probabilities."),
@@ -87,16 +99,19 @@ TABLES = [
     ("tab_planted", "Trust",
      "Does the search find the planted spatial structure? Share of architectures with a conv layer mixing "
      "channels the planted offset apart, vs the exact share under uniform sampling of the search space."),
-    ("tab_verdicts", "Trust", "Plain-language answers to the two trust questions."),
+    ("tab_verdicts", "Verdicts", "Plain-language answers to the study's questions: does NAS beat its baselines, "
+     "does the reward setting matter, did the controller learn, can the supernet be trusted, was the planted "
+     "structure found."),
+    ("tab_warnings", "Verdicts",
+     "Checks that can fail, each against a threshold fixed in advance (docs/report.md): too few seeds or folds, "
+     "arms not shown to differ, a reward that does not tell children apart, a policy that stayed uniform, "
+     "constant networks among the best, identical final policies in different arms."),
 ]
-WIDE_TABLES = {"tab_archstats", "tab_paired_tests", "tab_planted"}
+WIDE_TABLES = {"tab_archstats", "tab_paired_tests", "tab_planted", "tab_results"}
 REQUIRED = ["runs.csv", "children_sample.csv", "curves.csv", "controller.csv", "windows.csv", "reward_curves.csv",
             "reward_configs.csv", "arch_dist.csv", "arch_summary.csv", "results.csv", "results_summary.csv",
             "paired_tests.csv", "confusion.csv", "compute.csv", "kendall.csv", "checklist.csv",
             "highlights.json", "verdicts.json"]
-SOURCES = {"top": "best (top-k)", "sampled": "final policy", "children": "all children"}
-METRIC_HEADERS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "κ",
-                  "macro_f1": "Macro-F1"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,112 +160,6 @@ class Aggregate:
 _STR_TABLES = {"arch_dist", "kendall"}
 
 
-# ----------------------------------------------------------------------------- display tables
-
-
-def fmt(v, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    return f"{v:.{digits}f}"
-
-
-def fmt_p(p) -> str:
-    if p is None or (isinstance(p, float) and math.isnan(p)):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3g}"
-
-
-def method(arm: str, setting: str) -> str:
-    return {"random": "random search", "handcrafted": "hand-designed"}.get(arm, f"NAS, {setting}")
-
-
-def results_table(summary: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in summary.itertuples(index=False):
-        row = {"Method": method(r.arm, r.setting), "Seeds × folds": f"{r.n_seeds} × {r.n_folds}"}
-        for m in METRICS:
-            mean, sd = getattr(r, f"{m}_mean"), getattr(r, f"{m}_sd")
-            row[METRIC_HEADERS[m]] = f"{fmt(mean)} ± {fmt(sd)}"
-        rows.append(row)
-    return _or_empty(rows, "no retrained models (no metrics.json given)")
-
-
-def paired_table(tests: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for (aa, asg, ba, bs), g in tests.groupby(["a_arm", "a_setting", "b_arm", "b_setting"], sort=False):
-        row = {"Comparison": f"{method(aa, asg)} vs {method(ba, bs)}", "Folds": str(int(g["n"].iloc[0]))}
-        for m in METRICS:
-            t = g[g["metric"] == m].iloc[0]
-            diff = "n/a" if math.isnan(t["mean_diff"]) else f"{t['mean_diff']:+.3f}"
-            row[f"Δ {METRIC_HEADERS[m]} (p)"] = f"{diff} ({fmt_p(t['p'])})"
-        notes = sorted({str(n) for n in g["note"].dropna() if str(n)})
-        row["Note"] = "; ".join(notes)
-        rows.append(row)
-    return _or_empty(rows, "no pairs of arms with retrained models on the same folds")
-
-
-def compute_table(compute: pd.DataFrame) -> pd.DataFrame:
-    rows = [{"Method": method(r.arm, r.setting), "Searches": str(r.n_searches), "Retrains": str(r.n_retrains),
-             "Search GPU-h": fmt(r.search_gpu_h, 2), "Search CPU-h": fmt(r.search_cpu_h, 2),
-             "Retrain GPU-h": fmt(r.retrain_gpu_h, 2), "Retrain CPU-h": fmt(r.retrain_cpu_h, 2)}
-            for r in compute.itertuples(index=False)]
-    return _or_empty(rows, "no runs")
-
-
-def checklist_table(checklist: pd.DataFrame) -> pd.DataFrame:
-    return checklist.rename(columns={"item": "Item", "answer": "Answer", "evidence": "Evidence"}).fillna("")
-
-
-def archstats_table(summary: pd.DataFrame, planted_offset: int | None) -> pd.DataFrame:
-    s = summary[summary["window"] == 0]
-    rows = []
-    for r in s.to_dict("records"):
-        row = {"Architectures": SOURCES.get(r["source"], r["source"]), "Method": method(r["arm"], r["setting"]),
-               "n": str(int(r["n_archs"])), "Span": fmt(r["mean_span"], 2), "Dilation": fmt(r["mean_dilation"], 2),
-               "Extent (el.)": fmt(r["mean_extent_el"], 2), "Extent (cm)": fmt(r["mean_extent_cm"], 1),
-               "Time (ms)": fmt(r["mean_time_extent_ms"], 0), "With skips": fmt(r["skip_freq"], 2),
-               "Conv share": fmt(r.get("share_conv", math.nan), 2)}
-        if planted_offset is not None:
-            row[f"Covers offset {planted_offset}"] = fmt(r.get("covers_planted", math.nan), 2)
-        rows.append(row)
-    return _or_empty(rows, "no architectures")
-
-
-def kendall_table(kendall: pd.DataFrame) -> pd.DataFrame:
-    k = kendall[kendall["scope"].isin(["pooled", "setting"])] if len(kendall) else kendall
-    rows = []
-    for r in k.to_dict("records"):
-        scope = "all NAS runs (pooled)" if r["scope"] == "pooled" else method(r["arm"], str(r["setting"]))
-        rows.append({"Runs": scope, "n": str(int(r["n"])), "τ": fmt(r["tau"], 2), "p": fmt_p(r["p"]),
-                     "Note": "" if pd.isna(r["note"]) else str(r["note"])})
-    return _or_empty(rows, "no retrained architectures with a supernet score")
-
-
-def planted_table(planted: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for r in planted.to_dict("records"):
-        rows.append({"Architectures": r["architectures"], "Method": "NAS, all settings" if r["setting"] == "all"
-                     else method(r["arm"], r["setting"]), "n": str(int(r["n"])), "Covering": str(int(r["covers"])),
-                     "Share": fmt(r["share"], 2), "Share (stacked)": fmt(r["share_stacked"], 2),
-                     "Chance": fmt(r["expected_uniform"], 2), "p (binomial)": fmt_p(r["p_binomial"])})
-    return _or_empty(rows, "no planted.json given (real recordings): nothing planted to find")
-
-
-def verdict_table(verdicts: dict) -> pd.DataFrame:
-    questions = {"trust": "Does the supernet's ranking survive retraining from scratch?",
-                 "planted": "Did the search find the planted spatial structure?"}
-    rows = [{"Question": q, "Answer": verdicts.get(k, "not checked (no planted.json given)")}
-            for k, q in questions.items()]
-    return pd.DataFrame(rows)
-
-
-def _or_empty(rows: list[dict], why: str) -> pd.DataFrame:
-    return pd.DataFrame(rows) if rows else pd.DataFrame([{"": why}])
-
-
-ALIGN = {"tab_checklist": "llp{0.5\\linewidth}", "tab_verdicts": "p{0.3\\linewidth}p{0.62\\linewidth}"}
-
-
 # ----------------------------------------------------------------------------- the report
 
 
@@ -266,6 +175,7 @@ def thesis_panels(agg: Aggregate) -> list[tuple[str, str]]:
 def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> None:
     """Draw every figure of FIGURES (or those named in `only`) into `out` as PDF and PNG."""
     from neonas.study import figures as F
+    from neonas.study import figures_arch as FA
     from neonas.study.hypnogram import hypnogram_figure
 
     children, curves = agg.csv("children_sample"), agg.csv("curves")
@@ -283,20 +193,27 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
         r = runs.iloc[0]
         geometry = archstats.Geometry(ch_names=None, sfreq=_num(r.get("sfreq")), step_samples=_num(r.get("step_samples")))
     dist, summary = agg.csv("arch_dist"), agg.csv("arch_summary")
+    nas_runs = runs[runs["arm"] == "nas"] if "uniform_entropy" in runs else runs.iloc[:0]
+    h_uniform = _num(nas_runs["uniform_entropy"].iloc[0]) if len(nas_runs) else None
+    configs = agg.csv("reward_configs")
+    reward_max = float(configs["scale"].max()) if "scale" in configs and configs["scale"].notna().any() else 1.0
+
+    def diagram(key: str, title: str):
+        item = agg.highlights.get(key) or {}
+        return FA.arch_diagram(FA.highlight_arch(agg.highlights, key), title, geometry, item.get("why"))
+
     made = {
         "fig_accuracy_over_epochs": lambda: F.accuracy_over_epochs(children, curves, thesis_panels(agg), every,
                                                                    metric_name, totals),
         "fig_accuracy_all_settings": lambda: F.accuracy_over_epochs(children, curves, searched, every, metric_name,
                                                                     totals),
-        "fig_controller": lambda: F.controller_curves(agg.csv("controller"), searched),
+        "fig_controller": lambda: F.controller_curves(agg.csv("controller"), searched, h_uniform, reward_max),
         "fig_rewards": lambda: F.reward_functions(agg.csv("reward_curves"), agg.csv("reward_configs"), every),
-        "fig_archstats_best": lambda: F.arch_distributions(dist, "top", searched),
-        "fig_archstats_policy": lambda: F.arch_distributions(dist, "sampled", searched),
-        "fig_archstats_over_time": lambda: F.arch_over_time(summary, agg.csv("windows"), searched),
-        "fig_arch_best": lambda: F.arch_diagram(F.highlight_arch(agg.highlights, "best"), "Best architecture",
-                                                geometry),
-        "fig_arch_fancy": lambda: F.arch_diagram(F.highlight_arch(agg.highlights, "fancy"), "Weak 'fancy' architecture",
-                                                 geometry),
+        "fig_archstats_best": lambda: FA.arch_distributions(dist, "top", searched),
+        "fig_archstats_policy": lambda: FA.arch_distributions(dist, "sampled", searched),
+        "fig_archstats_over_time": lambda: FA.arch_over_time(summary, agg.csv("windows"), searched),
+        "fig_arch_best": lambda: diagram("best", "Best architecture"),
+        "fig_arch_fancy": lambda: diagram("fancy", "Weak 'fancy' architecture"),
         "fig_confusion": lambda: F.confusion_matrices(agg.csv("confusion"), every),
         "fig_hypnogram": lambda: hypnogram_figure(agg.csv("hypnogram")),
         "fig_supernet_vs_retrained": lambda: F.supernet_vs_retrained(agg.csv("results"), agg.csv("kendall"), searched),
@@ -321,7 +238,7 @@ def make_tables(agg: Aggregate) -> dict[str, pd.DataFrame]:
     planted = agg.csv("planted")
     offset = int(planted["pair_offset"].iloc[0]) if len(planted) else None
     tables = {
-        "tab_results": results_table(agg.csv("results_summary")),
+        "tab_results": results_table(agg.csv("results_summary"), agg.csv("checks")),
         "tab_paired_tests": paired_table(agg.csv("paired_tests")),
         "tab_compute": compute_table(agg.csv("compute")),
         "tab_checklist": checklist_table(agg.csv("checklist")),
@@ -329,6 +246,7 @@ def make_tables(agg: Aggregate) -> dict[str, pd.DataFrame]:
         "tab_kendall": kendall_table(agg.csv("kendall")),
         "tab_planted": planted_table(planted),
         "tab_verdicts": verdict_table(agg.verdicts),
+        "tab_warnings": warnings_table(agg.csv("checks")),
     }
     assert set(tables) == {n for n, _, _ in TABLES}
     return tables
@@ -355,7 +273,10 @@ def run(args: argparse.Namespace) -> int:
     tables = make_tables(agg)
     captions = {n: c for n, _, c in FIGURES + TABLES}
     macros = {"neonasTrustVerdict": agg.verdicts.get("trust", "not checked"),
-              "neonasPlantedVerdict": agg.verdicts.get("planted", "not checked (no planted.json given)")}
+              "neonasPlantedVerdict": agg.verdicts.get("planted", "not checked (no planted.json given)"),
+              "neonasComparisonVerdict": agg.verdicts.get("comparison", "not checked"),
+              "neonasRewardVerdict": agg.verdicts.get("reward", "not checked"),
+              "neonasLearningVerdict": agg.verdicts.get("learning", "not checked")}
     with atomic_dir(args.out) as out, atomic_dir(args.latex) as tex:
         make_figures(agg, out)
         (tex / "figures").mkdir()

@@ -78,7 +78,8 @@ def results_summary(best: pd.DataFrame, order: list) -> pd.DataFrame:
 
 
 def paired_table(best: pd.DataFrame, order: list) -> pd.DataFrame:
-    """Each NAS setting vs handcrafted and vs random, random vs handcrafted: fold means over seeds."""
+    """Each NAS setting vs handcrafted and vs random, random vs handcrafted, then each NAS setting vs the
+    later ones (does the reward matter?): fold means over seeds."""
     fold_means = best.groupby(["arm", "setting", "fold"])[list(METRICS)].mean()
     present = [a for a in order if a in fold_means.index.droplevel("fold")]
     pairs = []
@@ -86,6 +87,8 @@ def paired_table(best: pd.DataFrame, order: list) -> pd.DataFrame:
         for b in present:
             if (a[0], b[0]) in {("nas", "handcrafted"), ("nas", "random"), ("random", "handcrafted")}:
                 pairs.append((a, b))
+    nas = [a for a in present if a[0] == "nas"]
+    pairs += [(a, b) for i, a in enumerate(nas) for b in nas[i + 1:]]
     rows = []
     for a, b in pairs:
         for m in METRICS:
@@ -291,17 +294,28 @@ def highlights_table(arch_df: pd.DataFrame, metrics: pd.DataFrame, archs: Archs)
             t = top.sort_values(["supernet_metric", "arch_hash"], ascending=[False, True], kind="stable").iloc[0]
             out["best"] = {"arch_hash": t["arch_hash"], "arch": archs[t["arch_hash"]],
                            "why": f"highest supernet score of the derived top-k ({t['supernet_metric']:.3f})"}
-    pool = arch_df[(arch_df["source"] == "sampled") & (arch_df["arm"] == "nas")]
-    score = "supernet_metric"
-    if not len(pool):
-        pool = arch_df[(arch_df["source"] == "children") & (arch_df["arm"] == "nas")]
-    if len(pool):
-        f = pool.sort_values(["n_skips", score, "arch_hash"], ascending=[False, True, True], kind="stable",
-                             na_position="last").iloc[0]
-        s = f[score]
-        out["fancy"] = {"arch_hash": f["arch_hash"], "arch": archs[f["arch_hash"]],
-                        "why": f"most skips ({int(f['n_skips'])}) among the final policy's samples, then the lowest "
-                        "supernet score" + (f" ({s:.3f})" if not math.isnan(s) else "")}
+    out["fancy"] = fancy_pick(arch_df, archs, out.get("best", {}).get("arch_hash"))
     return out
 
 
+def fancy_pick(arch_df: pd.DataFrame, archs: Archs, best_hash: str | None) -> dict:
+    """A weak 'fancy' NAS architecture: among the final policy's samples (else all children) other than the
+    best, the one with the most skips (at least one), then the lowest supernet score. Without such a
+    candidate the entry says why and has no architecture: never the best one again, never 'most skips (0)'."""
+    score = "supernet_metric"
+    nas = arch_df[arch_df["arm"] == "nas"]
+    pool, what = nas[nas["source"] == "sampled"], "the final policy's samples"
+    if not len(pool):
+        pool, what = nas[nas["source"] == "children"], "the sampled children"
+    if not len(pool):
+        return {"arch_hash": None, "arch": None, "why": "no NAS architectures (no derived.json or children)"}
+    pool = pool[(pool["arch_hash"] != best_hash) & (pool["n_skips"] > 0)]
+    if not len(pool):
+        return {"arch_hash": None, "arch": None,
+                "why": f"none of {what} other than the best architecture has a skip connection"}
+    f = pool.sort_values(["n_skips", score, "arch_hash"], ascending=[False, True, True], kind="stable",
+                         na_position="last").iloc[0]
+    s = f[score]
+    return {"arch_hash": f["arch_hash"], "arch": archs[f["arch_hash"]],
+            "why": f"most skips ({int(f['n_skips'])}) among {what} other than the best, then the lowest "
+            "supernet score" + (f" ({s:.3f})" if not math.isnan(s) else "")}

@@ -125,7 +125,9 @@ class Archs:
         return pd.DataFrame(sorted(self._text.items()), columns=["arch_hash", "arch"])
 
 
-CHILD_COLUMNS = ["epoch", "step", "arch_hash", "arch", "metric_name", "metric", "reward"]
+# baseline (reward signal check), threshold (adaptive sigmoid) and constant (engine, newer runs) are optional
+CHILD_COLUMNS = ["epoch", "step", "arch_hash", "arch", "metric_name", "metric", "reward", "baseline", "threshold",
+                 "constant"]
 
 
 def hash_children(children: pd.DataFrame, path: Path, archs: Archs) -> pd.DataFrame:
@@ -148,7 +150,7 @@ def hash_children(children: pd.DataFrame, path: Path, archs: Archs) -> pd.DataFr
             archs.add(hash_of[text], arch)
         hashes = texts.map(hash_of)
     out = children.drop(columns=["arch"]).assign(arch_hash=hashes.astype(str))
-    for col in ("step", "reward"):
+    for col in ("step", "reward", "baseline", "threshold", "constant"):
         if col not in out:
             out[col] = np.nan
     return out

@@ -104,8 +104,9 @@ def kendall(x, y) -> dict:
     return out
 
 
-def reward_curve(reward_cfg: dict, where: str, x: np.ndarray) -> tuple[str, np.ndarray]:
-    """(reward name, reward(x)) from a resolved reward config, via neonas.engine.reward's registry."""
+def reward_curve(reward_cfg: dict, where: str, x: np.ndarray, threshold: float | None = None) -> tuple[str, np.ndarray]:
+    """(reward name, reward(x)) from a resolved reward config, via neonas.engine.reward's registry;
+    `threshold` stands in for an adaptive sigmoid's (`threshold: auto`)."""
     from neonas.config import from_dict
     from neonas.engine import reward
 
@@ -114,7 +115,9 @@ def reward_curve(reward_cfg: dict, where: str, x: np.ndarray) -> tuple[str, np.n
     if extra:  # e.g. a run of an older neonas: the shape needs only name/threshold/steepness/scale
         log.warning("%s: ignoring reward key(s) %s that this neonas does not know", where, extra)
     cfg = from_dict(reward.RewardConfig, {k: v for k, v in reward_cfg.items() if k in known}, where)
-    return cfg.name, np.array([reward.reward(float(v), cfg) for v in x])
+    if threshold is None:
+        return cfg.name, np.array([reward.reward(float(v), cfg) for v in x])
+    return cfg.name, np.array([reward.reward(float(v), cfg, threshold) for v in x])
 
 
 def trust_verdict(row: dict) -> str:

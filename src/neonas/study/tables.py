@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from neonas.errors import NeonasError
-from neonas.study import archstats
+from neonas.study import archstats, checks
 from neonas.study.results import (
     checklist_table,
     compute_table,
@@ -165,6 +165,7 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         "step_samples": r.geometry.step_samples, "metric_name": metric_name(r),
         "reward": json.dumps(r.summary.get("reward", {}), sort_keys=True),
         "neonas_version": r.summary.get("neonas_version", ""),
+        "uniform_entropy": checks.uniform_entropy(find(r.summary.get("config", {}), "space")),
         "n_channels": r.geometry.n_channels, "removed_ops": ", ".join(r.summary.get("removed_ops") or []),
     } for r in runs])
 
@@ -213,7 +214,7 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
 
     # reward functions of the NAS settings
     x = np.linspace(0.0, 1.0, 101)
-    rewards, seen_cfg = [], {}
+    rewards, seen_cfg, thresholds = [], {}, {}
     for r in runs:
         if r.arm != "nas" or "reward" not in r.summary:
             continue
@@ -223,11 +224,13 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
                 log.warning("reward setting %s: runs disagree on the reward config; plotting the first", r.setting)
             continue
         seen_cfg[r.setting] = cfg
-        name, y = reward_curve(cfg, f"{r.path / 'summary.json'}: reward", x)
+        thresholds[r.setting] = _adaptive_threshold(runs, r.setting, cfg)
+        name, y = reward_curve(cfg, f"{r.path / 'summary.json'}: reward", x, thresholds[r.setting])
         rewards.append(pd.DataFrame({"setting": r.setting, "reward_name": name, "x": x, "reward": y}))
     tables["reward_curves"] = concat_frames(rewards, ["setting", "reward_name", "x", "reward"])
     tables["reward_configs"] = pd.DataFrame(
-        [{"setting": s, **{k: v for k, v in c.items() if not isinstance(v, dict | list)}} for s, c in seen_cfg.items()])
+        [{"setting": s, **{k: v for k, v in c.items() if not isinstance(v, dict | list)},
+          "threshold_used": math.nan if thresholds[s] is None else thresholds[s]} for s, c in seen_cfg.items()])
 
     # architecture instances: children (by window, identical ones counted once), final policy, derived top-k
     counted = children.groupby([*KEYS, "window", "arch_hash"], sort=False).size().rename("count").reset_index()
@@ -289,6 +292,9 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     tables.update(y_tables)
     verdicts.update(y_verdicts)
     tables["verdicts"] = verdicts
+    # the checks read every table above (the yardstick's included): keep them last
+    tables["checks"], answers = checks.build(runs, metrics, tables, order, getattr(args, "yardstick", None) or [])
+    verdicts.update(answers)
     return tables
 
 
@@ -301,3 +307,18 @@ def montage_notes(runs: list[Run]) -> dict[tuple[str, str], str]:
         removed = dict.fromkeys(op for r in sel for op in r.summary.get("removed_ops") or [])
         out[key] = archstats.spatial_note(min(sizes) if sizes else None, removed)
     return out
+
+
+def _adaptive_threshold(runs: list[Run], setting: str, cfg: dict) -> float | None:
+    """The threshold an adaptive sigmoid (`threshold: auto`) used, as one number for its curve: the median
+    of children.csv's `threshold` over the setting's runs, else the configured quantile of their metric."""
+    if cfg.get("threshold") != "auto":
+        return None
+    children = [r.children for r in runs if (r.arm, r.setting) == ("nas", setting)]
+    used = pd.concat([c["threshold"] for c in children]).dropna()
+    if len(used):
+        return float(used.median())
+    metric = pd.concat([c["metric"] for c in children]).dropna()
+    return float(metric.quantile(float(cfg.get("quantile", 0.5)))) if len(metric) else 0.5
+
+

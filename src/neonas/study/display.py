@@ -1,0 +1,189 @@
+"""The report's tables as a reader sees them: formatted strings (mean ± SD, p-values, method names), one
+DataFrame per table of neonas.study.report.TABLES, and the study's questions with their answers. The
+LaTeX tables, the summary page and the CSVs of the report are all made from these."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from neonas.study.runs import METRICS
+
+SOURCES = {"top": "best (top-k)", "sampled": "final policy", "children": "all children"}
+METRIC_HEADERS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", "kappa": "κ",
+                  "macro_f1": "Macro-F1"}
+# The study's questions in reading order (verdicts.json keys); the yardstick's per-arm answers follow them.
+QUESTIONS = {
+    "comparison": "Does NAS find networks that beat random search and the hand-designed baseline?",
+    "reward": "Does the reward setting change the result?",
+    "learning": "Did the controller learn (did its policy leave uniform sampling)?",
+    "trust": "Does the supernet's ranking survive retraining from scratch?",
+    "planted": "Did the search find the planted spatial structure?",
+    "sanity": "Can the shared weights see the planted cue at all?",
+}
+ALWAYS_ASKED = {"trust": "not checked", "planted": "not checked (no planted.json given)"}
+
+
+def fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    return f"{v:.{digits}f}"
+
+
+def fmt_p(p) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3g}"
+
+
+def method(arm: str, setting: str, short: bool = False) -> str:
+    return {"random": "random search", "handcrafted": "hand-designed"}.get(
+        arm, f"NAS {setting}" if short else f"NAS, {setting}")
+
+
+def results_table(summary: pd.DataFrame, checks: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Mean ± SD per arm; a Warnings column (the tags of tab_warnings) when any check warns about an arm."""
+    tags = warning_tags(checks)
+    rows = []
+    for r in summary.itertuples(index=False):
+        row = {"Method": method(r.arm, r.setting), "Seeds × folds": f"{r.n_seeds} × {r.n_folds}"}
+        for m in METRICS:
+            mean, sd = getattr(r, f"{m}_mean"), getattr(r, f"{m}_sd")
+            row[METRIC_HEADERS[m]] = f"{fmt(mean)} ± {fmt(sd)}"
+        if tags:
+            row["Warnings"] = "; ".join(tags.get((r.arm, str(r.setting)), []))
+        rows.append(row)
+    return _or_empty(rows, "no retrained models (no metrics.json given)")
+
+
+def warning_tags(checks: pd.DataFrame | None) -> dict[tuple[str, str], list[str]]:
+    """(arm, setting) -> the short tags of its warnings, in check order; "what: x" tags of one arm are merged
+    into "what: x, y", and a warning about a pair of arms is tagged on both."""
+    merged: dict[tuple[str, str], dict[str, list[str]]] = {}
+    if checks is None or not len(checks):
+        return {}
+    for r in checks[checks["status"] == "warning"].to_dict("records"):
+        tag = "" if pd.isna(r["tag"]) else str(r["tag"])
+        if not tag:
+            continue
+        targets = [((str(r["arm"]), str(r["setting"])), tag)]
+        other = "" if pd.isna(r["other"]) else str(r["other"])
+        if ": " in tag and "/" in other:
+            what = tag.split(": ", 1)[0]
+            o_arm, o_setting = other.split("/", 1)
+            targets.append(((o_arm, o_setting), f"{what}: {method(str(r['arm']), str(r['setting']), short=True)}"))
+        for key, t in targets:
+            what, _, item = t.partition(": ")
+            items = merged.setdefault(key, {}).setdefault(what, [])
+            if item and item not in items:
+                items.append(item)
+    return {k: [f"{w}: {', '.join(v)}" if v else w for w, v in tags.items()] for k, tags in merged.items()}
+
+
+def warnings_table(checks: pd.DataFrame) -> pd.DataFrame:
+    """Every check: warnings first, then the checks that could not run, then those that passed."""
+    from neonas.study.checks import TITLES
+
+    if not len(checks):
+        return pd.DataFrame([{"": "no checks (an aggregate of an older neonas)"}])
+    rank = {"warning": 0, "n/a": 1, "ok": 2}
+    c = checks.assign(_r=checks["status"].map(rank).fillna(3)).sort_values("_r", kind="stable")
+    rows = [{"Check": TITLES.get(r["check"], r["check"]), "Status": r["status"],
+             "Finding": str(r["message"])} for r in c.to_dict("records")]
+    return pd.DataFrame(rows)
+
+
+def paired_table(tests: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (aa, asg, ba, bs), g in tests.groupby(["a_arm", "a_setting", "b_arm", "b_setting"], sort=False):
+        row = {"Comparison": f"{method(aa, asg)} vs {method(ba, bs)}", "Folds": str(int(g["n"].iloc[0]))}
+        for m in METRICS:
+            t = g[g["metric"] == m].iloc[0]
+            diff = "n/a" if math.isnan(t["mean_diff"]) else f"{t['mean_diff']:+.3f}"
+            row[f"Δ {METRIC_HEADERS[m]} (p)"] = f"{diff} ({fmt_p(t['p'])})"
+        notes = sorted({str(n) for n in g["note"].dropna() if str(n)})
+        row["Note"] = "; ".join(notes)
+        rows.append(row)
+    return _or_empty(rows, "no pairs of arms with retrained models on the same folds")
+
+
+def compute_table(compute: pd.DataFrame) -> pd.DataFrame:
+    rows = [{"Method": method(r.arm, r.setting), "Searches": str(r.n_searches), "Retrains": str(r.n_retrains),
+             "Search GPU-h": fmt(r.search_gpu_h, 2), "Search CPU-h": fmt(r.search_cpu_h, 2),
+             "Retrain GPU-h": fmt(r.retrain_gpu_h, 2), "Retrain CPU-h": fmt(r.retrain_cpu_h, 2)}
+            for r in compute.itertuples(index=False)]
+    return _or_empty(rows, "no runs")
+
+
+def checklist_table(checklist: pd.DataFrame) -> pd.DataFrame:
+    return checklist.rename(columns={"item": "Item", "answer": "Answer", "evidence": "Evidence"}).fillna("")
+
+
+def archstats_table(summary: pd.DataFrame, planted_offset: int | None) -> pd.DataFrame:
+    s = summary[summary["window"] == 0]
+    rows = []
+    for r in s.to_dict("records"):
+        row = {"Architectures": SOURCES.get(r["source"], r["source"]), "Method": method(r["arm"], r["setting"]),
+               "n": str(int(r["n_archs"])), "Span": fmt(r["mean_span"], 2), "Dilation": fmt(r["mean_dilation"], 2),
+               "Extent (el.)": fmt(r["mean_extent_el"], 2), "Extent (cm)": fmt(r["mean_extent_cm"], 1),
+               "Time (ms)": fmt(r["mean_time_extent_ms"], 0), "With skips": fmt(r["skip_freq"], 2),
+               "Conv share": fmt(r.get("share_conv", math.nan), 2)}
+        if planted_offset is not None:
+            row[f"Covers offset {planted_offset}"] = fmt(r.get("covers_planted", math.nan), 2)
+        note = r.get("note")  # montage: spatial statistics left out, ops removed (archstats.spatial_note)
+        row["Note"] = "" if not isinstance(note, str) else note
+        rows.append(row)
+    table = _or_empty(rows, "no architectures")
+    spatial = [c for c in ("Span", "Dilation", "Extent (el.)", "Extent (cm)") if c in table]
+    if rows and all(table[c].eq("n/a").all() for c in spatial) and table["Note"].str.contains("left out").all():
+        table = table.drop(columns=spatial)  # a 1-2 channel montage: the note says why
+    if "Note" in table and not table["Note"].any():
+        table = table.drop(columns="Note")
+    return table
+
+
+def kendall_table(kendall: pd.DataFrame) -> pd.DataFrame:
+    k = kendall[kendall["scope"].isin(["pooled", "setting"])] if len(kendall) else kendall
+    rows = []
+    for r in k.to_dict("records"):
+        scope = "all NAS runs (pooled)" if r["scope"] == "pooled" else method(r["arm"], str(r["setting"]))
+        rows.append({"Runs": scope, "n": str(int(r["n"])), "τ": fmt(r["tau"], 2), "p": fmt_p(r["p"]),
+                     "Note": "" if pd.isna(r["note"]) else str(r["note"])})
+    return _or_empty(rows, "no retrained architectures with a supernet score")
+
+
+def planted_table(planted: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for r in planted.to_dict("records"):
+        rows.append({"Architectures": r["architectures"], "Method": "NAS, all settings" if r["setting"] == "all"
+                     else method(r["arm"], r["setting"]), "n": str(int(r["n"])), "Covering": str(int(r["covers"])),
+                     "Share": fmt(r["share"], 2), "Share (stacked)": fmt(r["share_stacked"], 2),
+                     "Chance": fmt(r["expected_uniform"], 2), "p (binomial)": fmt_p(r["p_binomial"])})
+    return _or_empty(rows, "no planted.json given (real recordings): nothing planted to find")
+
+
+def questions(verdicts: dict) -> list[tuple[str, str, str]]:
+    """(key, question, answer) in reading order: QUESTIONS, then any other verdict (the yardstick's per arm)."""
+    out = [(k, q, verdicts.get(k, ALWAYS_ASKED.get(k, ""))) for k, q in QUESTIONS.items()
+           if k in verdicts or k in ALWAYS_ASKED]
+    for k in sorted(set(verdicts) - set(QUESTIONS)):
+        if k.startswith("yardstick "):
+            arm, _, setting = k.removeprefix("yardstick ").partition("/")
+            q = f"On the common yardstick, does {method(arm, setting)}'s final policy beat uniform sampling?"
+        else:
+            q = k
+        out.append((k, q, verdicts[k]))
+    return out
+
+
+def verdict_table(verdicts: dict) -> pd.DataFrame:
+    return pd.DataFrame([{"Question": q, "Answer": a} for _, q, a in questions(verdicts)])
+
+
+def _or_empty(rows: list[dict], why: str) -> pd.DataFrame:
+    return pd.DataFrame(rows) if rows else pd.DataFrame([{"": why}])
+
+
+ALIGN = {"tab_checklist": "llp{0.5\\linewidth}", "tab_verdicts": "p{0.3\\linewidth}p{0.62\\linewidth}",
+         "tab_warnings": "p{0.22\\linewidth}lp{0.6\\linewidth}"}
