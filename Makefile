@@ -21,7 +21,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2 --profile profiles/local
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores 2 --profile profiles/local --report results/demo/report.html
-	@echo "Demo finished: open results/demo/report.html (HTML report); LaTeX bundle in results/demo/latex/"
+	@echo "Demo finished: read results/demo/summary.html first (answers and warnings, then every figure and table);"
+	@echo "provenance in results/demo/report.html (Snakemake report); LaTeX bundle in results/demo/latex/"
 
 test: $(STAMP)
 	@if [ "$$CI" = "true" ] || [ "$$NEONAS_LOCAL_SLURM" = "1" ]; then bash scripts/local-slurm.sh start; fi

@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("neonas.study.report", "make the figures and the LaTeX bundle of a study"),
     "plan": ("neonas.study.plan", "before submitting a study: its jobs per rule, GPU-hours and wall-clock at your job "
              "limit"),
+    "summary": ("neonas.study.summary", "write a study's summary.html: answers and warnings first, then every "
+                "figure and table with its caption"),
 }
 
 
