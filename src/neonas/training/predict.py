@@ -197,7 +197,7 @@ def write_plot(path: str | os.PathLike, h: Hypnogram) -> None:
     ax2.set_ylim(0, 1)
     ax2.set_ylabel("probability")
     ax2.set_xlabel("time from recording start (h)")
-    ax2.legend(loc="upper right", ncol=len(h.label_names), fontsize=8, frameon=False)
+    ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(h.label_names), fontsize=8, frameon=False)
     for ax in (ax1, ax2):
         for o in h.onset_s[h.artifact != 0] / 3600:
             ax.axvspan(o, o + h.epoch_s / 3600, color="0.6", alpha=0.4, lw=0)
@@ -241,7 +241,7 @@ def jobs(recordings: list[str], cohort: str | None, out: str, fmt: str) -> list[
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("recordings", nargs="*", metavar="REC", help="EEG recording(s): EDF, EDF+ or BDF")
+    parser.add_argument("recordings", nargs="*", metavar="REC", help="EEG recording(s) in any format `neonas preprocess` reads (EDF, EDF+, BDF, ...)")
     parser.add_argument("--cohort", metavar="SHEET", help="cohort sheet (config/cohort.tsv format): stage every row "
                         "with label_format none, named by its infant_id")
     parser.add_argument("--model", required=True, metavar="MODEL.pt", help="model.pt from `neonas retrain` "
