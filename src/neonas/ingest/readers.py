@@ -57,7 +57,7 @@ class Source:
     path: Path
     kind: str  # "EDF", "BDF", "BrainVision", "EEGLAB", "FIF", "text"
     channels: list[Channel]
-    _raw: object = None  # text: the RawArray, built when the file is read
+    _raw: object = None  # the MNE Raw (not loaded; a RawArray for text), except for EDF/BDF
     _header: object = None  # EDF/BDF: edfcheck.EdfHeader
 
     def open(self, used: list[Channel]):
@@ -69,9 +69,7 @@ class Source:
         if self.kind in ("EDF", "BDF"):
             self._header.check_calibration([c.sig for c in used])
             return _open_edf(self._header, used)
-        if self._raw is not None:
-            return self._raw.copy().pick([c.label for c in used])
-        return _mne_read(self.path, self.kind).pick([c.label for c in used])
+        return self._raw.copy().pick([c.label for c in used])
 
 
 def suffix(path: Path) -> str:
@@ -97,7 +95,8 @@ def open_recording(path: str | os.PathLike, cfg) -> Source:
                           f"recording ({SUPPORTED})", path)
     if ext in MNE_SUFFIXES:
         kind = MNE_SUFFIXES[ext]
-        return Source(path, kind, _mne_channels(_mne_read(path, kind), path))
+        raw = _mne_read(path, kind)
+        return Source(path, kind, _mne_channels(raw, path), _raw=raw)
     raw = read_text(path, cfg)
     return Source(path, "text", _mne_channels(raw, path), _raw=raw)
 
