@@ -329,8 +329,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
              n_params, train_seconds, out / "model.pt")
     if do_evaluate:
         report = evaluate(model, ckpt, fold, "test", folds, str(out / "model.pt"), device,
-                          predictions=out / "predictions.tsv")
-        report["train_seconds"] = train_seconds
+                          predictions=out / "predictions.tsv")  # train_seconds: from history.csv, as evaluate's
         write_metrics(out / "metrics.json", report)
         print(f"test {report['test_ids']}: accuracy {report['accuracy']:.3f}  kappa {report['kappa']:.3f}  "
               f"macro-F1 {report['macro_f1']:.3f}  -> {out / 'metrics.json'}")
