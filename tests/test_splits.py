@@ -165,7 +165,7 @@ def test_same_recording_under_two_ids_is_refused(capsys, tmp_path):
     assert "same source recording" in err and paths[1] in err and paths[4] in err and "'b1_again'" in err
 
 
-def test_missing_training_classes_are_reported(capsys, tmp_path):
+def test_missing_training_classes_are_reported(caplog, tmp_path):
     # only b0 has IS (3) epochs, only b1 has W (2) epochs: folds that hold them out of training lack the class
     stages = {"b0": [0, 1, 3] * 4, "b1": [0, 1, 2] * 4, "b2": [0, 1, -1] * 4, "b3": [0, 1] * 6}
     paths = [_write(tmp_path, i, n, sha=f"{n:064x}", labels=stages[i]) for n, i in enumerate(stages)]
@@ -173,11 +173,10 @@ def test_missing_training_classes_are_reported(capsys, tmp_path):
     assert main(["folds", *paths, "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["source_sha256"] == {i: f"{n:064x}" for n, i in enumerate(stages)}
-    stdout = capsys.readouterr().out
     for f in doc["folds"]:
         want = [name for name, holder in (("W", "b1"), ("IS", "b0")) if holder not in f["train"]]
         assert f.get("missing_train_classes", []) == want, f
-        assert (f"fold {f['fold']}'s training infants have no epoch of class(es) {want}" in stdout) == bool(want)
+        assert (f"fold {f['fold']}: no training epoch of class(es) {want}" in caplog.text) == bool(want)
 
 
 def test_load_fold_refuses_one_recording_in_two_splits(folds_file, tmp_path):

@@ -238,7 +238,4 @@ def run(args: argparse.Namespace) -> int:
     doc = write_folds(args.recordings, args.out, args.scheme, args.k, args.n_val, args.seed)
     for f in doc["folds"]:
         print(f"fold {f['fold']}: train {f['train']}  val {f['val']}  test {f['test']}")
-        if f.get("missing_train_classes"):
-            print(f"  warning: fold {f['fold']}'s training infants have no epoch of class(es) "
-                  f"{f['missing_train_classes']}")
     return 0
