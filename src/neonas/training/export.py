@@ -39,10 +39,11 @@ def torchscript_bytes(model, ckpt: dict) -> bytes:
     """The traced module as bytes (saved to a buffer: no temp file name inside the zip, same bytes each run)."""
     import torch
 
-    with torch.no_grad():
-        traced = torch.jit.trace(model.eval(), example_input(ckpt), check_trace=True)
     buf = io.BytesIO()
-    torch.jit.save(traced, buf)
+    with torch.no_grad(), warnings.catch_warnings():  # torch 2.13 marks TorchScript deprecated; it still works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model.eval(), example_input(ckpt), check_trace=True)
+        torch.jit.save(traced, buf)
     return buf.getvalue()
 
 
