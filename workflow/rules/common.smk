@@ -162,11 +162,6 @@ def predict_files():
     return [study(f"predict/{infant}.tsv") for infant in UNLABELLED]
 
 
-def predict_files():
-    """predict/<infant>.tsv of every unlabelled cohort row (workflow/rules/predict.smk)."""
-    return [study(f"predict/{infant}.tsv") for infant in UNLABELLED]
-
-
 def h5_files():
     return [study(f"h5/{infant}.h5") for infant in INFANTS]
 
