@@ -441,3 +441,18 @@ def test_fancy_is_never_the_best_nor_skipless():
     # nothing but the best has a skip: no fancy architecture, and the reason says so
     none = fancy_pick(df[~df["arch_hash"].isin([plain_h])], archs, fancy_h)
     assert none["arch"] is None and "other than the best architecture has a skip" in none["why"]
+
+
+def test_nas_vs_random_is_judged_on_the_common_yardstick_when_there_is_one(agg):
+    from neonas.study.checks import indistinguishable
+
+    paired = agg["csv"]("paired_tests")
+    y = pd.DataFrame([{"arm": "nas", "setting": s, "quantity": "policy_mean", "vs": "random", "n": 5,
+                       "mean_diff": d, "ci_low": lo, "ci_high": hi, "excludes_zero": lo > 0}
+                      for s, d, lo, hi in (("identity", 0.01, -0.02, 0.04), (SIGMOID, 0.06, 0.03, 0.09))])
+    rows = {(r["setting"], r["other"]): r for r in indistinguishable(paired, y)}
+    assert "common yardstick" in rows[("identity", "random/uniform")]["message"]
+    assert rows[("identity", "random/uniform")]["status"] == "warning"  # its interval includes 0
+    assert rows[(SIGMOID, "random/uniform")]["status"] == "ok"
+    assert "retrained from scratch" in rows[("identity", "handcrafted/reference")]["message"]  # no yardstick there
+    assert sum(k[1] == "random/uniform" for k in rows if k[0] == "identity") == 1  # not judged twice

@@ -28,6 +28,7 @@ REWARD_LOW, REWARD_HIGH = 0.05, 0.95  # mean reward / C below / above: "~0" / "s
 ENTROPY_RATIO_MAX = 0.95  # final policy entropy / uniform entropy at or above: "did not move"
 YARDSTICK_QUANTITY = "policy_mean"  # of yardstick_paired: the per-arm yardstick verdict's quantity
 MC_DRAWS = 10_000  # Monte Carlo draws of the G-test of the final policy's ops against uniform
+DEFAULT_SETTING = {"random": "uniform", "handcrafted": "reference"}  # the one setting of these arms
 COLUMNS = ["check", "status", "arm", "setting", "other", "value", "threshold", "tag", "message"]
 TITLES = {  # what each check asks for; status `warning` = it failed
     "replicates": "At least 2 seeds and 2 folds",
@@ -105,7 +106,9 @@ def _yardstick_rows(y: pd.DataFrame) -> list[dict]:
     the mean of the final policy's samples (`policy_mean`, what the per-arm yardstick verdict uses)."""
     rows = []
     for t in y[y["quantity"] == YARDSTICK_QUANTITY].to_dict("records"):
-        a, (b_arm, b_setting) = name(t["arm"], str(t["setting"])), str(t["vs"]).split("/", 1)
+        b_arm, _, b_setting = str(t["vs"]).partition("/")  # "random" or "random/uniform"
+        b_setting = b_setting or DEFAULT_SETTING.get(b_arm, "")
+        a = name(t["arm"], str(t["setting"]))
         n, d = int(t["n"]), float(t["mean_diff"])
         differ = bool(t["excludes_zero"]) and n >= MIN_REPLICATES
         if n < MIN_REPLICATES:
@@ -114,7 +117,7 @@ def _yardstick_rows(y: pd.DataFrame) -> list[dict]:
             why = "differ" if differ else "are not shown to differ (the 95 % interval includes 0)"
             stat = f"Δ = {d:+.3f} [{float(t['ci_low']):+.3f}, {float(t['ci_high']):+.3f}], n = {n} seeds"
         rows.append({**_row("indistinguishable", "ok" if differ else "warning", t["arm"], str(t["setting"]),
-                            str(t["vs"]), d, 0.0, tag=f"not shown to differ from: {name(b_arm, b_setting)}",
+                            f"{b_arm}/{b_setting}", d, 0.0, tag=f"not shown to differ from: {name(b_arm, b_setting)}",
                             message=f"{a} and {name(b_arm, b_setting)} {why} on the common yardstick "
                             f"(mean of the final policy's samples on the reference supernet; {stat})."),
                      "testable": n >= MIN_REPLICATES, "diff": d, "short": f"{a} vs {name(b_arm, b_setting)} on the common "

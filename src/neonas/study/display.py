@@ -170,7 +170,7 @@ def questions(verdicts: dict) -> list[tuple[str, str, str]]:
     for k in sorted(set(verdicts) - set(QUESTIONS)):
         if k.startswith("yardstick "):
             arm, _, setting = k.removeprefix("yardstick ").partition("/")
-            q = f"On the common yardstick, does {method(arm, setting)}'s final policy beat uniform sampling?"
+            q = f"On the common yardstick, does {method(arm, setting, short=True)}'s final policy beat uniform sampling?"
         else:
             q = k
         out.append((k, q, verdicts[k]))

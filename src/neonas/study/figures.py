@@ -91,13 +91,25 @@ SMALL_RANGE = 0.05  # a curve spanning less than this share of its axis gets its
 
 def note_small_range(ax: plt.Axes, ranges: list[tuple[str, float, float]], unit: str = "") -> None:
     """Write the range of every curve that looks flat at the axis' scale (span < SMALL_RANGE of the axis):
-    an honest axis from 0 must not hide that a quantity changed, nor a cut axis inflate it."""
+    an honest axis from 0 must not hide that a quantity changed, nor a cut axis inflate it. The note goes
+    into the half of the panel away from the curves, on a white ground."""
     lo, hi = ax.get_ylim()
-    lines = [f"{name}: {a:.3g}–{b:.3g}{unit}" for name, a, b in ranges
-             if not (math.isnan(a) or math.isnan(b)) and hi > lo and (b - a) < SMALL_RANGE * (hi - lo)]
-    if lines:
-        ax.text(0.02, 0.03, "small range\n" + "\n".join(lines), transform=ax.transAxes, fontsize=6, va="bottom",
-                ha="left", color="0.25")
+    flat = [(n, a, b) for n, a, b in ranges
+            if not (math.isnan(a) or math.isnan(b)) and hi > lo and (b - a) < SMALL_RANGE * (hi - lo)]
+    if not flat:
+        return
+    lines = []
+    for name, a, b in flat:
+        if b == a:
+            lines.append(f"{name}: constant {a:.3g}{unit}")
+        else:  # enough decimals to tell the ends apart
+            d = max(0, -math.floor(math.log10(b - a)))
+            lines.append(f"{name}: {a:.{d}f}–{b:.{d}f}{unit}")
+    middle = np.median([(a + b) / 2 for _, a, b in flat])
+    top = middle < (lo + hi) / 2
+    ax.text(0.02, 0.97 if top else 0.03, "small range\n" + "\n".join(lines), transform=ax.transAxes, fontsize=6,
+            va="top" if top else "bottom", ha="left", color="0.25",
+            bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1.5})
 
 
 def mark_cut(ax: plt.Axes) -> None:
