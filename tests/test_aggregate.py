@@ -456,3 +456,19 @@ def test_nas_vs_random_is_judged_on_the_common_yardstick_when_there_is_one(agg):
     assert rows[(SIGMOID, "random/uniform")]["status"] == "ok"
     assert "retrained from scratch" in rows[("identity", "handcrafted/reference")]["message"]  # no yardstick there
     assert sum(k[1] == "random/uniform" for k in rows if k[0] == "identity") == 1  # not judged twice
+
+
+def test_an_adaptive_sigmoid_is_drawn_at_the_threshold_its_runs_used(tmp_path):
+    run = _one_run(tmp_path, "sigmoid-auto")
+    summary = json.loads((run / "summary.json").read_text())
+    summary["reward"] = {**summary["reward"], "name": "sigmoid", "threshold": "auto", "steepness": 20.0}
+    (run / "summary.json").write_text(json.dumps(summary))
+    children = pd.read_csv(run / "children.csv")
+    children["threshold"] = 0.42 + 0.01 * (np.arange(len(children)) % 3)  # median 0.43
+    children["constant"] = 0
+    children.to_csv(run / "children.csv", index=False)
+    assert main(["aggregate", "--searches", str(run), "--out", str(tmp_path / "agg")]) == 0
+    configs = pd.read_csv(tmp_path / "agg" / "reward_configs.csv")
+    assert configs.iloc[0]["threshold"] == "auto" and configs.iloc[0]["threshold_used"] == pytest.approx(0.43)
+    curve = pd.read_csv(tmp_path / "agg" / "reward_curves.csv").set_index("x")["reward"]
+    assert curve.loc[0.43] == pytest.approx(0.5)  # the inflection sits at the threshold used

@@ -161,11 +161,9 @@ def reward_signal(runs: list[Run]) -> list[dict]:
         rs = [r for r in runs if (r.arm, r.setting) == ("nas", setting)]
         sds, means = [], []
         for r in rs:
-            c = r.children
-            adv = (c["reward"] - c["baseline"]).dropna().to_numpy(float) / _scale(r)
-            if len(adv) > 1:
-                sds.append(float(adv.std(ddof=1)))
-                means.append(float(c["reward"].mean()) / _scale(r))
+            if r.signal.get("n_adv", 0) > 1:
+                sds.append(r.signal["adv_sd"] / _scale(r))
+                means.append(r.signal["mean_reward"] / _scale(r))
         if not sds:
             rows.append(_row("reward_signal", "n/a", "nas", setting, threshold=ADVANTAGE_SD_MIN,
                              message=f"NAS {setting}: children.csv has no reward and baseline to check."))
@@ -340,13 +338,12 @@ def constant_top(runs: list[Run], metrics: pd.DataFrame, yardstick: pd.DataFrame
                 where.append(f"{k} of {len(y)} top-k on the common yardstick")
         top_const, top_n = 0, 0
         for r in runs:
-            if (r.arm, r.setting) != (arm, setting) or r.derived is None or r.children["constant"].isna().all():
+            const = r.signal.get("constant_hashes")
+            if (r.arm, r.setting) != (arm, setting) or r.derived is None or const is None:
                 continue
-            const = r.children.groupby("arch_hash")["constant"].min()
             for item in r.derived["top"]:
-                h = arch_hash(item["arch"])
                 top_n += 1
-                top_const += bool(const.get(h, 0) == 1)
+                top_const += arch_hash(item["arch"]) in const
         if top_n:
             found, total = found + top_const, total + top_n
             where.append(f"{top_const} of {top_n} derived top-k constant whenever scored as a child")

@@ -43,6 +43,7 @@ class Run:
     epochs: pd.DataFrame
     geometry: archstats.Geometry
     derived: dict | None = None
+    signal: dict = field(default_factory=dict)  # child_signal(): what the checks need of the dropped columns
     key: tuple = field(init=False)
 
     def __post_init__(self) -> None:
@@ -156,6 +157,19 @@ def hash_children(children: pd.DataFrame, path: Path, archs: Archs) -> pd.DataFr
     return out
 
 
+def child_signal(children: pd.DataFrame) -> dict:
+    """What neonas.study.checks needs of children.csv's optional columns, so that they need not be kept for
+    millions of children: SD and count of reward - baseline, mean reward, the thresholds an adaptive sigmoid
+    used (float32, or None) and the hashes that were constant every time they were scored (or None)."""
+    adv = (children["reward"] - children["baseline"]).dropna().to_numpy(float)
+    thresholds = children["threshold"].dropna().to_numpy(np.float32)
+    const = children.dropna(subset=["constant"]).groupby("arch_hash")["constant"].min()
+    return {"adv_sd": float(adv.std(ddof=1)) if len(adv) > 1 else math.nan, "n_adv": len(adv),
+            "mean_reward": float(children["reward"].mean()) if len(children) else math.nan,
+            "thresholds": thresholds if len(thresholds) else None,
+            "constant_hashes": frozenset(const.index[const == 1]) if len(const) else None}
+
+
 def run_identity(path: Path, summary: dict) -> tuple[str, str]:
     """(arm, setting) of a run: from the study layout .../search/ARM/SETTING/seedS/foldF when the path
     has it (summary.json only knows the reward function, not the setting's name), else from summary.json."""
@@ -204,6 +218,8 @@ def read_run(path: str | os.PathLike, args: argparse.Namespace, archs: Archs) ->
     arm, setting = run_identity(path, summary)
     children = hash_children(_read_csv(path / "children.csv", ["epoch", "arch", "metric"], CHILD_COLUMNS),
                              path / "children.csv", archs)
+    signal = child_signal(children)
+    children = children.drop(columns=["baseline", "threshold", "constant"])
     epochs = _read_csv(path / "epochs.csv", ["epoch"])
     space = find(summary.get("config", {}), "space") or {}
     sfreq, ch_names = recording_info(summary)
@@ -218,7 +234,8 @@ def read_run(path: str | os.PathLike, args: argparse.Namespace, archs: Archs) ->
         head_circumference_cm=args.head_circumference,
     )
     return Run(path, arm, setting, _int(summary["seed"], "seed", path / "summary.json"),
-               _int(summary["fold"], "fold", path / "summary.json"), summary, children, epochs, geometry)
+               _int(summary["fold"], "fold", path / "summary.json"), summary, children, epochs, geometry,
+               signal=signal)
 
 
 def attach_derived(runs: list[Run], files: list[str]) -> None:

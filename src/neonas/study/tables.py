@@ -314,11 +314,11 @@ def _adaptive_threshold(runs: list[Run], setting: str, cfg: dict) -> float | Non
     of children.csv's `threshold` over the setting's runs, else the configured quantile of their metric."""
     if cfg.get("threshold") != "auto":
         return None
-    children = [r.children for r in runs if (r.arm, r.setting) == ("nas", setting)]
-    used = pd.concat([c["threshold"] for c in children]).dropna()
-    if len(used):
-        return float(used.median())
-    metric = pd.concat([c["metric"] for c in children]).dropna()
+    rs = [r for r in runs if (r.arm, r.setting) == ("nas", setting)]
+    used = [r.signal["thresholds"] for r in rs if r.signal.get("thresholds") is not None]
+    if used:
+        return float(np.median(np.concatenate(used)))
+    metric = pd.concat([r.children["metric"] for r in rs]).dropna()
     return float(metric.quantile(float(cfg.get("quantile", 0.5)))) if len(metric) else 0.5
 
 
