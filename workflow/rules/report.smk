@@ -91,6 +91,7 @@ rule summary:
         captions=CAPTIONS,
         title=f"neonas study '{config['study']}'",
     threads: 1
+    localrule: True  # seconds of reading CSV and PNG: not worth a place in a cluster queue
     log:
         study("logs/summary.log"),
     benchmark:

@@ -169,7 +169,8 @@ def plan_study(cfg: dict, plan: PlanConfig) -> dict:
     jobs = {"synth": int(bool(cfg.get("synthetic", {}).get("enabled"))), "preprocess": len(counts), "folds": 1,
             "search_config": len(arms), "search": n_runs, "retrain": n_runs,
             "retrain_baseline": n_grid if cfg["arms"].get("handcrafted") else 0,
-            "yardstick": n_grid if cfg["arms"].get("random") else 0, "final": 1, "aggregate": 1, "report": 1}
+            "yardstick": n_grid if cfg["arms"].get("random") else 0, "final": 1, "aggregate": 1, "report": 1,
+            "summary": 1}
     return {"jobs": jobs, "samples": samples, "longest": longest, "epochs": counts, "source": source, "epoch_s": epoch_s,
             "folds": folds, "arms": len(arms), "seeds": seeds}
 
