@@ -16,7 +16,7 @@ from wfutil import copy_workflow, snakemake
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
-EXCERPTS = ("excerpt3", "excerpt5", "excerpt8")  # 50 Hz and 200 Hz, excerpt 8 scored from t = 10 s
+EXCERPTS = ("excerpt1", "excerpt3", "excerpt8")  # 100, 50 and 200 Hz; excerpt 8 scored from t = 10 s
 TINY = {
     "study": "dreams",
     "synthetic": {"enabled": False},
