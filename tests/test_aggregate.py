@@ -472,3 +472,22 @@ def test_an_adaptive_sigmoid_is_drawn_at_the_threshold_its_runs_used(tmp_path):
     assert configs.iloc[0]["threshold"] == "auto" and configs.iloc[0]["threshold_used"] == pytest.approx(0.43)
     curve = pd.read_csv(tmp_path / "agg" / "reward_curves.csv").set_index("x")["reward"]
     assert curve.loc[0.43] == pytest.approx(0.5)  # the inflection sits at the threshold used
+
+
+def test_comparison_answers_follow_the_tests():
+    from neonas.study.checks import verdicts
+
+    def row(other, status, diff, testable=True):
+        return {"check": "indistinguishable", "arm": "nas", "setting": "identity", "other": other,
+                "status": status, "diff": diff, "testable": testable, "short": f"vs {other}"}
+
+    base = [row("random/uniform", "ok", 0.1), row("handcrafted/reference", "ok", 0.05)]
+    assert verdicts(base)["comparison"].startswith("Yes, in every comparison")
+    mixed = [row("random/uniform", "ok", 0.1), row("handcrafted/reference", "warning", 0.01)]
+    assert verdicts(mixed)["comparison"].startswith("Partly (1 of 2 comparisons significantly better")
+    worse = [row("random/uniform", "ok", -0.1), row("handcrafted/reference", "warning", 0.01)]
+    assert verdicts(worse)["comparison"].startswith("No: worse where it differs")
+    untested = [row("random/uniform", "warning", 0.2, testable=False)]
+    assert verdicts(untested)["comparison"].startswith("Cannot tell")
+    settings = [row("nas/sigmoid", "ok", -0.2)]
+    assert verdicts(settings)["reward"].startswith("Yes, every pair differs")

@@ -362,20 +362,28 @@ def constant_top(runs: list[Run], metrics: pd.DataFrame, yardstick: pd.DataFrame
 # ----------------------------------------------------------------------------- verdicts
 
 
-def _answer(rows: list[dict], what: str) -> str:
-    """One answer from comparison rows (check 'indistinguishable': ok = a significant difference)."""
+def _answer(rows: list[dict], what: str, directional: bool) -> str:
+    """One answer from comparison rows (check 'indistinguishable': ok = a significant difference). With
+    `directional`, the first arm of each pair is the one asked about ("does NAS beat ...")."""
     if not rows:
         return f"Cannot tell: no {what} on common folds."
     detail = "; ".join(r["short"] for r in rows) + "."
     if not any(r["testable"] for r in rows):
         return "Cannot tell (too few seeds or folds for a test): " + detail
     sig = [r for r in rows if r["status"] == "ok"]
-    worse = [r for r in sig if r["diff"] < 0]
     if not sig:
         return f"No evidence of a difference (p >= {ALPHA:g} or a 95 % interval that includes 0): " + detail
-    if len(sig) == len(rows) and not worse:
+    if not directional:
+        lead = "Yes, every pair differs" if len(sig) == len(rows) else f"Partly ({len(sig)} of {len(rows)} pairs differ)"
+        return f"{lead}: " + detail
+    better = [r for r in sig if r["diff"] > 0]
+    worse = [r for r in sig if r["diff"] < 0]
+    if len(better) == len(rows):
         return "Yes, in every comparison: " + detail
-    return f"Partly ({len(sig)} of {len(rows)} comparisons differ): " + detail
+    if worse and not better:
+        return f"No: worse where it differs ({len(worse)} of {len(rows)} comparisons): " + detail
+    return (f"Partly ({len(better)} of {len(rows)} comparisons significantly better, {len(worse)} significantly "
+            "worse): " + detail)
 
 
 def verdicts(checks: list[dict]) -> dict:
@@ -384,8 +392,8 @@ def verdicts(checks: list[dict]) -> dict:
     pairs = [r for r in checks if r["check"] == "indistinguishable"]
     vs_base = [r for r in pairs if r["arm"] == "nas" and not r["other"].startswith("nas/")]
     vs_nas = [r for r in pairs if r["arm"] == "nas" and r["other"].startswith("nas/")]
-    out = {"comparison": _answer(vs_base, "NAS and baseline arms with results"),
-           "reward": _answer(vs_nas, "two NAS reward settings with results")}
+    out = {"comparison": _answer(vs_base, "NAS and baseline arms with results", directional=True),
+           "reward": _answer(vs_nas, "two NAS reward settings with results", directional=False)}
     moved = [r for r in checks if r["check"] == "policy_moved" and r["status"] != "n/a"]
     flat = {r["setting"] for r in checks if r["check"] == "reward_signal" and r["status"] == "warning"}
     if not moved:
