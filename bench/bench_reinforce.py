@@ -17,7 +17,7 @@ import torch
 
 from neonas.engine.controller import ControllerConfig
 from neonas.engine.reward import RewardConfig
-from neonas.engine.simulate import Synthetic, simulate
+from neonas.engine.simulate import Synthetic, op_probs, simulate
 from neonas.engine.space import SpaceConfig
 
 OLD = ControllerConfig(tanh_constant=1.5, baseline="ema", advantage_norm=False, num_aggregate=1)
@@ -27,29 +27,29 @@ SIGMOID = RewardConfig(name="sigmoid", threshold=0.6, steepness=10.0)
 AUTO = RewardConfig(name="sigmoid", threshold="auto", quantile=0.5, window=100, steepness=10.0)
 
 ARMS = {
-    # name: (controller, reward, synthetic overrides)
-    "old-default identity (tanh 1.5, ema, raw, 1/update)": (OLD, IDENTITY, {}),
-    "tanh 2.5, ema, raw, 1/update": (replace(OLD, tanh_constant=2.5), IDENTITY, {}),
-    "tanh 2.5, ema, raw, 1/update, identity x5 (sigmoid-like scale)": (replace(OLD, tanh_constant=2.5),
-                                                                      replace(IDENTITY, name="identity"), {"x5": True}),
-    "tanh 2.5, ema, norm, 1/update": (replace(NEW, baseline="ema", num_aggregate=1), IDENTITY, {}),
-    "tanh 2.5, ema, norm, 4/update": (replace(NEW, baseline="ema"), IDENTITY, {}),
-    "tanh 2.5, loo, raw, 4/update": (replace(NEW, advantage_norm=False), IDENTITY, {}),
+    # name: (controller, reward, synthetic overrides); the defaults first
     "new default identity (tanh 2.5, loo, norm, 4/update)": (NEW, IDENTITY, {}),
-    "tanh 2.5, loo, norm, 10/update": (replace(NEW, num_aggregate=10), IDENTITY, {}),
+    "tanh 2.5, ema, norm, 4/update": (replace(NEW, baseline="ema"), IDENTITY, {}),
+    "tanh 2.5, ema, norm, 1/update": (replace(NEW, baseline="ema", num_aggregate=1), IDENTITY, {}),
+    "tanh 2.5, loo, raw, 4/update": (replace(NEW, advantage_norm=False), IDENTITY, {}),
+    "tanh 2.5, loo, raw, 4/update, identity x5 (sigmoid-like scale)": (replace(NEW, advantage_norm=False),
+                                                                      IDENTITY, {"x5": True}),
     "new default, sigmoid t0.6 s10 raw": (replace(NEW, advantage_norm=False), SIGMOID, {}),
     "new default, sigmoid t0.6 s10": (NEW, SIGMOID, {}),
     "new default, sigmoid auto q0.5 w100": (NEW, AUTO, {}),
     "NULL new default identity (delta 0)": (NEW, IDENTITY, {"delta": 0.0}),
     "NULL old default identity (delta 0)": (OLD, IDENTITY, {"delta": 0.0}),
+    "tanh 2.5, loo, norm, 10/update": (replace(NEW, num_aggregate=10), IDENTITY, {}),
+    "old default identity (tanh 1.5, ema, raw, 1/update)": (OLD, IDENTITY, {}),
+    "tanh 2.5, ema, raw, 1/update": (replace(OLD, tanh_constant=2.5), IDENTITY, {}),
 }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--children", type=int, default=3000)
+    ap.add_argument("--children", type=int, default=2000)
     ap.add_argument("--per-epoch", type=int, default=20, help="children per search epoch (common mode period)")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--only", nargs="*", default=None, help="substrings of arm names to run")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -63,15 +63,17 @@ def main() -> None:
         if over.get("x5"):  # the sigmoid's slope at its threshold is A*C/4: the same metric, 5x the scale
             synth = replace(synth, delta=5 * synth.delta, sigma=5 * synth.sigma, common_sd=5 * synth.common_sd,
                             trend=5 * synth.trend, base=5 * synth.base)
-        tick, reached, finals = time.monotonic(), [], []
+        tick, reached, finals, ratios = time.monotonic(), [], [], []
         for seed in range(args.seeds):
-            r = simulate(space, ctrl, rew, synth, args.children, args.per_epoch, seed=seed, every=100)
+            r = simulate(space, ctrl, rew, synth, args.children, args.per_epoch, seed=seed, every=100, probe=16)
             reached.append(r["reached"])
             finals.append(r["p"])
+            ratios.append(op_probs(r["controller"], torch.Generator().manual_seed(99), 32) * 23)
         finals = np.array(finals)
         got = [x for x in reached if x is not None]
         print(f"{name:64s} reached 0.8 in all layers: {len(got)}/{args.seeds} seeds, children {reached}; "
-              f"final P min/mean/max over layers x seeds {finals.min():.2f}/{finals.mean():.2f}/{finals.max():.2f} "
+              f"final P min/mean/max over layers x seeds {finals.min():.2f}/{finals.mean():.2f}/{finals.max():.2f}; "
+              f"P(op)/uniform {np.min(ratios):.2f}..{np.max(ratios):.2f} "
               f"({time.monotonic() - tick:.0f} s)", flush=True)
 
 

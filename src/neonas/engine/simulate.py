@@ -43,30 +43,34 @@ def preferred(space: SpaceConfig, synth: Synthetic) -> list[int]:
             if op["op"] == "conv" and (op["span"], op["dilation"]) == (synth.span, synth.dilation)]
 
 
-def preferred_prob(controller: Controller, space: SpaceConfig, synth: Synthetic, gen: torch.Generator,
-                   n: int = 32) -> np.ndarray:
-    """P(preferred family) per layer, averaged over n sampled paths (the LSTM conditions each layer's
-    probabilities on the choices before it)."""
-    family = preferred(space, synth)
+def op_probs(controller: Controller, gen: torch.Generator, n: int = 32) -> np.ndarray:
+    """P(op) per layer (rows) and op (columns), averaged over n sampled paths (the LSTM conditions
+    each layer's probabilities on the choices before it)."""
     op_steps = [k for k, d in enumerate(controller.decisions) if d.kind == "choice"]
-    total = np.zeros(len(op_steps))
+    total = 0.0
     with torch.no_grad():
         for _ in range(n):
             s = controller.sample(gen)
-            total += [float(s.probs[k][family].sum()) for k in op_steps]
+            total = total + np.stack([s.probs[k].numpy() for k in op_steps])
     return total / n
 
 
+def preferred_prob(controller: Controller, space: SpaceConfig, synth: Synthetic, gen: torch.Generator,
+                   n: int = 32) -> np.ndarray:
+    """P(preferred family) per layer."""
+    return op_probs(controller, gen, n)[:, preferred(space, synth)].sum(axis=1)
+
+
 def simulate(space: SpaceConfig, ctrl_cfg: ControllerConfig, reward_cfg: RewardConfig, synth: Synthetic,
-             children: int, per_epoch: int, seed: int = 0, every: int | None = None) -> dict:
+             children: int, per_epoch: int, seed: int = 0, every: int | None = None, probe: int = 32) -> dict:
     """Train a controller on the synthetic metric for `children` children (`per_epoch` per search
-    epoch; updates of ctrl_cfg.num_aggregate). Returns the per-layer P(preferred family) at the end,
-    the first child count at which every layer had reached `target` (checked every `every` children;
-    None if never) and the history."""
+    epoch; updates of ctrl_cfg.num_aggregate). Returns the per-layer P(preferred family) at the end
+    (from `probe` sampled paths), the first child count at which every layer had reached 0.8 (checked
+    every `every` children; None if never), the history and the trained controller."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    probe = torch.Generator().manual_seed(seed + 1)
+    probe_gen = torch.Generator().manual_seed(seed + 1)
     controller = Controller(decisions(space), ctrl_cfg)
     trainer, shaper = Reinforce(controller, ctrl_cfg), Shaper(reward_cfg)
     family = {tuple(sorted(op.items())) for op in (op_choices(space)[k] for k in preferred(space, synth))}
@@ -89,8 +93,8 @@ def simulate(space: SpaceConfig, ctrl_cfg: ControllerConfig, reward_cfg: RewardC
         trainer.step(samples, rewards)
         done += len(samples)
         if done % every < len(samples) or done >= children:
-            p = preferred_prob(controller, space, synth, probe)
+            p = preferred_prob(controller, space, synth, probe_gen, probe)
             history.append((done, p.tolist()))
             if reached is None and p.min() >= 0.8:
                 reached = done
-    return {"p": history[-1][1], "reached": reached, "history": history}
+    return {"p": history[-1][1], "reached": reached, "history": history, "controller": controller}
