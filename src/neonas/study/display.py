@@ -86,7 +86,7 @@ def warnings_table(checks: pd.DataFrame) -> pd.DataFrame:
     from neonas.study.checks import TITLES
 
     if not len(checks):
-        return pd.DataFrame([{"": "no checks (an aggregate of an older neonas)"}])
+        return pd.DataFrame([{"Check": "no checks (an aggregate of an older neonas)", "Status": "n/a", "Finding": ""}])
     rank = {"warning": 0, "n/a": 1, "ok": 2}
     c = checks.assign(_r=checks["status"].map(rank).fillna(3)).sort_values("_r", kind="stable")
     rows = [{"Check": TITLES.get(r["check"], r["check"]), "Status": r["status"],
