@@ -277,7 +277,7 @@ def policy_moved(runs: list[Run]) -> list[dict]:
             f", final entropy {ratio:.0%} of the uniform policy's" if ratios else "")
         if 2 * stuck >= judged:
             rows.append({**_row("policy_moved", "warning", "nas", setting, value=ratio, threshold=ENTROPY_RATIO_MAX,
-                                tag="policy ≈ uniform", message=text + ": what this arm found is what uniform "
+                                tag=f"policy ≈ uniform in {stuck} of {judged} run(s)", message=text + ": what this arm found is what uniform "
                                 "sampling would have found; its results say nothing about the reward."),
                          "short": short})
         else:
@@ -351,7 +351,8 @@ def constant_top(runs: list[Run], metrics: pd.DataFrame, yardstick: pd.DataFrame
             continue
         text = f"{name(arm, setting)}: " + "; ".join(where)
         if found:
-            rows.append(_row("constant_top", "warning", arm, setting, value=found, threshold=0, tag="constant nets",
+            rows.append(_row("constant_top", "warning", arm, setting, value=found, threshold=0,
+                             tag=f"{found} of {total} best nets constant",
                              message=text + ": a network that outputs one stage has learned nothing about sleep; "
                              "its accuracy is the share of that stage."))
         else:
