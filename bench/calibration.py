@@ -1,0 +1,221 @@
+"""Calibration study on the synthetic cohort: does the search learn, judged on the common yardstick?
+
+Runs the study of config/calibration.yaml with Snakemake (synthetic cohort -> preprocess -> folds -> every
+search with its derive -> `neonas yardstick` per seed x fold; no retraining), then scores every search epoch's
+children on the yardstick (`neonas yardstick --curve`) and prints, side by side (issue #9, point 9):
+
+  1. the common-yardstick gain of each NAS arm over random search: policy mean, policy top-10 % and derived
+     rank 0 (vs the best of N uniform samples, same N) with seed-level 95 % t-intervals;
+  2. the epochs each arm needs to reach a fixed level on the yardstick: identity's final policy mean of the
+     same seed (the level), reached when the 3-epoch rolling mean of the epoch's children gets there;
+  3. the share of planted-pair ops (conv span 2 x dilation 4, any time kernel) per layer in each final policy
+     (2,000 samples from the trained controller) vs uniform sampling, per seed.
+
+    .venv/bin/python bench/calibration.py                       # the study as configured, 2 cores
+    .venv/bin/python bench/calibration.py --set search.training.epochs=12 --seeds 0 1 2 3 4   # reduced
+
+Writes results/<study>/calibration/{curves.csv, pair_share.csv, epochs_to_level.csv, calibration.md} and
+prints calibration.md. Targets (issue #9) are printed beside the numbers, never used to choose anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import yaml
+
+from neonas.config import from_dict
+from neonas.engine.controller import Controller
+from neonas.engine.search import SearchConfig
+from neonas.engine.space import decisions, decode, op_choices
+from neonas.study.yardstick_tables import paired, per_run, read_yardstick, t_interval
+
+REPO = Path(__file__).resolve().parents[1]
+PAIR = {"op": "conv", "span": 2, "dilation": 4}
+
+
+def sh(cmd: list[str], log: Path | None = None) -> None:
+    print("$", " ".join(cmd), flush=True)
+    with open(log, "a") if log else open(os.devnull, "w") as out:
+        env = dict(os.environ, PATH=f"{REPO / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}")  # the rules call neonas
+        subprocess.run(cmd, cwd=REPO, check=True, stdout=out if log else None, stderr=subprocess.STDOUT if log else None,
+                       env=env)
+
+
+def is_pair(layer: dict) -> bool:
+    return all(layer.get(k) == v for k, v in PAIR.items())
+
+
+def pair_shares(run: Path, n: int = 2000) -> list[float]:
+    """Share of planted-pair ops per layer in `n` samples of the run's final policy (controller or uniform)."""
+    final = torch.load(run / "final.pt", map_location="cpu", weights_only=False)
+    cfg = from_dict(SearchConfig, final["config"])
+    if final["controller"] is None:  # uniform: the exact share
+        ops = op_choices(cfg.space)
+        return [sum(is_pair(o) for o in ops) / len(ops)] * cfg.space.n_layers
+    ctrl = Controller(decisions(cfg.space), cfg.controller)
+    ctrl.load_state_dict(final["controller"])
+    ctrl.eval()
+    gen = torch.Generator().manual_seed(0)
+    counts = np.zeros(cfg.space.n_layers)
+    with torch.no_grad():
+        for _ in range(n):
+            arch = decode(cfg.space, ctrl.sample(gen).choices)
+            counts += [is_pair(layer) for layer in arch["layers"]]
+    return list(counts / n)
+
+
+def epochs_to_level(curves: pd.DataFrame, level: dict[int, float], roll: int = 3) -> pd.DataFrame:
+    rows = []
+    for (arm, setting, seed), g in curves.groupby(["arm", "setting", "seed"]):
+        g = g.groupby("epoch")["mean"].mean().sort_index()  # folds averaged
+        smooth = g.rolling(roll, min_periods=1).mean()
+        hit = smooth[smooth >= level[seed]]
+        rows.append({"arm": arm, "setting": setting, "seed": seed, "level": level[seed],
+                     "epoch": int(hit.index[0]) + 1 if len(hit) else math.nan, "epochs": int(g.index.max()) + 1})
+    return pd.DataFrame(rows)
+
+
+def fmt_ci(n, mean, lo, hi, warning) -> str:
+    if n == 0 or math.isnan(mean):
+        return "n/a"
+    return f"{mean:+.3f} (n={n}, no CI)" if warning else f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def report(study: Path, cfg: dict, ys: pd.DataFrame, curves: pd.DataFrame, shares: pd.DataFrame,
+           reached: pd.DataFrame, wall: float, note: str) -> str:
+    runs = per_run(ys)
+    p = paired(runs)
+    metric = ys["metric_name"].iloc[0]
+    settings = [r["name"] for r in cfg["rewards"]]
+    lines = [f"# Calibration study ({study.name}): {len(cfg['seeds'])} seeds, fold(s) {cfg['folds']['run']}, "
+             f"{cfg['search']['training'].get('epochs')} search epochs, metric {metric}", "",
+             f"Wall time {wall / 60:.1f} min. {note}".strip(), "",
+             "## 1. Gain over random search on the common yardstick (NAS minus random, seed-level, 95 % t-CI)", "",
+             "| arm | policy mean | policy top-10 % | derived rank 0 vs best of N uniform | mean yardstick (policy) |",
+             "|---|---|---|---|---|"]
+    means = runs.groupby(["arm", "setting"])["policy_mean"].mean()
+    for s in settings:
+        q = {r["quantity"]: r for r in p[(p["arm"] == "nas") & (p["setting"] == s)].to_dict("records")}
+        cells = [fmt_ci(q[k]["n"], q[k]["mean_diff"], q[k]["ci_low"], q[k]["ci_high"], q[k]["warning"])
+                 if k in q else "n/a" for k in ("policy_mean", "policy_top10", "top_best")]
+        lines.append(f"| {s} | " + " | ".join(cells) + f" | {means.get(('nas', s), math.nan):.3f} |")
+    lines.append(f"| random (uniform) | 0 | 0 | 0 | {means.get(('random', 'uniform'), math.nan):.3f} |")
+    lines += ["", "## 2. Epochs to reach identity's final level on the yardstick (3-epoch rolling mean of the "
+              "children)", "", "| arm | reached in | epochs (mean, 95 % t-CI over seeds that reached it) | "
+              "paired vs identity (epochs) |", "|---|---|---|---|"]
+    for s in [*settings, "uniform"]:
+        r = reached[reached["setting"] == s]
+        ok = r.dropna(subset=["epoch"])
+        n, mean, _, lo, hi, w = t_interval(ok["epoch"].to_numpy(float))
+        ident = reached[reached["setting"] == "identity"].set_index("seed")["epoch"]
+        both = ok.set_index("seed")["epoch"].dropna()
+        both = both[both.index.isin(ident.dropna().index)]
+        d = t_interval((both - ident[both.index]).to_numpy(float)) if s != "identity" else (0, math.nan, 0, 0, 0, "")
+        lines.append(f"| {s} | {len(ok)} of {len(r)} seeds | {fmt_ci(n, mean, lo, hi, w).lstrip('+')} | "
+                     f"{fmt_ci(d[0], d[1], d[3], d[4], d[5]) if s != 'identity' else '—'} |")
+    lines += ["", "## 3. Share of planted-pair ops (span 2 x dilation 4) per layer in the final policy", ""]
+    uniform = shares[shares["setting"] == "uniform"]["share"].iloc[0] if (shares["setting"] == "uniform").any() \
+        else math.nan
+    lines += [f"Uniform: {uniform:.3f} per layer (target: >= 2x = {2 * uniform:.3f} in every layer, in >= 4 of 5 "
+              "seeds).", "", "| arm | seed | per layer | layers >= 2x uniform |", "|---|---|---|---|"]
+    for (s, seed), g in shares[shares["setting"] != "uniform"].groupby(["setting", "seed"], sort=False):
+        g = g.sort_values("layer")
+        lines.append(f"| {s} | {seed} | " + " ".join(f"{v:.2f}" for v in g["share"]) +
+                     f" | {int((g['share'] >= 2 * uniform).sum())} of {len(g)} |")
+    for s in settings:
+        g = shares[shares["setting"] == s]
+        seeds_ok = g.groupby("seed").apply(lambda x: bool((x["share"] >= 2 * uniform).all()), include_groups=False)
+        lines.append(f"\n{s}: every layer >= 2x uniform in {int(seeds_ok.sum())} of {len(seeds_ok)} seeds.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--configfile", default="config/calibration.yaml")
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds (a reduced run)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a search key, e.g. search.training.epochs=12 (a reduced run; say so)")
+    ap.add_argument("--skip-workflow", action="store_true", help="only summarise what is already there")
+    args = ap.parse_args()
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for k, v in yaml.safe_load((REPO / args.configfile).read_text()).items():
+        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
+    overrides = {}
+    if args.seeds:
+        cfg["seeds"] = args.seeds
+        overrides["seeds"] = args.seeds
+    for item in args.set:
+        key, value = item.split("=", 1)
+        parts = key.split(".")
+        node = cfg
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    if args.set:
+        overrides["search"] = cfg["search"]
+    study = REPO / "results" / cfg["study"]
+    out = study / "calibration"
+    out.mkdir(parents=True, exist_ok=True)
+    extra = out / "overrides.yaml"
+    extra.write_text(yaml.safe_dump(overrides))
+    started = time.monotonic()
+    folds = cfg["folds"]["run"]
+    ys_files = [study / f"yardstick/seed{s}/fold{f}.csv" for s in cfg["seeds"] for f in folds]
+    if not args.skip_workflow:
+        sh([str(REPO / ".venv/bin/snakemake"), *[str(p.relative_to(REPO)) for p in ys_files], "--cores",
+            str(args.cores), "--profile", "profiles/local", "--configfile", args.configfile,
+            str(extra.relative_to(REPO))], out / "snakemake.log")
+    settings = [("nas", r["name"]) for r in cfg["rewards"]] + [("random", "uniform")]
+
+    def curve(sf):
+        seed, fold = sf
+        target = out / f"curve_seed{seed}_fold{fold}.csv"
+        if not target.exists():
+            runs = [str(study / f"search/{a}/{s}/seed{seed}/fold{fold}") for a, s in settings]
+            sh([str(REPO / ".venv/bin/neonas"), "yardstick", "--reference", runs[-1], "--runs", *runs[:-1],
+                "--device", "cpu", "--out", str(out / f"ys_seed{seed}_fold{fold}.csv"), "--curve", str(target)],
+               out / f"curve_seed{seed}_fold{fold}.log")
+        return pd.read_csv(target)
+
+    env_threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    os.environ.update(env_threads)
+    with ThreadPoolExecutor(args.cores) as pool:
+        curves = pd.concat(list(pool.map(curve, [(s, f) for s in cfg["seeds"] for f in folds])), ignore_index=True)
+    ys = read_yardstick([str(p) for p in ys_files])
+    runs = per_run(ys)
+    ident = runs[(runs["arm"] == "nas") & (runs["setting"] == "identity")].groupby("seed")["policy_mean"].mean()
+    reached = epochs_to_level(curves, ident.to_dict())
+    share_rows = []
+    for arm, setting in settings:
+        for seed in cfg["seeds"]:
+            for fold in folds:
+                for layer, v in enumerate(pair_shares(study / f"search/{arm}/{setting}/seed{seed}/fold{fold}")):
+                    share_rows.append({"arm": arm, "setting": setting, "seed": seed, "fold": fold, "layer": layer,
+                                       "share": v})
+    shares = pd.DataFrame(share_rows).groupby(["arm", "setting", "seed", "layer"], sort=False)["share"].mean() \
+        .reset_index()
+    curves.to_csv(out / "curves.csv", index=False)
+    shares.to_csv(out / "pair_share.csv", index=False)
+    reached.to_csv(out / "epochs_to_level.csv", index=False)
+    note = f"Overrides: {json.dumps(overrides)}." if overrides else ""
+    text = report(study, cfg, ys, curves, shares, reached, time.monotonic() - started, note)
+    (out / "calibration.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
