@@ -95,6 +95,8 @@ def test_tables_say_what_the_study_shows(study):
     assert results.iloc[0]["Seeds × folds"] == "2 × 3"
     tex = (report / "tab_results.tex").read_text()
     assert r"0.711 $\pm$ 0.009" in tex and r"$\kappa$" in tex
+    assert r"\begin{tabular}{llrrrrp{0.3\linewidth}}" in tex  # the Warnings column wraps
+    assert "not shown to differ from: random search" in results.iloc[0]["Warnings"]
     paired = pd.read_csv(report / "tab_paired_tests.csv")
     row = paired[paired["Comparison"] == f"NAS, {SIGMOID} vs hand-designed"].iloc[0]
     assert row["Δ Accuracy (p)"] == "+0.151 (0.25)" and "cannot fall below 0.25" in row["Note"]

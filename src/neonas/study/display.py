@@ -187,3 +187,10 @@ def _or_empty(rows: list[dict], why: str) -> pd.DataFrame:
 
 ALIGN = {"tab_checklist": "llp{0.5\\linewidth}", "tab_verdicts": "p{0.3\\linewidth}p{0.62\\linewidth}",
          "tab_warnings": "p{0.22\\linewidth}lp{0.6\\linewidth}"}
+
+
+def align(name: str, df: pd.DataFrame) -> str | None:
+    """The LaTeX column spec of a table: ALIGN's, or for tab_results with warnings a wrapping last column."""
+    if name == "tab_results" and "Warnings" in df.columns:
+        return "l" * 2 + "r" * (len(df.columns) - 3) + "p{0.3\\linewidth}"
+    return ALIGN.get(name)

@@ -24,7 +24,7 @@ from neonas.errors import NeonasError
 from neonas.io import atomic_dir
 from neonas.study import archstats, latex
 from neonas.study.display import (
-    ALIGN,
+    align,
     archstats_table,
     checklist_table,
     compute_table,
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
             shutil.copyfile(out / f"{name}.pdf", tex / "figures" / f"{name}.pdf")
         for name, df in tables.items():
             df.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
-            body = latex.tabular(df, ALIGN.get(name))
+            body = latex.tabular(df, align(name, df))
             (out / f"{name}.tex").write_text(body)
             (tex / "tables" / f"{name}.tex").write_text(body)
         floats = [latex.Float("figure", n, captions[n]) for n, _, _ in FIGURES] + \
