@@ -319,8 +319,8 @@ def _one_class(confusion: str) -> bool:
 
 def constant_top(runs: list[Run], metrics: pd.DataFrame, yardstick: pd.DataFrame | None, order: list) -> list[dict]:
     """Top-k architectures that predict one stage for everything: retrained models whose confusion matrix
-    has a single predicted column, top-k on the common yardstick with constant = 1, and derived top-k whose
-    every scoring as a child was constant (children.csv `constant`, newer runs)."""
+    has a single predicted column, top-k on the common yardstick with constant = 1, and derived top-k flagged
+    constant by derive or constant every time they were scored as a child (children.csv `constant`)."""
     rows = []
     for arm, setting in order:
         found, total, where = 0, 0, []
@@ -339,14 +339,16 @@ def constant_top(runs: list[Run], metrics: pd.DataFrame, yardstick: pd.DataFrame
         top_const, top_n = 0, 0
         for r in runs:
             const = r.signal.get("constant_hashes")
-            if (r.arm, r.setting) != (arm, setting) or r.derived is None or const is None:
+            if (r.arm, r.setting) != (arm, setting) or r.derived is None:
                 continue
             for item in r.derived["top"]:
-                top_n += 1
-                top_const += arch_hash(item["arch"]) in const
+                if "constant" in item or const is not None:  # derive flags it (newer runs), else children.csv
+                    top_n += 1
+                    top_const += bool(item.get("constant")) or (const is not None and arch_hash(item["arch"]) in const)
         if top_n:
             found, total = found + top_const, total + top_n
-            where.append(f"{top_const} of {top_n} derived top-k constant whenever scored as a child")
+            where.append(f"{top_const} of {top_n} derived top-k constant (derive's flag, or every time scored as a "
+                         "child)")
         if not total:
             continue
         text = f"{name(arm, setting)}: " + "; ".join(where)
