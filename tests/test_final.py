@@ -166,6 +166,12 @@ def test_final_by_yardstick_and_its_fallback(study, tmp_path, caplog):
     assert doc["requested"] == "yardstick" and doc["method"] == "kappa"
     assert "no yardstick files" in doc["fallback_reason"] and "absent" in doc["fallback_reason"]
     assert "choosing by mean test kappa instead" in caplog.text
+    # summary.html names the choice, the reason and the fallback (neonas summary --final)
+    from neonas.study.finalchoice import choice_html
+
+    page = choice_html(tmp_path / "fallback")
+    assert doc["arch_hash"] in page and "best mean test kappa" in page and "Asked for <b>yardstick</b>" in page
+    assert page.index(doc["arch_hash"]) < page.index("<table>")  # named before the candidates table
     # a file that is not a yardstick file is an error, not a silent fallback
     yard.write_text("a,b\n1,2\n")
     assert main(["final", "--metrics", *_metrics(study), "--folds", str(study / "folds.json"), "--choose", "yardstick",

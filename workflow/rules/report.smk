@@ -84,12 +84,14 @@ rule summary:
         figures=rules.report.output.figures,
         tables=rules.report.output.tables,
         captions=[CAPTIONS / f"{name}.rst" for name in (*REPORT_FIGURES, *REPORT_TABLES)],
+        final=lambda wildcards: [study("final")] if "final" in config else [],  # the final model (final.smk)
     output:
         SUMMARY,
     params:
         report=lambda wildcards, input: Path(input.figures[0]).parent,
         captions=CAPTIONS,
         title=f"neonas study '{config['study']}'",
+        final=lambda wildcards, input: f"--final {input.final}" if input.final else "",
     threads: 1
     localrule: True  # seconds of reading CSV and PNG: not worth a place in a cluster queue
     log:
@@ -100,4 +102,4 @@ rule summary:
         ENV
     shell:
         "neonas summary --aggregate {input.aggregate} --report {params.report} --captions {params.captions:q}"
-        ' --snakemake-report report.html --title "{params.title}" --out {output} > {log} 2>&1'
+        ' --snakemake-report report.html --title "{params.title}" {params.final} --out {output} > {log} 2>&1'

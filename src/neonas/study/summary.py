@@ -92,6 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Snakemake report to link for provenance, relative to --out's folder "
                         "(default: report.html)")
     parser.add_argument("--title", default="neonas study", help="the page's title")
+    parser.add_argument("--final", metavar="DIR", help="the study's final model (`neonas final`'s folder): the page "
+                        "names the architecture chosen and why")
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -206,7 +208,7 @@ def ordered_items() -> list[tuple[str, str, str, str]]:
 
 
 def render(agg: Aggregate, report: Path, out: Path, captions: Path | None, snakemake_report: str,
-           title: str) -> str:
+           title: str, final: Path | None = None) -> str:
     checks = agg.csv("checks")
     rel = Path(os.path.relpath(report.resolve(), out.parent.resolve())).as_posix()
     parts = [f"<h1>{esc(title)}</h1>",
@@ -214,6 +216,10 @@ def render(agg: Aggregate, report: Path, out: Path, captions: Path | None, snake
              f"<a href='{esc(snakemake_report)}'>Snakemake report</a>. Figures as PDF and tables as LaTeX: "
              f"<a href='{esc(rel)}/'>{esc(rel)}/</a>.</p>",
              answers_html(agg, checks, report)]
+    if final is not None:  # which architecture the final model has, and why (neonas.study.finalchoice)
+        from neonas.study.finalchoice import choice_html
+
+        parts.append(choice_html(final))
     items = ordered_items()
     known = [c for c, _, _ in SECTIONS]
     extra = list(dict.fromkeys(i[0] for i in items if i[0] not in known))
@@ -249,7 +255,8 @@ def run(args: argparse.Namespace) -> int:
     if captions is not None and not captions.is_dir():
         raise NeonasError("captions folder not found (expected workflow/report with <name>.rst files)", captions)
     out = Path(args.out)
-    page = render(agg, report, out, captions, args.snakemake_report, args.title)
+    page = render(agg, report, out, captions, args.snakemake_report, args.title,
+                  Path(args.final) if args.final else None)
     write_text_atomic(out, page)
     n = int((agg.csv("checks").get("status", pd.Series([], dtype=str)) == "warning").sum())
     log.info("wrote %s (%d warning(s), %d kB)", out, n, len(page) // 1024)
