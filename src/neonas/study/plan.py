@@ -114,8 +114,13 @@ def study_folds(cfg: dict, infants: list[str]) -> list[dict]:
     from neonas.store.splits import make_folds
 
     f = cfg["folds"]
-    folds = make_folds(infants, f.get("scheme", "loo"), f.get("k", 5), f.get("n_val", 1), f.get("seed", 0))
+    try:
+        folds = make_folds(infants, f.get("scheme", "loo"), f.get("k", 5), f.get("n_val", 1), f.get("seed", 0))
+    except NeonasError as err:
+        raise NeonasError(f"config folds: {err} ({len(infants)} infants in the cohort sheet)", cfg["cohort"]) from None
     run = f.get("run", "all")
+    if run != "all" and any(not 0 <= i < len(folds) for i in run):
+        raise NeonasError(f"config folds.run {run}: this cohort has folds 0..{len(folds) - 1}", cfg["cohort"])
     return folds if run == "all" else [folds[i] for i in run]
 
 
