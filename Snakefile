@@ -48,4 +48,5 @@ rule all:
         rules.report.output,
         rules.summary.output,  # results/<study>/summary.html
         rules.final.output,
+        UNSEEN,  # the demo: an unseen synthetic recording staged by the final model (final.smk)
         predict_files(),

@@ -257,13 +257,16 @@ def test_aggregate_reads_only_the_best_models_predictions_for_the_hypnogram(stud
 
 def test_workflow_builds_the_final_model_from_every_retrained_model(tmp_path):
     """The final rule in the DAG of config/test.yaml: after every retrain job, exported; with choose: yardstick it
-    waits for the yardstick tables (a dry run; `make demo` runs it for real)."""
+    waits for the yardstick tables; an unseen synthetic recording is staged with it (a dry run; `make demo` runs
+    it for real)."""
     from wfutil import copy_workflow, snakemake
 
     wd = copy_workflow(tmp_path / "wf")
-    proc = snakemake(wd, "-n", "results/test/final", "--configfile", "config/test.yaml", "--config",
+    proc = snakemake(wd, "-n", "results/test/unseen/hypnogram.tsv", "--configfile", "config/test.yaml", "--config",
                      "final={choose: yardstick}")
     out = proc.stdout
+    for rule in ("final_args", "final", "unseen_synth", "unseen_predict"):  # the demo's unseen recording, staged
+        assert f"rule {rule}:" in out, rule
     block = out[out.index("rule final:"):].split("\n\n")[0]
     inputs = block.split("input:", 1)[1].splitlines()[0]
     for path in ("results/test/retrain/nas/sigmoid/seed0/fold0", "results/test/retrain/random/uniform/seed0/fold0",

@@ -59,3 +59,50 @@ rule final:
         " --config {input.config} --seed {params.seed} --n-val {params.n_val} --val-seed {params.val_seed}"
         " --device {params.device} --out {output}"
         " && neonas export --model {output}/model.pt --format torchscript --out {output} ) > {log} 2>&1"
+
+
+# The demo's unseen recording (only with the synthetic cohort): one more synthetic infant, drawn with another seed,
+# never in the folds, staged by the final model from its EDF alone (its annotations are not read): the hypnogram
+# TSV and PNG of `neonas predict` (docs/predict.md). Real unlabelled recordings go through rule predict instead.
+UNSEEN = [study("unseen/hypnogram.tsv")] if config["synthetic"]["enabled"] else []
+
+if config["synthetic"]["enabled"]:
+
+    rule unseen_synth:
+        """One synthetic infant that no search, retraining or final model saw (seed = synthetic.seed + 1)."""
+        output:
+            edf=f"{config['synthetic']['out']}-unseen/syn01.edf",
+        params:
+            out=lambda wildcards, output: Path(output.edf).parent,
+            hours=config["synthetic"]["hours"],
+            seed=config["synthetic"]["seed"] + 1,
+        log:
+            study("logs/unseen_synth.log"),
+        benchmark:
+            study("benchmarks/unseen_synth.tsv")
+        conda:
+            ENV
+        shell:
+            "neonas synth --out {params.out} --n-infants 1 --hours {params.hours} --seed {params.seed} > {log} 2>&1"
+
+    rule unseen_predict:
+        """The final model stages the unseen recording without its labels: hypnogram TSV and PNG."""
+        input:
+            eeg=rules.unseen_synth.output.edf,
+            final=study("final"),
+        output:
+            tsv=study("unseen/hypnogram.tsv"),
+            png=study("unseen/hypnogram.png"),
+        params:
+            device=config["device"],
+        threads: 1
+        log:
+            study("logs/unseen_predict.log"),
+        benchmark:
+            study("benchmarks/unseen_predict.tsv")
+        conda:
+            ENV
+        shell:
+            "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
+            "neonas predict {input.eeg} --model {input.final}/model.pt --plot --device {params.device}"
+            " --out {output.tsv} > {log} 2>&1"
