@@ -9,7 +9,8 @@ children on the yardstick (`neonas yardstick --curve`) and prints, side by side 
   2. the epochs each arm needs to reach a fixed level on the yardstick: identity's final policy mean of the
      same seed (the level), reached when the 3-epoch rolling mean of the epoch's children gets there;
   3. the share of planted-pair ops (conv span 2 x dilation 4, any time kernel) per layer in each final policy
-     (2,000 samples from the trained controller) vs uniform sampling, per seed.
+     (2,000 samples from the trained controller) vs uniform sampling, per seed;
+  4. the supernet sanity check (homogeneous pair / adjacent / single-channel nets on the reference weights).
 
     .venv/bin/python bench/calibration.py                       # the study as configured, 2 cores
     .venv/bin/python bench/calibration.py --set search.training.epochs=12 --seeds 0 1 2 3 4   # reduced
@@ -39,7 +40,14 @@ from neonas.config import from_dict
 from neonas.engine.controller import Controller
 from neonas.engine.search import SearchConfig
 from neonas.engine.space import decisions, decode, op_choices
-from neonas.study.yardstick_tables import paired, per_run, read_yardstick, t_interval
+from neonas.study.yardstick_tables import (
+    paired,
+    per_run,
+    read_sanity,
+    read_yardstick,
+    sanity_verdict,
+    t_interval,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PAIR = {"op": "conv", "span": 2, "dilation": 4}
@@ -94,7 +102,7 @@ def fmt_ci(n, mean, lo, hi, warning) -> str:
 
 
 def report(study: Path, cfg: dict, ys: pd.DataFrame, curves: pd.DataFrame, shares: pd.DataFrame,
-           reached: pd.DataFrame, wall: float, note: str) -> str:
+           reached: pd.DataFrame, wall: float, note: str, sanity: pd.DataFrame | None = None) -> str:
     runs = per_run(ys)
     p = paired(runs)
     metric = ys["metric_name"].iloc[0]
@@ -138,6 +146,16 @@ def report(study: Path, cfg: dict, ys: pd.DataFrame, curves: pd.DataFrame, share
         g = shares[shares["setting"] == s]
         seeds_ok = g.groupby("seed").apply(lambda x: bool((x["share"] >= 2 * uniform).all()), include_groups=False)
         lines.append(f"\n{s}: every layer >= 2x uniform in {int(seeds_ok.sum())} of {len(seeds_ok)} seeds.")
+    if sanity is not None and len(sanity):
+        best = sanity.groupby(["seed", "net"])["metric"].max().unstack("net")
+        lines += ["", "## 4. Supernet sanity check: best homogeneous net per kind on the reference supernet", "",
+                  "| seed | " + " | ".join(best.columns) + " | QS / IS recall of the best pair net |",
+                  "|---|" + "---|" * len(best.columns) + "---|"]
+        for seed, row in best.iterrows():
+            s = sanity[(sanity["seed"] == seed) & (sanity["net"] == "pair")].sort_values("metric").iloc[-1]
+            lines.append(f"| {seed} | " + " | ".join(f"{v:.3f}" for v in row) +
+                         f" | {s.get('recall_QS', math.nan):.2f} / {s.get('recall_IS', math.nan):.2f} |")
+        lines += ["", "Verdict: " + sanity_verdict(sanity)]
     return "\n".join(lines) + "\n"
 
 
@@ -211,7 +229,8 @@ def main() -> int:
     shares.to_csv(out / "pair_share.csv", index=False)
     reached.to_csv(out / "epochs_to_level.csv", index=False)
     note = f"Overrides: {json.dumps(overrides)}." if overrides else ""
-    text = report(study, cfg, ys, curves, shares, reached, time.monotonic() - started, note)
+    sanity = read_sanity([str(p)[: -len(".csv")] + "_sanity.csv" for p in ys_files])
+    text = report(study, cfg, ys, curves, shares, reached, time.monotonic() - started, note, sanity)
     (out / "calibration.md").write_text(text)
     print(text)
     return 0
