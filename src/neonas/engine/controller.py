@@ -58,7 +58,7 @@ class ControllerConfig:
     grad_clip: float | None = None  # gradient-norm clip; null = off
     init_range: float = 0.1  # weights ~ U(-init_range, init_range)
     train_steps: int = 5  # controller updates per search epoch (official: 50)
-    num_aggregate: int = 4  # children per update, gradients averaged (official: 20)
+    num_aggregate: int = 2  # children per update, gradients averaged (official: 20)
 
     def __post_init__(self) -> None:
         if self.lstm_size < 1 or self.lstm_layers < 1:

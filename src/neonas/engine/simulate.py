@@ -6,10 +6,12 @@ bench/bench_reinforce.py, docs/search.md).
 The synthetic metric of a child in search epoch e (of E) with n of its L layers using the preferred op
 family (span 2 x dilation 4 by default, any time kernel):
 
-    metric = base + trend * e / E + c_e + delta * n + sigma * eps,   c_e ~ N(0, common_sd), eps ~ N(0, 1)
+    metric = base + trend * e / E + early * (1 - exp(-e / early_epochs)) + c_e + delta * n + sigma * eps,
+    c_e ~ N(0, common_sd), eps ~ N(0, 1)
 
-`trend` stands for the supernet getting better over the search and `c_e` for the epoch-to-epoch
-common mode (every child of an epoch shares it); both are independent of the architecture.
+`trend` and `early` (a fast rise in the first epochs) stand for the supernet getting better over the
+search and `c_e` for the epoch-to-epoch common mode (every child of an epoch shares it); all three are
+independent of the architecture.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class Synthetic:
     common_sd: float = 0.03  # SD of the per-epoch common mode
     trend: float = 0.2  # rise of every child's metric over the run
     base: float = 0.4  # metric of a child without the preferred op at the start
+    early: float = 0.0  # amplitude of a fast rise at the start of the search
+    early_epochs: float = 5.0  # its time constant, in search epochs
     span: int = 2
     dilation: int = 4
 
@@ -86,8 +90,8 @@ def simulate(space: SpaceConfig, ctrl_cfg: ControllerConfig, reward_cfg: RewardC
             arch = decode(space, s.choices)
             n = sum(tuple(sorted((k, v) for k, v in layer.items() if k != "skips")) in family
                     for layer in arch["layers"])
-            values.append(synth.base + synth.trend * epoch / epochs + common[epoch] + synth.delta * n
-                          + synth.sigma * rng.standard_normal())
+            level = synth.base + synth.trend * epoch / epochs + synth.early * (1 - np.exp(-epoch / synth.early_epochs))
+            values.append(level + common[epoch] + synth.delta * n + synth.sigma * rng.standard_normal())
             samples.append(s)
         rewards, _ = shaper(values)
         trainer.step(samples, rewards)
