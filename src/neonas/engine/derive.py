@@ -42,6 +42,8 @@ def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int
         raise NeonasError("has no final.pt; run `neonas search` to the end first", run)
     try:
         final = torch.load(final_path, map_location="cpu", weights_only=False)
+        # runs of a neonas before space.skip_bn were searched without BN after the skip sum
+        final["config"].setdefault("space", {}).setdefault("skip_bn", False)
         cfg = from_dict(SearchConfig, final["config"])
     except (OSError, RuntimeError, KeyError, NeonasError) as err:
         raise NeonasError(f"not a neonas search result ({err})", final_path) from None
