@@ -11,9 +11,10 @@ Each search epoch alternates two phases (Pham et al. 2018):
 Every scored child is appended to RUN_DIR/children.csv. A checkpoint (RUN_DIR/checkpoint.pt) is written
 every `training.checkpoint_every` epochs and when the job receives SIGTERM or reaches
 `training.max_minutes`; the command then exits with status 75, and `--resume` continues exactly where it
-stopped (bit-identical on CPU to a run that never stopped). See docs/search.md. The search's state and
-the scoring of children are in searcher.py, the run directory's files in runfiles.py.
+stopped (bit-identical on CPU to a run that never stopped). See docs/search.md.
 """
+
+# the search's state and the scoring of children are in searcher.py, the run directory's files in runfiles.py
 
 from __future__ import annotations
 
@@ -203,6 +204,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "training and `sampler: controller|random` (default: the built-in demo-sized defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set training.epochs=10 --set reward.name=sigmoid "
+                   "--set reward.threshold=auto (an adaptive threshold: a quantile of the last children's metric) "
                    "(repeatable)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default: 0)")
     p.add_argument("--out", required=True, metavar="RUN_DIR", help="directory for children.csv, epochs.csv, "
