@@ -144,6 +144,7 @@ def test_adaptive_threshold_with_warmup_resumes_bit_identically(cohort, tmp_path
     assert search(cohort, straight, *auto) == 0
     children = rows(straight / "children.csv")
     assert len(children) == 3 * 3 * 2 and {r["epoch"] for r in children} == {"1", "2", "3"}
+    assert rows(straight / "epochs.csv")[0]["mean_metric"] == "nan"  # the warm-up epoch scored no child
     thresholds = [float(r["threshold"]) for r in children]
     metrics = [float(r["metric"]) for r in children]
     assert thresholds[:2] == [pytest.approx(float(np.quantile(metrics[:2], 0.5)))] * 2  # empty window: own update

@@ -150,7 +150,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
             acc["seconds"] += time.monotonic() - tick
             if stop.reason:
                 break
-            k = max(acc["children"], 1)
+            k = acc["children"] or math.nan  # warm-up epochs score no children: their means are nan
             epochs_log.write({
                 "epoch": epoch, "shared_loss": acc["loss"] / max(acc["n"], 1),
                 "shared_acc": acc["correct"] / max(acc["n"], 1), "mean_metric": acc["metric"] / k,
