@@ -197,6 +197,18 @@ def test_derive_never_returns_a_constant_network(straight, tmp_path, capsys):
     assert not (tmp_path / "d.json").exists()
 
 
+def test_derive_reads_a_run_from_before_skip_bn(cohort, tmp_path):
+    """Runs written before space.skip_bn existed have no such key and no BN after the skip sum."""
+    run = tmp_path / "old"
+    assert search(cohort, run, "--set", "space.skip_bn=false", "--set", "training.epochs=1") == 0
+    final = torch.load(run / "final.pt", weights_only=False)
+    del final["config"]["space"]["skip_bn"]
+    assert not any(k.startswith("post.") for k in final["supernet"])
+    torch.save(final, run / "final.pt")
+    assert main(["derive", "--run", str(run), "--samples", "4", "--top-k", "1", "--out", str(tmp_path / "d.json")]) == 0
+    assert json.loads((tmp_path / "d.json").read_text())["space"]["skip_bn"] is False
+
+
 @pytest.mark.slow
 def test_resume_after_sigterm_mid_epoch_is_bit_identical(cohort, straight, tmp_path):
     out = tmp_path / "run"
