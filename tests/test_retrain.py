@@ -46,6 +46,15 @@ def _history(run: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def _expected_best(hist: list[dict], min_epochs: int, smooth: int) -> int:
+    """The epoch early stopping keeps, recomputed from history.csv (docs/retrain.md, step 3)."""
+    score = {}
+    for e in range(min(min_epochs, len(hist)), len(hist) + 1):
+        window = hist[max(0, e - smooth):e]
+        score[e] = (np.mean([float(h["val_kappa"]) for h in window]), np.mean([-float(h["val_loss"]) for h in window]))
+    return max(score, key=lambda e: (score[e], -e))  # the first epoch reaching the best smoothed score
+
+
 def test_class_weights_by_hand():
     y = np.array([0, 0, 0, 1])  # classes 2 and 3 absent from training
     # inverse: N / (K n_c) = 4 / (2*3), 4 / (2*1); absent classes get 1
@@ -71,10 +80,10 @@ def test_baseline_beats_chance_on_held_out_infant(baseline_run, cohort):
     assert list(hist[0])[:6] == ["epoch", "train_loss", "val_loss", "val_accuracy", "val_kappa",
                                  "val_balanced_accuracy"]
     assert float(hist[-1]["train_loss"]) < float(hist[0]["train_loss"])
-    # best: highest kappa, ties broken by the lower validation loss, then by the earlier epoch
-    best = max(range(len(hist)), key=lambda i: (float(hist[i]["val_kappa"]), -float(hist[i]["val_loss"]), -i))
-    assert m["best_epoch"] == best + 1
+    # best: highest kappa (mean of the last `smooth` epochs, from `min_epochs` on), ties broken by the lower
+    # validation loss, then by the earlier epoch
     ckpt = torch.load(baseline_run / "model.pt", weights_only=True)
+    assert m["best_epoch"] == _expected_best(hist, ckpt["config"]["min_epochs"], ckpt["config"]["smooth"])
     assert ckpt["train_ids"] == folds["train"] and ckpt["val_ids"] == folds["val"]
     assert ckpt["ch_names"] == ["Fp1", "C3", "O1", "Cz"] and ckpt["sfreq"] == 32.0 and ckpt["n_samples"] == 256
 
@@ -95,7 +104,8 @@ def test_same_seed_same_result(baseline_run, cohort, tmp_path):
 def test_early_stopping_keeps_best_weights(cohort, tmp_path):
     out = tmp_path / "es"
     assert _retrain(cohort, out, "--baseline", "handcrafted", "--set", "epochs=60", "--set", "patience=3",
-                    "--set", "lr=0.003", "--set", "monitor=macro_f1", "--no-evaluate") == 0
+                    "--set", "lr=0.003", "--set", "monitor=macro_f1", "--set", "min_epochs=1", "--set", "smooth=1",
+                    "--no-evaluate") == 0
     hist = _history(out)
     assert len(hist) < 60
     ckpt = torch.load(out / "model.pt", weights_only=True)
@@ -218,11 +228,7 @@ def test_min_epochs_and_smoothed_monitor(cohort, tmp_path):
     hist = _history(out)
     ckpt = torch.load(out / "model.pt", weights_only=True)
     assert ckpt["config"]["min_epochs"] == 5 and ckpt["config"]["smooth"] == 3
-    score = {}
-    for e in range(5, len(hist) + 1):
-        window = hist[max(0, e - 3):e]
-        score[e] = (np.mean([float(h["val_kappa"]) for h in window]), np.mean([-float(h["val_loss"]) for h in window]))
-    best = max(score, key=lambda e: (score[e], -e))  # the first epoch reaching the best smoothed score
+    best = _expected_best(hist, 5, 3)
     assert ckpt["best_epoch"] == best >= 5
     assert len(hist) == 40 or len(hist) == best + 3
 
