@@ -3,7 +3,9 @@
 1. skip penalty: a supernet trained with uniform sampling, then the same uniform children scored on
    the validation infant; the slope of their metric over their number of skips, with `space.skip_bn`
    off (skips add unnormalised activations) and on (ENAS: batch norm after the skip sum);
-2. search-time vs retrain-time normalisation: each child scored as the search scores it (batch
+2. (with skip BN) how early the supernet's ranking of those children settles: Kendall's tau between
+   the ranking after epoch e and after the last epoch (what a warm-up would buy the controller);
+3. search-time vs retrain-time normalisation: each child scored as the search scores it (batch
    statistics of the validation chunk) and as a standalone child with running statistics
    recalibrated on training batches (as a retrained model is evaluated); mean |difference| and
    Kendall's tau between the two rankings.
@@ -75,14 +77,17 @@ def main() -> None:
         cfg = load_config(None, [f"space.skip_bn={str(skip_bn).lower()}", "sampler=random",
                                  f"training.epochs={args.epochs}"])
         search = Search(cfg, train, val, args.seed, torch.device("cpu"))
+        gen = torch.Generator().manual_seed(1000 + args.seed)  # the same children for both settings
+        archs = [search.decode(search.uniform.sample(gen).choices) for _ in range(args.children)]
+        early = {}
         for epoch in range(args.epochs):
             for group in search.optimizer.param_groups:
                 group["lr"] = search.lr_at(epoch)
             perm = torch.randperm(len(search.y_train), generator=search.gens["train"])
             for idx in perm.split(cfg.training.batch_size):
                 search.train_batch(idx)
-        gen = torch.Generator().manual_seed(1000 + args.seed)  # the same children for both settings
-        archs = [search.decode(search.uniform.sample(gen).choices) for _ in range(args.children)]
+            if skip_bn and epoch + 1 in (1, 2, 3, 6) and epoch + 1 < args.epochs:
+                early[epoch + 1] = np.array([search.score(a, full=True)[0] for a in archs])
         skips = np.array([sum(len(layer["skips"]) for layer in a["layers"]) for a in archs])
         batch = np.array([search.score(a, full=True)[0] for a in archs])
         calib_gen = torch.Generator().manual_seed(7)
@@ -96,6 +101,9 @@ def main() -> None:
               f"batch vs running statistics: mean |diff| {np.abs(batch - running).mean():.3f}, "
               f"mean diff {np.mean(running - batch):+.3f}, Kendall tau {tau:.2f} ({time.monotonic() - tick:.0f} s)",
               flush=True)
+        if early:
+            print("  ranking after epoch e vs after the last: Kendall tau " + ", ".join(
+                f"e={e}: {stats.kendalltau(v, batch).statistic:.2f}" for e, v in early.items()), flush=True)
 
 
 if __name__ == "__main__":
