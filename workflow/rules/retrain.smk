@@ -24,7 +24,9 @@ rule retrain_config:
 # directory, and evaluates each on the fold's test infants (`neonas retrain` calls the code of `neonas evaluate`;
 # same metrics.json). A 2,000-search study then has 2,000 retrain jobs instead of 6,000 retrain + 6,000
 # evaluate jobs, each declaring one directory instead of nine files: its DAG builds in seconds and the
-# scheduler's queue stays short. To retrain one search's top-k:
+# scheduler's queue stays short. When derive returned fewer than top_k architectures (the policy collapsed onto
+# fewer distinct ones, or the rest predict one class everywhere), the missing ranks have no rank<R>/ directory and
+# the aggregate step says so. To retrain one search's top-k:
 #   snakemake --cores 2 results/demo/retrain/nas/sigmoid/seed0/fold0
 rule retrain:
     """Train ranks 0..k-1 of a search's derived architectures from scratch and evaluate them on the test infants."""
@@ -51,7 +53,11 @@ rule retrain:
     shell:
         """
         export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}
+        n_top=$(python -c "import json, sys; print(len(json.load(open(sys.argv[1]))['top']))" {input.search}/derived.json)
         for rank in {params.ranks}; do
+            if [ "$rank" -ge "$n_top" ]; then  # derive found fewer distinct non-constant architectures than top_k
+                echo "rank $rank: derive returned only $n_top architecture(s); nothing to retrain"; continue
+            fi
             neonas retrain --arch {input.search}/derived.json --rank $rank --folds {input.folds} \
                 --fold {wildcards.fold} --seed {wildcards.seed} --config {input.config} --meta arm={wildcards.arm} \
                 --meta reward={wildcards.setting} --meta seed={wildcards.seed} --meta fold={wildcards.fold} \

@@ -267,6 +267,11 @@ def read_metrics(files: list[str]) -> pd.DataFrame:
     rows = []
     for name in files:
         path = Path(name)
+        if not path.parent.exists() and path.parent.parent.is_dir() and path.parent.name.startswith("rank"):
+            # the retrain job ran (its directory exists) but derive returned fewer than top_k architectures
+            log.warning("%s: no such rank was derived (fewer distinct non-constant architectures than top_k)",
+                        path.parent)
+            continue
         data = read_json(path, "metrics.json")
         meta = data.get("meta") or {}
         missing = [m for m in METRICS if not isinstance(data.get(m), int | float)]

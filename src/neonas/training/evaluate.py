@@ -57,6 +57,8 @@ def load_model(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module
     missing = [k for k in need if not isinstance(ckpt, dict) or k not in ckpt]
     if missing:
         raise NeonasError(f"missing {missing}; is this a model.pt written by `neonas retrain`?", path)
+    if ckpt["arch"].get("baseline") is None and "skip_bn" not in ckpt["space"]:
+        ckpt["space"]["skip_bn"] = False  # written before space.skip_bn: no batch norm after the skip sum
     model = make_model(ckpt["arch"], ckpt["space"], len(ckpt["ch_names"]), ckpt["n_samples"],
                        len(ckpt["label_names"]), ckpt["sfreq"])
     model.load_state_dict(ckpt["state_dict"])
@@ -216,7 +218,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--predictions", metavar="PREDICTIONS.tsv",
                    help="where to write the per-epoch predictions (default: beside --out, metrics.json -> "
                         "predictions.tsv, metrics_val.json -> predictions_val.tsv)")
-
 
 
 def run(args: argparse.Namespace) -> int:
