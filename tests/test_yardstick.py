@@ -172,6 +172,8 @@ def test_paired_differences_are_seed_level_against_uniform():
     assert bool(row["excludes_zero"])
     assert p.loc["policy_top10", "mean_diff"] == pytest.approx(0.10)
     assert p.loc["top_best", "mean_diff"] == pytest.approx(0.10)
+    assert p.loc["policy_best", "mean_diff"] == pytest.approx(0.10)
+    assert p.loc["top_best", "note"].startswith("biased towards random") and p.loc["policy_mean", "note"] == ""
     verdict = learned_verdict(p.reset_index(), "nas", "identity")
     assert verdict.startswith("Yes: its final policy samples better architectures")
 
