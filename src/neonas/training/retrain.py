@@ -64,7 +64,7 @@ class RetrainConfig:
     weight_decay: float = 1e-4  # AdamW-style decoupled decay
     patience: int = 10  # stop after this many epochs without a better validation `monitor`
     # early stopping on one small validation infant locks onto lucky early epochs; measured on DREAMS, 8 folds
-    # x 5 seeds (docs/retrain.md, bench/bench_retrain_recipe.py): kappa <= 0 in 18% of runs before, 5% with these
+    # x 5 seeds (docs/retrain.md, bench/bench_retrain_recipe.py): kappa <= 0 in 18% of runs before, 5-8% with these
     min_epochs: int = 5  # keep no weights and count no patience before this epoch (capped at `epochs`)
     smooth: int = 3  # compare the mean `monitor` of the last `smooth` epochs (1 = the epoch's own value)
     monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"
