@@ -206,6 +206,7 @@ def test_sanity_verdict():
         return pd.DataFrame(out)
 
     assert sanity_verdict(sanity([0.10, 0.12, 0.09])).startswith("Yes")
-    assert sanity_verdict(sanity([0.01, -0.02, 0.0])).startswith("No")
+    assert sanity_verdict(sanity([0.01, -0.02, 0.0])).startswith("No evidence")
+    assert sanity_verdict(sanity([-0.10, -0.12, -0.09])).startswith("No: the shared weights score pair-mixing nets lower")
     assert sanity_verdict(sanity([0.1])).startswith("Cannot tell")
     assert sanity_verdict(sanity([0.1]).query("net != 'pair'")).startswith("Cannot tell")

@@ -173,8 +173,11 @@ def sanity_verdict(s: pd.DataFrame) -> str:
         return "Cannot tell: " + text
     if lo > 0:
         return "Yes: the shared weights score pair-mixing nets higher, so the cue can reach the reward. " + text
-    return ("No: the shared weights do not score pair-mixing nets higher than the others, so the search cannot be "
-            "expected to find the planted cue. " + text)
+    if hi < 0:
+        return ("No: the shared weights score pair-mixing nets lower than the others, so the search cannot be "
+                "expected to find the planted cue. " + text)
+    return ("No evidence: the shared weights do not score pair-mixing nets measurably higher than the others (the "
+            "95 % interval includes 0), so the search cannot be expected to find the planted cue. " + text)
 
 
 def yardstick_tables(files: list[str], sanity_files: list[str]) -> tuple[dict, dict]:
