@@ -71,7 +71,7 @@ if config["synthetic"]["enabled"]:
     rule unseen_synth:
         """One synthetic infant that no search, retraining or final model saw (seed = synthetic.seed + 1)."""
         output:
-            edf=f"{config['synthetic']['out']}-unseen/syn01.edf",
+            edf=f"{config['synthetic']['out']}-unseen/unseen01.edf",
         params:
             out=lambda wildcards, output: Path(output.edf).parent,
             hours=config["synthetic"]["hours"],
@@ -84,6 +84,7 @@ if config["synthetic"]["enabled"]:
             ENV
         shell:
             "neonas synth --out {params.out} --n-infants 1 --hours {params.hours} --seed {params.seed} > {log} 2>&1"
+            " && mv {params.out}/syn01.edf {output.edf}"  # named apart from the cohort's syn01, which it is not
 
     rule unseen_predict:
         """The final model stages the unseen recording without its labels: hypnogram TSV and PNG."""

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neonas import HYPNOGRAM_ORDER, STAGE_COLORS
+
 log = logging.getLogger(__name__)
 
 IDENTITY = ["arm", "setting", "seed", "fold", "rank", "kappa"]  # of the model, over all its test infants
-STAGE_ORDER = ["W", "AS", "IS", "QS"]  # top to bottom, like W / REM / N1-N3 on an adult hypnogram
-STAGE_COLORS = {"W": "#e6a23c", "AS": "#d9534f", "IS": "#9e9e9e", "QS": "#3f6fb5"}
+STAGE_ORDER = list(HYPNOGRAM_ORDER)
 
 
 def best_predictions(metrics: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from neonas import HYPNOGRAM_ORDER, STAGE_COLORS
 from neonas.errors import NeonasError
 
 log = logging.getLogger(__name__)
@@ -187,13 +188,19 @@ def write_plot(path: str | os.PathLike, h: Hypnogram) -> None:
 
     hours = np.append(h.onset_s, h.onset_s[-1] + h.epoch_s) / 3600 if len(h.onset_s) else np.zeros(1)
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 4.2), sharex=True, gridspec_kw={"height_ratios": [1, 1.2]})
-    stages = h.stage
+    # the report's hypnogram order and colours (neonatal stages; other label sets keep their own order)
+    order = [s for s in HYPNOGRAM_ORDER if s in h.label_names] + [s for s in h.label_names if s not in HYPNOGRAM_ORDER]
+    row = np.array([order.index(name) for name in h.label_names])
+    stages = row[h.stage]
     ax1.step(hours, np.append(stages, stages[-1:]), where="post", color="k", lw=1)
-    ax1.set_yticks(range(len(h.label_names)), h.label_names)
+    ax1.set_yticks(range(len(order)), order)
     ax1.invert_yaxis()
     ax1.set_ylabel("stage")
     ax1.set_title(f"{h.infant_id}: predicted hypnogram")
-    ax2.stackplot(hours, *np.vstack([h.proba, h.proba[-1:]]).T, step="post", labels=h.label_names, alpha=0.85)
+    band = order[::-1]
+    proba = np.vstack([h.proba, h.proba[-1:]])
+    ax2.stackplot(hours, *[proba[:, h.label_names.index(s)] for s in band], step="post", labels=band, lw=0,
+                  colors=[STAGE_COLORS.get(s, f"C{i}") for i, s in enumerate(band)])
     ax2.set_ylim(0, 1)
     ax2.set_ylabel("probability")
     ax2.set_xlabel("time from recording start (h)")
