@@ -23,14 +23,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "folds": ("neonas.store.splits", "split infants into train/validation/test folds (never splitting an infant)"),
     "search": ("neonas.engine.search", "run an ENAS (or random) architecture search on one fold"),
     "derive": ("neonas.engine.derive", "sample architectures from a trained search and keep the best on validation"),
+    "yardstick": ("neonas.engine.yardstick", "score every arm's final policy and top-k on one shared, uniformly "
+                  "trained supernet (the common yardstick)"),
     "retrain": ("neonas.training.retrain", "train an architecture from scratch and evaluate it on the test infants"),
     "evaluate": ("neonas.training.evaluate", "evaluate a retrained model on held-out infants"),
     "final": ("neonas.training.final", "train a study's chosen architecture (best kappa or yardstick) on all its infants"),
     "predict": ("neonas.training.predict", "stage new recordings (no labels needed) with a trained model: "
                 "hypnogram TSV or EDF+, optional plot"),
     "export": ("neonas.training.export", "export a trained model as TorchScript or ONNX, with its model card"),
-    "yardstick": ("neonas.engine.yardstick", "score every arm's final policy and top-k on one shared, uniformly "
-                  "trained supernet (the common yardstick)"),
     "aggregate": ("neonas.study.aggregate", "collect all runs of a study into tables (architecture stats, curves, metrics)"),
     "report": ("neonas.study.report", "make the figures and the LaTeX bundle of a study"),
     "plan": ("neonas.study.plan", "before submitting a study: its jobs per rule, GPU-hours and wall-clock at your job "

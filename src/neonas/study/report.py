@@ -42,11 +42,13 @@ log = logging.getLogger(__name__)
 # the LaTeX bundle uses the caption here.
 FIGURES = [
     ("fig_accuracy_over_epochs", "Search",
-     "Children's validation accuracy over the search epochs, identity vs sigmoid reward. Dots: sampled children "
+     "Children's validation score (the reward's metric) over the search epochs, identity vs sigmoid reward, "
+     "each arm on its own supernet. Dots: sampled children "
      "of every seed and fold (a fixed random 20,000 per panel in long studies); line: rolling median; band: "
      "rolling quartiles (both of all children)."),
     ("fig_accuracy_all_settings", "Search",
-     "Children's validation accuracy over the search epochs for every reward setting of the grid and for "
+     "Children's validation score (the reward's metric) over the search epochs for every reward setting of "
+     "the grid and for "
      "random search (dots: children; line and band: rolling median and quartiles over seeds and folds)."),
     ("fig_controller", "Search",
      "Controller policy entropy and reward baseline per search epoch (median over seeds and folds, band: "
