@@ -58,8 +58,10 @@ def sh(cmd: list[str], log: Path | None = None) -> None:
     print("$", " ".join(cmd), flush=True)
     with open(log, "a") if log else open(os.devnull, "w") as out:
         env = dict(os.environ, PATH=f"{REPO / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}")  # the rules call neonas
-        subprocess.run(cmd, cwd=REPO, check=True, stdout=out if log else None, stderr=subprocess.STDOUT if log else None,
-                       env=env)
+        done = subprocess.run(cmd, cwd=REPO, stdout=out if log else None, stderr=subprocess.STDOUT if log else None,
+                              env=env)
+    if done.returncode:
+        sys.exit(f"calibration: `{Path(cmd[0]).name}` failed (exit {done.returncode}); see {log or 'the output above'}")
 
 
 def is_pair(layer: dict) -> bool:
@@ -180,7 +182,10 @@ def main() -> int:
         cfg["seeds"] = args.seeds
         overrides["seeds"] = args.seeds
     for item in args.set:
-        key, value = item.split("=", 1)
+        key, sep, value = item.partition("=")
+        if not sep or not key.startswith("search."):
+            ap.error(f"--set {item!r}: expected search.KEY=VALUE (other keys, e.g. the study name, belong in a "
+                     "copy of config/calibration.yaml given with --configfile)")
         parts = key.split(".")
         node = cfg
         for p in parts[:-1]:
