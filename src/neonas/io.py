@@ -6,6 +6,7 @@ succeeded, so readers (and Snakemake) never see a partial file, and a failure le
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -13,6 +14,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from neonas.errors import NeonasError
 
 
 def _umask_mode(mode: int) -> int:
@@ -77,3 +80,18 @@ def save_torch_atomic(obj, path: str | os.PathLike) -> None:
 
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         torch.save(obj, f)
+
+
+def read_json(path: str | os.PathLike, missing: str = "file not found") -> dict:
+    """Read a JSON object; a missing file, broken JSON or another JSON type is a NeonasError naming the file
+    (`missing` says what the file is and, ideally, which command makes it)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NeonasError(missing, path) from None
+    except json.JSONDecodeError as err:
+        raise NeonasError(f"not valid JSON ({err.msg}, line {err.lineno})", path) from None
+    if not isinstance(data, dict):
+        raise NeonasError(f"expected a JSON object, found {type(data).__name__}", path)
+    return data

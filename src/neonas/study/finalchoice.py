@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 
-from neonas.errors import NeonasError
+from neonas.io import read_json
 
 SHOWN = 10  # candidates listed (the best by the choice's criterion first); choice.json has them all
 
@@ -23,12 +22,7 @@ def _num(v) -> str:
 def choice_html(final_dir: str | Path) -> str:
     """A <section> naming the chosen architecture, the reason (and any fallback), and the top candidates."""
     path = Path(final_dir) / "choice.json"
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NeonasError("no choice.json (run `neonas final` first)", path) from None
-    except ValueError as err:
-        raise NeonasError(f"not valid JSON ({err})", path) from None
+    doc = read_json(path, "no choice.json (run `neonas final` first)")
     key = "yardstick_mean" if doc.get("method") == "yardstick" else "mean_kappa"
     cands = sorted(doc.get("candidates", []),
                    key=lambda c: (not c.get("chosen"), c.get(key) is None, -(c.get(key) or 0.0)))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neonas import io
 from neonas.errors import NeonasError
 from neonas.study import archstats
 
@@ -51,15 +52,7 @@ class Run:
 
 
 def read_json(path: Path, what: str) -> dict:
-    if not path.exists():
-        raise NeonasError(f"{what} not found", path)
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise NeonasError(f"not valid JSON ({err.msg}, line {err.lineno})", path) from None
-    if not isinstance(data, dict):
-        raise NeonasError(f"expected a JSON object, found {type(data).__name__}", path)
-    return data
+    return io.read_json(path, f"{what} not found")
 
 
 def _read_csv(path: Path, required: list[str], keep: list[str] | None = None) -> pd.DataFrame:

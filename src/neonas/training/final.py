@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from neonas.errors import NeonasError
-from neonas.io import write_text_atomic
+from neonas.io import read_json, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,7 @@ def read_candidates(metrics_files: list[str]) -> dict[str, dict]:
     cands: dict[str, dict] = {}
     for name in metrics_files:
         path = Path(name)
-        try:
-            m = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise NeonasError("metrics file not found", path) from None
-        except ValueError as err:
-            raise NeonasError(f"not valid JSON ({err})", path) from None
+        m = read_json(path, "metrics file not found")
         missing = [k for k in ("arch_hash", "arch", "kappa") if k not in m]
         if missing:
             raise NeonasError(f"missing {missing}; is this a metrics.json of `neonas retrain`?", path)

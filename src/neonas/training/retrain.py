@@ -29,7 +29,7 @@ from tqdm import tqdm
 from neonas import __version__
 from neonas.config import from_dict, load_yaml, set_dotted
 from neonas.errors import NeonasError
-from neonas.io import save_torch_atomic, write_text_atomic
+from neonas.io import read_json, save_torch_atomic, write_text_atomic
 from neonas.metrics import classification_report
 from neonas.store.data import EEGDataset
 from neonas.store.splits import Fold, load_fold
@@ -124,14 +124,7 @@ def choose_arch(arch_path: str | None, rank: int | None, baseline_name: str | No
         return ArchChoice({"baseline": baseline.NAME}, baseline.default_space(), baseline.NAME,
                           {"arm": "handcrafted", "rank": 0}, baseline.NAME)
     path = Path(arch_path)
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise NeonasError("architecture file not found", path) from None
-    except ValueError as err:
-        raise NeonasError(f"not valid JSON ({err})", path) from None
-    if not isinstance(doc, dict):
-        raise NeonasError("expected a JSON object (derived.json or an architecture)", path)
+    doc = read_json(path, "architecture file not found")
     from neonas.engine.space import arch_hash, validate_arch
 
     if "top" in doc:  # derived.json from `neonas derive`
