@@ -5,6 +5,7 @@ that includes 0."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 
@@ -84,7 +85,6 @@ def test_yardstick_scores_every_arm_on_the_reference_supernet(study):
     ref_policy = [float(r["metric"]) for r in by[("random", "uniform", "policy")] if r["constant"] == "0"]
     ref_top = sorted(by[("random", "uniform", "top")], key=lambda r: int(r["rank"]))
     assert float(ref_top[0]["metric"]) == pytest.approx(max(ref_policy))
-    import json
 
     derived = json.loads((study / "search/random/uniform/seed0/fold0/derived.json").read_text())
     assert [float(r["metric"]) for r in by[("random", "uniform", "policy")]] == pytest.approx(
@@ -116,6 +116,25 @@ def test_sanity_check_and_curve(study):
     assert verdicts["yardstick nas/identity"].startswith("Cannot tell (fewer than 2 seeds)")
     p = tables["yardstick_paired"]
     assert set(p["n"]) == {1} and p["warning"].str.contains("n = 1 < 2").all()
+
+
+def test_curve_subsample_scores_the_first_children_of_each_epoch(study, tmp_path):
+    """--curve-children N: n = N per epoch, and each epoch's mean is that of its first N children."""
+    from neonas.engine.yardstick import Yardstick
+
+    out = tmp_path / "curve.csv"
+    assert main(["yardstick", "--reference", str(study / "search/random/uniform/seed0/fold0"),
+                 "--runs", str(study / "search/nas/identity/seed0/fold0"), "--device", "cpu",
+                 "--out", str(tmp_path / "y.csv"), "--curve", str(out), "--curve-children", "3"]) == 0
+    curve = rows(out)
+    assert len(curve) == 4 and all(int(r["n"]) == 3 for r in curve)
+    run = study / "search/nas/identity/seed0/fold0"
+    children = pd.read_csv(run / "children.csv")
+    ys = Yardstick(study / "search/random/uniform/seed0/fold0", device="cpu")
+    for r in (r for r in curve if r["arm"] == "nas"):
+        first = children[children["epoch"] == int(r["epoch"])]["arch"].iloc[:3]
+        expect = np.mean([ys.score(json.loads(a))[0] for a in first])
+        assert float(r["mean"]) == pytest.approx(expect)
 
 
 def test_yardstick_refuses_a_non_uniform_reference_and_foreign_runs(study, tmp_path, capsys):

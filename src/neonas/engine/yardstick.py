@@ -148,13 +148,18 @@ class Yardstick:
                             "metric_name": self.metric, "metric": value, "constant": constant})
         return out
 
-    def curve(self, arm: str, setting: str, run: Path) -> list[dict]:
-        """Per search epoch: the children the arm sampled then (its policy at that epoch), on the yardstick."""
+    def curve(self, arm: str, setting: str, run: Path, per_epoch: int | None = None) -> list[dict]:
+        """Per search epoch: the children the arm sampled then (its policy at that epoch), on the yardstick.
+
+        `per_epoch` scores only the first N children of each epoch: they are independent samples of that
+        epoch's policy, so the subsample is unbiased, and a 200-children epoch costs N scorings, not 200."""
         import pandas as pd
 
         children = pd.read_csv(run / "children.csv", usecols=["epoch", "arch"])
         out = []
         for epoch, group in children.groupby("epoch", sort=True):
+            if per_epoch is not None:
+                group = group.iloc[:per_epoch]
             scored = [self.score(json.loads(a))[:2] for a in group["arch"]]
             values = np.array([s[0] for s in scored])
             out.append({"arm": arm, "setting": setting, "seed": self.seed, "fold": self.fold, "epoch": int(epoch),
@@ -193,7 +198,8 @@ def top_share_mean(values, share: float = 0.10) -> float:
     return float(v[: max(1, math.ceil(share * len(v)))].mean()) if len(v) else math.nan
 
 
-def yardstick(reference, runs, folds=None, metric=None, device="auto", curve=False, pair_offset=PAIR_OFFSET):
+def yardstick(reference, runs, folds=None, metric=None, device="auto", curve=False, pair_offset=PAIR_OFFSET,
+              curve_per_epoch=None):
     """(rows, sanity rows, curve rows) for the reference run and every run in `runs` (same seed and fold)."""
     ys = Yardstick(reference, folds, metric, device)
     ref_arm, ref_setting = run_identity(ys.path, ys.final)
@@ -209,7 +215,7 @@ def yardstick(reference, runs, folds=None, metric=None, device="auto", curve=Fal
         arm, setting = (ref_arm, ref_setting) if run is ys.path else run_identity(run, final)
         rows += ys.rows(arm, setting, _derived(run))
         if curve:
-            curves += ys.curve(arm, setting, run)
+            curves += ys.curve(arm, setting, run, curve_per_epoch)
         mine = [r["metric"] for r in rows if (r["arm"], r["setting"], r["source"]) == (arm, setting, "policy")]
         log.info("%s/%s: policy mean %s %.4f, top-10%% %.4f on the reference supernet", arm, setting, ys.metric,
                  float(np.mean(mine)), top_share_mean(mine))
@@ -247,11 +253,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sanity", metavar="FILE.csv", help="also write the supernet sanity check (homogeneous nets)")
     p.add_argument("--curve", metavar="FILE.csv",
                    help="also score every child of every search epoch (the policy over time) on the yardstick")
+    p.add_argument("--curve-children", type=int, metavar="N",
+                   help="with --curve: score only the first N children of each epoch (an unbiased subsample of "
+                   "that epoch's policy; default: all)")
 
 
 def run(args: argparse.Namespace) -> int:
     rows, sanity, curves = yardstick(args.reference, args.runs, args.folds, args.metric, args.device,
-                                     curve=args.curve is not None, pair_offset=args.pair_offset)
+                                     curve=args.curve is not None, pair_offset=args.pair_offset,
+                                     curve_per_epoch=args.curve_children)
     write_text_atomic(args.out, to_csv(rows, COLUMNS))
     if args.sanity:
         write_text_atomic(args.sanity, to_csv(sanity))
