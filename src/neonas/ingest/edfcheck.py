@@ -100,10 +100,10 @@ def read_header(path: str | os.PathLike) -> EdfHeader:
         for name, width in MAIN_FIELDS:
             main[name] = (head[offset:offset + width].decode("latin-1").strip(), offset)
             offset += width
-        n_signals = _int(main, "n_signals", "number of signals", path)
-        header_bytes = _int(main, "header_bytes", "number of bytes in the header", path)
-        n_records = _int(main, "n_records", "number of data records", path)
-        record_s = _float(main, "record_s", "duration of a data record", path)
+        n_signals = _number(main, "n_signals", "number of signals", path)
+        header_bytes = _number(main, "header_bytes", "number of bytes in the header", path)
+        n_records = _number(main, "n_records", "number of data records", path)
+        record_s = _number(main, "record_s", "duration of a data record", path, float)
         if n_signals < 1:
             raise NeonasError(f"header says {n_signals} signals; expected at least 1", path)
         if header_bytes != 256 * (n_signals + 1):
@@ -161,19 +161,12 @@ def read_header(path: str | os.PathLike) -> EdfHeader:
     return header
 
 
-def _int(main: dict, key: str, what: str, path: Path) -> int:
+def _number(main: dict, key: str, what: str, path: Path, kind: type = int):
+    """The header field `key` as `kind` (int or float); a clear error naming the field and its bytes if not."""
     text, offset = main[key]
     try:
-        return int(text)
+        return kind(text)
     except ValueError:
+        expected = "an integer" if kind is int else "a number"
         raise NeonasError(f"header field '{what}' (bytes {offset}-{offset + dict(MAIN_FIELDS)[key] - 1}) is "
-                          f"{text!r}; expected an integer", path) from None
-
-
-def _float(main: dict, key: str, what: str, path: Path) -> float:
-    text, offset = main[key]
-    try:
-        return float(text)
-    except ValueError:
-        raise NeonasError(f"header field '{what}' (bytes {offset}-{offset + dict(MAIN_FIELDS)[key] - 1}) is "
-                          f"{text!r}; expected a number", path) from None
+                          f"{text!r}; expected {expected}", path) from None
