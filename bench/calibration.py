@@ -289,7 +289,10 @@ def main() -> int:
                           for row in pair_gain(study / f"search/random/uniform/seed{seed}/fold{fold}")])
     gains = gains.groupby(["seed", "layer"])[["gain", "se", "reward_sd"]].mean().reset_index()  # folds averaged
     gains.to_csv(out / "pair_gain.csv", index=False)
-    text = report(study, cfg, ys, curves, shares, reached, time.monotonic() - started, note, sanity, gains)
+    wall_file = out / "wall_seconds.txt"  # the whole study's wall time; a --skip-workflow rerun keeps it
+    if not args.skip_workflow or not wall_file.exists():
+        wall_file.write_text(f"{time.monotonic() - started:.1f}\n")
+    text = report(study, cfg, ys, curves, shares, reached, float(wall_file.read_text()), note, sanity, gains)
     (out / "calibration.md").write_text(text)
     print(text)
     return 0
