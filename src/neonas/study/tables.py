@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from neonas.errors import NeonasError
-from neonas.study import archstats, checks
+from neonas.study import archstats, checks, signal
 from neonas.study.results import (
     checklist_table,
     compute_table,
@@ -291,6 +291,10 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     y_tables, y_verdicts = yardstick_tables(getattr(args, "yardstick", None) or [], getattr(args, "sanity", None) or [])
     tables.update(y_tables)
     verdicts.update(y_verdicts)
+    # does the reward tell ops apart at all? (random search's children; neonas.study.signal)
+    tables["reward_signal"], signal_verdict = signal.signal_table(runs, archs)
+    if signal_verdict is not None:
+        verdicts["reward_signal"] = signal_verdict
     tables["verdicts"] = verdicts
     # the checks read every table above (the yardstick's included): keep them last
     tables["checks"], answers = checks.build(runs, metrics, tables, order, getattr(args, "yardstick", None) or [])
