@@ -1,4 +1,4 @@
-"""Does the reward tell ops apart? (neonas.study.signal, the `reward_signal` table and verdict of
+"""Does the reward tell ops apart? (neonas.study.signal, the `op_signal` table and verdict of
 `neonas aggregate`). A positive control (a gain planted for span 2 x dilation 4 in layer 1 of random
 search's children, on top of an epoch drift) must be found and named, a negative one (no gain) must give
 "No evidence", and NAS runs are never read."""

@@ -21,7 +21,7 @@ QUESTIONS = {
     "trust": "Does the supernet's ranking survive retraining from scratch?",
     "planted": "Did the search find the planted spatial structure?",
     "sanity": "Can the shared weights see the planted cue at all?",
-    "reward_signal": "Does the reward tell ops apart at all (what a controller could learn from)?",
+    "op_signal": "Does the reward tell ops apart at all (what a controller could learn from)?",
 }
 ALWAYS_ASKED = {"trust": "not checked", "planted": "not checked (no planted.json given)"}
 

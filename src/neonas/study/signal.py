@@ -43,7 +43,7 @@ def run_gains(children: pd.DataFrame, archs) -> list[dict]:
 
 
 def signal_table(runs, archs) -> tuple[pd.DataFrame, str | None]:
-    """(table, verdict) over the random-search runs; (empty, None) if the study has none."""
+    """(table `op_signal`, verdict `op_signal`) over the random-search runs; (empty, None) if the study has none."""
     per_run = [row for r in runs if r.arm == "random" for row in run_gains(r.children, archs)]
     if not per_run:
         return pd.DataFrame(columns=SIGNAL_COLUMNS), None

@@ -292,9 +292,9 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     tables.update(y_tables)
     verdicts.update(y_verdicts)
     # does the reward tell ops apart at all? (random search's children; neonas.study.signal)
-    tables["reward_signal"], signal_verdict = signal.signal_table(runs, archs)
+    tables["op_signal"], signal_verdict = signal.signal_table(runs, archs)
     if signal_verdict is not None:
-        verdicts["reward_signal"] = signal_verdict
+        verdicts["op_signal"] = signal_verdict
     tables["verdicts"] = verdicts
     # the checks read every table above (the yardstick's included): keep them last
     tables["checks"], answers = checks.build(runs, metrics, tables, order, getattr(args, "yardstick", None) or [])
