@@ -64,6 +64,6 @@ def test_one_run_cannot_tell_and_no_random_runs_give_no_verdict():
     archs: dict = {}
     table, verdict = signal_table([fake_run(0, 0.04, archs)], archs)
     assert verdict.startswith("Cannot tell (fewer than 2 random-search runs)")
-    assert table["ci_low"].isna().all() and table["note"].str.contains("n = 1").all()
+    assert table["ci_low"].isna().all() and table["note"].str.contains("n = 1 < 2 random-search runs").all()
     table, verdict = signal_table([fake_run(0, 0.04, archs, arm="nas")], archs)
     assert verdict is None and table.empty

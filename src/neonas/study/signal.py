@@ -54,7 +54,7 @@ def signal_table(runs, archs) -> tuple[pd.DataFrame, str | None]:
     for (layer, op), g in groups:
         n, mean, _, lo, hi, warning = t_interval(g["gain"].to_numpy(float), confidence)
         rows.append({"layer": layer, "op": op, "n_runs": n, "share": float(g["share"].mean()), "gain": mean,
-                     "ci_low": lo, "ci_high": hi, "confidence": confidence, "note": warning})
+                     "ci_low": lo, "ci_high": hi, "confidence": confidence, "note": warning.replace("paired seeds", "random-search runs")})
     table = pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
     return table, _verdict(table, confidence)
 
