@@ -43,6 +43,7 @@ from neonas.config import from_dict
 from neonas.engine.controller import Controller
 from neonas.engine.search import SearchConfig
 from neonas.engine.space import decisions, decode, op_choices
+from neonas.study.signal import centred_metric, op_label, run_gains
 from neonas.study.yardstick_tables import (
     paired,
     per_run,
@@ -92,22 +93,17 @@ def pair_shares(run: Path, n: int = 2000) -> list[float]:
 def pair_gain(run: Path) -> list[dict]:
     """Per layer: the planted-pair op's marginal gain on the shared weights, as REINFORCE sees it.
 
-    From the random arm's children (uniform samples scored with the shared weights during the search): the mean
-    metric of children whose layer i is the pair op minus that of the others, each child's metric centred on its
-    epoch's mean (the supernet improves over epochs). This is the per-layer effect delta of the controls
-    (tests/test_controls.py), measured on the real reward: if it is ~0, no controller can find the op.
+    The pair op's row of `neonas.study.signal.run_gains` (the `op_signal` check of `neonas aggregate`) for the
+    random arm's children: uniform samples, each metric centred on its epoch's mean. This is the per-layer effect
+    delta of the controls (tests/test_controls.py), measured on the real reward: if it is ~0, no controller can
+    find the op.
     """
     children = pd.read_csv(run / "children.csv", usecols=["epoch", "arch", "metric"])
-    centred = children["metric"] - children.groupby("epoch")["metric"].transform("mean")
-    layers = children["arch"].map(lambda a: json.loads(a)["layers"])
-    rows = []
-    for i in range(len(layers.iloc[0])):
-        pair = layers.map(lambda ls, i=i: is_pair(ls[i])).to_numpy()
-        a, b = centred[pair], centred[~pair]
-        se = math.sqrt(a.var() / len(a) + b.var() / len(b)) if len(a) > 1 and len(b) > 1 else math.nan
-        rows.append({"layer": i, "gain": float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, "se": se,
-                     "n_pair": int(pair.sum()), "n": len(pair), "reward_sd": float(centred.std())})
-    return rows
+    archs = {text: json.loads(text) for text in children["arch"].unique()}  # keyed by the JSON text itself
+    gains = run_gains(children.assign(arch_hash=children["arch"]), archs)
+    sd = float(centred_metric(children).std())
+    return [{"layer": r["layer"], "gain": r["gain"], "se": r["se"], "n_pair": r["n"], "n": len(children),
+             "reward_sd": sd} for r in gains if r["op"] == op_label(PAIR)]
 
 
 def epochs_to_level(curves: pd.DataFrame, level: dict[int, float], roll: int = 3) -> pd.DataFrame:

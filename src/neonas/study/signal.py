@@ -10,6 +10,8 @@ Over seeds x folds: a t-interval, Bonferroni-adjusted for the number of layer x 
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from neonas.study.yardstick_tables import CONFIDENCE, t_interval
@@ -24,21 +26,29 @@ def op_label(layer: dict) -> str:
     return f"conv span {layer['span']}" + (f" dil {layer['dilation']}" if layer["span"] > 1 else "")
 
 
+def centred_metric(children: pd.DataFrame) -> pd.Series:
+    """Each child's metric minus its epoch's mean: the supernet's improvement over epochs taken out."""
+    return children["metric"] - children.groupby("epoch")["metric"].transform("mean")
+
+
 def run_gains(children: pd.DataFrame, archs) -> list[dict]:
-    """Per layer and op: (gain, share of the children using it) in one run; `archs` maps arch_hash -> arch."""
+    """Per layer and op: gain (with its standard error) and share of the children using it, in one run;
+    `archs` maps the children's arch_hash to their architecture."""
     if children.empty:
         return []
-    centred = children["metric"] - children.groupby("epoch")["metric"].transform("mean")
+    centred = centred_metric(children)
     layers = children["arch_hash"].map(lambda h: archs[h]["layers"])
     rows = []
-    for i in range(int(layers.map(len).max())):
-        labels = layers.map(lambda ls, i=i: op_label(ls[i]) if i < len(ls) else None)
-        for label in sorted(labels.dropna().unique()):
+    for i in range(len(layers.iloc[0])):
+        labels = layers.map(lambda ls, i=i: op_label(ls[i]))
+        for label in sorted(labels.unique()):
             mine = (labels == label).to_numpy()
             if mine.all():
                 continue  # the only op of the layer: nothing to compare with
-            rows.append({"layer": i, "op": label, "share": float(mine.mean()),
-                         "gain": float(centred[mine].mean() - centred[~mine].mean())})
+            a, b = centred[mine], centred[~mine]
+            se = math.sqrt(a.var() / len(a) + b.var() / len(b)) if len(a) > 1 and len(b) > 1 else math.nan
+            rows.append({"layer": i, "op": label, "share": float(mine.mean()), "n": int(mine.sum()),
+                         "gain": float(a.mean() - b.mean()), "se": se})
     return rows
 
 
