@@ -69,3 +69,14 @@ def test_dreams_cohort_through_the_workflow(tmp_path):
     nas = [r for r in table if "NAS" in r.get("Method", "")]
     assert nas and all("left out: the montage has 1 channel(s)" in r["Note"] for r in nas)
     assert all(f"{len(removed)} op(s) removed from the space for the 1-channel montage" in r["Note"] for r in nas)
+    # issue 16: on 1 channel the space is mostly duplicates; the controller sees each distinct function once
+    assert summary["offered_ops"] == ["conv s1 d1 t3", "conv s1 d1 t5", "conv s1 d1 t7", "maxpool", "avgpool"]
+    assert sorted(summary["merged_ops"]["conv s1 d1 t5"]) == ["conv s2 d1 t5", "conv s3 d1 t5", "conv s3 d2 t5",
+                                                              "conv s3 d4 t5"]
+    log = (res / "logs/search/nas/identity/seed0/fold0.log").read_text()
+    assert "compute the same function as conv s1 d1 t5" in log and "among 5 distinct op(s)" in log
+    from neonas.engine.space import op_label
+
+    with open(res / "search/nas/identity/seed0/fold0/children.csv") as f:
+        used = {op_label(layer) for r in csv.DictReader(f) for layer in json.loads(r["arch"])["layers"]}
+    assert used and used <= set(summary["offered_ops"])

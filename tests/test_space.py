@@ -21,6 +21,7 @@ from neonas.engine.space import (
     decode,
     encode,
     make_op,
+    merged_ops,
     op_choices,
     op_label,
     thesis_best_arch,
@@ -79,17 +80,61 @@ def test_dead_ops_are_those_that_see_only_padding_and_are_not_offered():
             conv = make_op(op, SpaceConfig(filters=1)).conv
             y = conv(torch.nn.functional.pad(torch.randn(4, 1, n_channels, 16), make_op(op, space).pad))
             assert any(torch.all(y[:, 0, r] == 0) for r in range(n_channels)), op
-    # the controller's choices on 1 channel leave them out; JSON, hash and decode stay as before
+    # the controller's choices on 2 channels leave them out; JSON, hash and decode stay as before
+    ds = decisions(space, 2)
+    assert "conv s2 d4 t5" not in ds[0].labels and "conv s2 d2 t5" in ds[0].labels
+    arch = {"layers": [{"op": "conv", "span": 3, "dilation": 1, "time_kernel": 7, "skips": []},
+                       {"op": "pool", "kind": "max", "skips": [0]},
+                       {"op": "conv", "span": 2, "dilation": 1, "time_kernel": 5, "skips": [1]},
+                       {"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": []}]}
+    assert decode(space, encode(space, arch, 2), 2) == canonical(arch)
+    assert encode(space, arch, 2) != encode(space, arch)  # other indices, same network
+    with pytest.raises(NeonasError, match="sees only padding on 1 channel"):
+        encode(space, thesis_best_arch(space), 1)
+
+
+def test_one_channel_offers_each_distinct_function_once():
+    """On one channel the 15 live convs are 3 temporal convs under 5 names each: the controller sees 3 + 2 pools."""
+    space = SpaceConfig()
     ds = decisions(space, 1)
-    assert ds[0].size == 23 - 6 and "conv s2 d4 t5" not in ds[0].labels
+    assert list(ds[0].labels) == ["conv s1 d1 t3", "conv s1 d1 t5", "conv s1 d1 t7", "maxpool", "avgpool"]
+    merged = merged_ops(space, 1)
+    assert sorted(merged) == ["conv s1 d1 t3", "conv s1 d1 t5", "conv s1 d1 t7"]
+    assert sorted(merged["conv s1 d1 t5"]) == sorted(["conv s2 d1 t5", "conv s3 d1 t5", "conv s3 d2 t5", "conv s3 d4 t5"])
+    assert merged_ops(space, 9) == {} and len(decisions(space, 9)[0].labels) == 23  # nothing merges on 9 channels
+    # an architecture of merged ops encodes to the ops offered in their place
     arch = {"layers": [{"op": "conv", "span": 3, "dilation": 2, "time_kernel": 7, "skips": []},
                        {"op": "pool", "kind": "max", "skips": [0]},
                        {"op": "conv", "span": 2, "dilation": 1, "time_kernel": 5, "skips": [1]},
                        {"op": "conv", "span": 1, "dilation": 1, "time_kernel": 3, "skips": []}]}
-    assert decode(space, encode(space, arch, 1), 1) == canonical(arch)
-    assert encode(space, arch, 1) != encode(space, arch)  # other indices, same network
-    with pytest.raises(NeonasError, match="sees only padding on 1 channel"):
-        encode(space, thesis_best_arch(space), 1)
+    back = decode(space, encode(space, arch, 1), 1)
+    assert [op_label(layer) for layer in back["layers"]] == ["conv s1 d1 t7", "maxpool", "conv s1 d1 t5", "conv s1 d1 t3"]
+
+
+@pytest.mark.parametrize("n_channels", [1, 2, 3, 9])
+def test_merged_ops_compute_exactly_what_the_offered_op_computes(n_channels):
+    """Copy the offered op's weights into a merged op's taps at the same channel offsets (its other taps get
+    random weights: they only ever see padding): the outputs are equal on any input. Fails if a merged op had
+    a tap that reaches a real channel the offered op does not see."""
+    space = SpaceConfig(filters=2)
+    offered = {op_label(op): op for op in op_choices(space, n_channels)}
+    checked = 0
+    for kept, others in merged_ops(space, n_channels).items():
+        rep = make_op(offered[kept], space)
+        rep_offsets = [j * offered[kept]["dilation"] - rep.pad[2] for j in range(offered[kept]["span"])]
+        for label in others:
+            op = next(o for o in op_choices(space) if op_label(o) == label)
+            mod = make_op(op, space)
+            with torch.no_grad():
+                mod.conv.weight.normal_()
+                for j in range(op["span"]):
+                    offset = j * op["dilation"] - mod.pad[2]
+                    if offset in rep_offsets:
+                        mod.conv.weight[:, :, j] = rep.conv.weight[:, :, rep_offsets.index(offset)]
+            x = torch.randn(3, 2, n_channels, 20)
+            assert torch.allclose(mod(x), rep(x), atol=1e-5), (label, kept)
+            checked += 1
+    assert checked == {1: 12, 2: 6, 3: 3, 9: 0}[n_channels]
 
 
 def test_span2_dilation4_sees_every_homologous_pair_of_the_montage():

@@ -73,6 +73,10 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
     if search.removed:
         log.info("removed from the space: %d op(s) that see only zero padding at some output row on %d channel(s): "
                  "%s", len(search.removed), train.n_channels, ", ".join(search.removed))
+    for kept, same in search.merged.items():
+        log.info("merged on %d channel(s): %s compute the same function as %s; offered once as %s",
+                 train.n_channels, ", ".join(same), kept, kept)
+    log.info("the controller chooses among %d distinct op(s) per layer", search.decisions[0].size)
     wall = 0.0
     keep_children = keep_epochs = None
     if resume and ckpt_path.exists():
@@ -188,7 +192,8 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                "fold": fold, "epochs": p["epoch"], "device": str(dev), "wall_seconds": round(wall_seconds, 3),
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),
                "train_ids": split.train_ids, "val_ids": split.val_ids, "n_children": children.rows,
-               "removed_ops": search.removed}
+               "removed_ops": search.removed, "merged_ops": search.merged,
+               "offered_ops": list(search.decisions[0].labels)}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("search finished: %d epochs, %d children, %.1f s; wrote %s", p["epoch"], children.rows, wall_seconds, out)
     return 0

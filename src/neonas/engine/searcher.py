@@ -4,7 +4,8 @@ optimizers and every RNG, with an exact state_dict for resuming; and the scoring
 A child is scored on validation data with the shared weights (`Search.score`: one minibatch, or the
 whole validation set). A child that predicts one class for every epoch it is scored on is flagged
 `constant` and rewarded as chance (reward.chance), so a constant network never wins. The controller
-is offered only ops that see the input on this montage (space.dead_ops). search.py runs the loop.
+is offered only ops that see the input on this montage (space.dead_ops), each distinct function once
+(space.merged_ops). search.py runs the loop.
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ import torch.nn.functional as F
 from neonas.config import from_dict, load_yaml, set_dotted
 from neonas.engine.controller import Controller, ControllerConfig, Reinforce, UniformSampler
 from neonas.engine.reward import RewardConfig, Shaper, chance, metric
-from neonas.engine.space import SpaceConfig, arch_hash, arch_json, dead_ops, decisions, decode, op_label
+from neonas.engine.space import (
+    SpaceConfig,
+    arch_hash,
+    arch_json,
+    dead_ops,
+    decisions,
+    decode,
+    merged_ops,
+    op_label,
+)
 from neonas.engine.supernet import Supernet
 from neonas.errors import NeonasError
 from neonas.torchutil import autocast, rng_state, seed_everything, set_rng_state
@@ -92,6 +102,8 @@ class Search:
         self.n_channels = train.n_channels
         # ops that see only padding on this montage are not offered to the controller (space.dead_ops)
         self.removed = [op_label(op) for op in dead_ops(cfg.space, train.n_channels)]
+        # ops that compute the same function on this montage are offered once (space.merged_ops)
+        self.merged = merged_ops(cfg.space, train.n_channels)
         self.decisions = decisions(cfg.space, train.n_channels)
         self.uniform = UniformSampler(self.decisions)  # random search, and the warm-up epochs
         self.shaper = Shaper(cfg.reward)

@@ -31,7 +31,10 @@ convolution would make C depend on the op, breaking skips and letting deep nets 
 With padding (e-1)//2 above and e-1-(e-1)//2 below, span 2 / dilation 4 still sees every
 homologous pair (c, c+4) of the montage at some output row. On small montages some ops have an
 output row that sees only padding (span 2 / dilation 4 on 1 or 2 channels): `dead_ops` names them,
-and the search removes them from the controller's choices (`op_choices(space, n_channels)`).
+and the search removes them from the controller's choices (`op_choices(space, n_channels)`). Others
+compute the same function as a simpler op (on one channel every span is a temporal conv of its one
+real tap): `merged_ops` names them, and the controller is offered each distinct function once, so
+neither the policy's entropy nor the shared weights are split over duplicates.
 
 The architecture JSON (docs/contracts.md) is the single exchange format:
     {"layers": [{"op": "conv", "span": 2, "dilation": 4, "time_kernel": 5, "skips": []},
@@ -99,11 +102,9 @@ class SpaceConfig:
 def op_choices(space: SpaceConfig, n_channels: int | None = None) -> list[dict]:
     """All ops a layer may take, in a fixed order (convs, then pools). Span 1 has no channel
     dilation, so it appears once per time kernel/dilation with dilation 1. With `n_channels`, the
-    ops that would see only zero padding at some output row of that montage (`dead_ops`) are left
-    out: the controller's choices for that montage."""
-    if n_channels is not None:
-        dead = {op_label(op) for op in dead_ops(space, n_channels)}
-        return [op for op in op_choices(space) if op_label(op) not in dead]
+    controller's choices for that montage: without the ops that would see only zero padding at some
+    output row (`dead_ops`), and with every group of ops that compute the same function there
+    (`merged_ops`) offered once, under its first member's name."""
     ops = []
     for span in space.spans:
         for dil in ([1] if span == 1 else space.dilations):
@@ -111,7 +112,52 @@ def op_choices(space: SpaceConfig, n_channels: int | None = None) -> list[dict]:
                 for td in space.time_dilations:
                     ops.append(_conv(span, dil, tk, td))
     ops += [{"op": "pool", "kind": kind} for kind in space.pools]
-    return ops
+    if n_channels is None:
+        return ops
+    seen: set = set()
+    offered = []
+    for op in ops:
+        key = function_key(op, n_channels)
+        if key is not None and key not in seen:
+            seen.add(key)
+            offered.append(op)
+    return offered
+
+
+def function_key(op: dict, n_channels: int) -> tuple | None:
+    """What `op` computes on an n_channels montage, as a hashable key: equal keys, same function family.
+
+    A conv's output row r is sum_o W_o * x[r + o] over its channel offsets o (zero beyond the montage),
+    so only the offsets with |o| < n_channels matter: on one channel every span reduces to its offset-0
+    tap (span 2 x dilation 1, span 3 x any dilation and span 1 are one temporal conv). None for a dead op."""
+    if op["op"] != "conv":
+        return ("pool", op["kind"])
+    if sees_only_padding(op, n_channels):
+        return None
+    top = _same_pad(op["span"], op["dilation"])[0]
+    offsets = tuple(j * op["dilation"] - top for j in range(op["span"]) if abs(j * op["dilation"] - top) < n_channels)
+    return ("conv", offsets, op["time_kernel"], op.get("time_dilation", 1))
+
+
+def merged_ops(space: SpaceConfig, n_channels: int) -> dict[str, list[str]]:
+    """label of each offered op -> labels of the other ops of the space it stands for on this montage
+    (they compute the same function; only ops with duplicates are listed)."""
+    offered = {function_key(op, n_channels): op_label(op) for op in op_choices(space, n_channels)}
+    merged: dict[str, list[str]] = {}
+    for op in op_choices(space):
+        key = function_key(op, n_channels)
+        if key is not None and op_label(op) != offered[key]:
+            merged.setdefault(offered[key], []).append(op_label(op))
+    return merged
+
+
+def offered_op(op: dict, space: SpaceConfig, n_channels: int) -> dict:
+    """The op the controller offers for `op` on this montage (itself, or the first op it was merged into)."""
+    key = function_key(op, n_channels)
+    for candidate in op_choices(space, n_channels):
+        if function_key(candidate, n_channels) == key:
+            return candidate
+    raise NeonasError(f"op '{op_label(op)}' sees only padding on {n_channels} channel(s)")
 
 
 def sees_only_padding(op: dict, n_channels: int) -> bool:
@@ -277,12 +323,17 @@ def decode(space: SpaceConfig, choices: list, n_channels: int | None = None) -> 
 def encode(space: SpaceConfig, arch: dict, n_channels: int | None = None) -> list:
     """Architecture -> controller choices (the inverse of `decode`)."""
     validate_arch(arch, space)
-    index = {op_label(op): k for k, op in enumerate(op_choices(space, n_channels))}
+    ops = op_choices(space, n_channels)
+    index = {op_label(op): k for k, op in enumerate(ops)}
     choices: list = []
     for i, layer in enumerate(canonical(arch)["layers"]):
-        if op_label(layer) not in index:
-            raise NeonasError(f"layer {i} op '{op_label(layer)}' sees only padding on {n_channels} channel(s)")
-        choices.append(index[op_label(layer)])
+        label = op_label(layer)
+        if n_channels is not None and label not in index:  # a merged op: the one offered in its place
+            try:
+                label = op_label(offered_op(layer, space, n_channels))
+            except NeonasError as err:
+                raise NeonasError(f"layer {i}: {err}") from None
+        choices.append(index[label])
         if space.skips:
             choices.append([int(j in layer["skips"]) for j in range(i)])
     return choices
