@@ -28,6 +28,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/synth.smk"
 include: "workflow/rules/preprocess.smk"
 include: "workflow/rules/folds.smk"
+include: "workflow/rules/fidelity.smk"  # do the shared weights rank? once per fold, beside the searches
 include: "workflow/rules/search.smk"
 include: "workflow/rules/retrain.smk"
 include: "workflow/rules/evaluate.smk"
@@ -45,6 +46,7 @@ rule all:
     input:
         retrain_dirs(),
         yardstick_files(),
+        fidelity_dirs(),
         rules.report.output,
         rules.summary.output,  # results/<study>/summary.html
         rules.final.output,

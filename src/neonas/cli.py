@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "preprocess": ("neonas.ingest.preprocess", "turn one EEG recording (EDF/BDF, BrainVision, EEGLAB, FIF, text) and its labels into one HDF5 file"),
     "inspect": ("neonas.study.inspect", "print a summary of a preprocessed HDF5 file, a model.pt or a search run"),
     "folds": ("neonas.store.splits", "split infants into train/validation/test folds (never splitting an infant)"),
+    "fidelity": ("neonas.training.fidelity", "check the estimator before searching: do the shared weights rank "
+                 "architectures as stand-alone training does (Kendall tau, verdict)?"),
     "search": ("neonas.engine.search", "run an ENAS (or random) architecture search on one fold"),
     "derive": ("neonas.engine.derive", "sample architectures from a trained search and keep the best on validation"),
     "yardstick": ("neonas.engine.yardstick", "score every arm's final policy and top-k on one shared, uniformly "

@@ -7,6 +7,7 @@ declared files (docs/cluster.md, "Scale").
 """
 
 import copy
+import json
 import shlex
 from pathlib import Path
 
@@ -135,6 +136,13 @@ def metrics_files():
 def planted_files():
     """planted.json of the synthetic cohort (the planted spatial structure), or [] for real recordings."""
     return [f"{config['synthetic']['out']}/planted.json"] if config["synthetic"]["enabled"] else []
+
+
+def fidelity_dirs():
+    """fidelity/fold<F> of every fold (workflow/rules/fidelity.smk), or [] when the check is off."""
+    if not config["fidelity"]["enabled"]:
+        return []
+    return [study(f"fidelity/fold{fold}") for fold in FOLDS]
 
 
 def yardstick_files():

@@ -85,6 +85,7 @@ rule summary:
         tables=rules.report.output.tables,
         captions=[CAPTIONS / f"{name}.rst" for name in (*REPORT_FIGURES, *REPORT_TABLES)],
         final=lambda wildcards: [study("final")] if "final" in config else [],  # the final model (final.smk)
+        fidelity=fidelity_dirs(),  # its verdict opens the page (fidelity.smk)
     output:
         SUMMARY,
     params:
@@ -92,6 +93,7 @@ rule summary:
         captions=CAPTIONS,
         title=f"neonas study '{config['study']}'",
         final=lambda wildcards, input: f"--final {input.final}" if input.final else "",
+        fidelity=lambda wildcards, input: f"--fidelity {input.fidelity}" if input.fidelity else "",
     threads: 1
     localrule: True  # seconds of reading CSV and PNG: not worth a place in a cluster queue
     log:
@@ -102,4 +104,5 @@ rule summary:
         ENV
     shell:
         "neonas summary --aggregate {input.aggregate} --report {params.report} --captions {params.captions:q}"
-        ' --snakemake-report report.html --title "{params.title}" {params.final} --out {output} > {log} 2>&1'
+        ' --snakemake-report report.html --title "{params.title}" {params.final} {params.fidelity} --out {output}'
+        " > {log} 2>&1"

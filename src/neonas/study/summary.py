@@ -92,6 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the Snakemake report to link for provenance, relative to --out's folder "
                         "(default: report.html)")
     parser.add_argument("--title", default="neonas study", help="the page's title")
+    parser.add_argument("--fidelity", nargs="+", metavar="DIR", help="`neonas fidelity` output folder(s), one per "
+                        "fold: their verdict (do the shared weights rank?) opens the page")
     parser.add_argument("--final", metavar="DIR", help="the study's final model (`neonas final`'s folder): the page "
                         "names the architecture chosen and why")
 
@@ -184,6 +186,28 @@ def answers_html(agg: Aggregate, checks: pd.DataFrame, report: Path) -> str:
             f"(docs/report.md)</summary>\n{every}\n</details>\n</section>")
 
 
+def fidelity_html(dirs: list[Path]) -> str:
+    """The estimator's fidelity verdict per fold (neonas.training.fidelity), with its figure: the first question,
+    because where the shared weights do not rank, no reward can teach the controller anything."""
+    from neonas.io import read_json
+
+    items, figure, passed = [], "", []
+    for d in dirs:
+        doc = read_json(Path(d) / "fidelity.json", "fidelity result not found (run `neonas fidelity`)")
+        passed.append(bool(doc.get("passed")))
+        cost = doc.get("cost_seconds", {}).get("total")
+        items.append(f"<li>Fold {esc(doc.get('fold'))}: {esc(doc.get('verdict', ''))}"
+                     + (f" <span class='files'>({cost:.0f} s)</span>" if cost is not None else "") + "</li>")
+        if not figure and (Path(d) / "fidelity.png").exists():
+            figure = (f"<figure id='fidelity'><img src='{png_uri(Path(d) / 'fidelity.png')}' alt='fidelity'>"
+                      f"<figcaption>Fold {esc(doc.get('fold'))}: each panel net's score on the shared weights "
+                      "against its score trained alone (left), and Kendall tau over the uniform warm-up (right). "
+                      "docs/search.md, 'Fidelity check'.</figcaption></figure>")
+    box = "ok" if all(passed) else "warnings"
+    return (f"<section id='fidelity-check'>\n<h2>Do the shared weights rank architectures?</h2>\n"
+            f"<div class='{box}'><ul>{''.join(items)}</ul></div>\n{figure}\n</section>")
+
+
 def study_line(agg: Aggregate) -> str:
     """What the study is: arms, seeds, folds, number of searches and retrained models."""
     runs, results = agg.csv("runs"), agg.csv("results")
@@ -208,13 +232,14 @@ def ordered_items() -> list[tuple[str, str, str, str]]:
 
 
 def render(agg: Aggregate, report: Path, out: Path, captions: Path | None, snakemake_report: str,
-           title: str, final: Path | None = None) -> str:
+           title: str, final: Path | None = None, fidelity: list[Path] | None = None) -> str:
     checks = agg.csv("checks")
     rel = Path(os.path.relpath(report.resolve(), out.parent.resolve())).as_posix()
     parts = [f"<h1>{esc(title)}</h1>",
              f"<p class='meta'>{esc(study_line(agg))} Provenance (rule graph, run times, every file): the "
              f"<a href='{esc(snakemake_report)}'>Snakemake report</a>. Figures as PDF and tables as LaTeX: "
              f"<a href='{esc(rel)}/'>{esc(rel)}/</a>.</p>",
+             *([fidelity_html(fidelity)] if fidelity else []),
              answers_html(agg, checks, report)]
     if final is not None:  # which architecture the final model has, and why (neonas.study.finalchoice)
         from neonas.study.finalchoice import choice_html
@@ -256,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
         raise NeonasError("captions folder not found (expected workflow/report with <name>.rst files)", captions)
     out = Path(args.out)
     page = render(agg, report, out, captions, args.snakemake_report, args.title,
-                  Path(args.final) if args.final else None)
+                  Path(args.final) if args.final else None, [Path(d) for d in args.fidelity or []])
     write_text_atomic(out, page)
     n = int((agg.csv("checks").get("status", pd.Series([], dtype=str)) == "warning").sum())
     log.info("wrote %s (%d warning(s), %d kB)", out, n, len(page) // 1024)

@@ -1,0 +1,404 @@
+"""Fidelity of the weight-sharing estimator: do the shared weights rank architectures as training them alone does?
+
+ENAS can only learn what its reward sees, and its reward is a child's score on the shared weights. If those
+scores do not order architectures as stand-alone training does, no reward shape can teach the controller, and
+a NAS arm cannot be told from random search. `neonas fidelity` measures this on one fold, before (or beside)
+the searches:
+
+1. a fixed, seeded **panel**: the homogeneous net of every distinct op the montage offers (every layer that
+   op, no skips) plus `panel_samples` uniform samples of the offered space;
+2. the **reference**: each panel net trained from scratch on the fold's training infants (neonas.training.retrain's
+   loop and early stopping, `standalone_epochs`), `standalone_seeds` times, scored on the validation infants
+   with the search's reward metric. Its own repeatability is the split-half agreement: Kendall tau between the
+   mean score over one half of the seeds and over the other half;
+3. the **estimator**: a supernet trained with uniform sampling exactly as the random arm's shared weights are
+   (the search config, sampler random), one per supernet seed; at every checkpoint each panel net is scored
+   on the whole validation set with those weights.
+
+Verdict: the shared weights rank when the mean tau over supernet seeds is >= `ratio` x the split-half agreement
+of the reference and every seed's tau is > 0; the first checkpoint where that holds is the warm-up the check
+recommends. A reference that does not rank its own panel (split-half tau not > 0 at one-sided p < 0.05: too few
+stand-alone seeds or epochs, or labels that carry nothing) gives "cannot tell", never a pass. Test infants are never read. Output: DIR/fidelity.json, DIR/panel.csv, DIR/fidelity.png.
+
+    neonas fidelity --folds folds.json --fold 0 --config SEARCH.yaml --out fidelity/fold0
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+from neonas.config import from_dict, load_yaml, set_dotted, to_dict
+from neonas.engine.controller import UniformSampler
+from neonas.engine.reward import metric
+from neonas.engine.searcher import Search, SearchConfig
+from neonas.engine.space import arch_hash, arch_json, build_model, decisions, decode, op_choices, op_label
+from neonas.errors import NeonasError
+from neonas.store.splits import load_fold
+from neonas.torchutil import seed_everything, select_device
+from neonas.training.evaluate import load_split, predict
+from neonas.training.retrain import RetrainConfig, train
+
+log = logging.getLogger("neonas.training.fidelity")
+
+REFERENCE_P = 0.05  # the reference must rank its own panel: split-half tau > 0 at this one-sided level
+PAIR = (2, 4)  # span x channel dilation of the planted cue of the synthetic cohort (homologous electrodes)
+
+
+@dataclass
+class FidelityConfig:
+    """The check's budget. Defaults: ~35 stand-alone trainings and 3 supernets; docs/search.md gives the cost."""
+
+    panel_samples: int = 12  # uniform samples of the offered space, besides one homogeneous net per distinct op
+    panel_seed: int = 0
+    standalone_seeds: int = 2  # trainings per panel net (>= 2: the reference's split-half agreement needs them)
+    standalone_epochs: int = 15  # stand-alone budget (retrain's loop, early stopping on the validation infants)
+    supernet_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    checkpoints: list[int] = field(default_factory=list)  # supernet epochs to check at ([] = every 5 and the end)
+    ratio: float = 0.6  # pass: mean tau >= ratio x split-half agreement, and every seed's tau > 0
+    bootstrap: int = 1000  # resamples of the panel for tau's confidence interval
+
+    def __post_init__(self) -> None:
+        if self.panel_samples < 0 or self.standalone_seeds < 2 or self.standalone_epochs < 1:
+            raise ValueError("fidelity needs panel_samples >= 0, standalone_seeds >= 2 and standalone_epochs >= 1")
+        if not self.supernet_seeds or not 0 < self.ratio <= 1 or self.bootstrap < 100:
+            raise ValueError("fidelity needs supernet_seeds, 0 < ratio <= 1 and bootstrap >= 100")
+
+
+# ----------------------------------------------------------------------------- the panel
+
+def make_panel(cfg: SearchConfig, n_channels: int, n_panel_samples: int, seed: int) -> list[dict]:
+    """Homogeneous nets of every op offered on this montage, then distinct uniform samples (by hash)."""
+    space = cfg.space
+    panel = [{"layers": [{**op, "skips": []} for _ in range(space.n_layers)]} for op in op_choices(space, n_channels)]
+    seen = {arch_hash(a) for a in panel}
+    uniform = UniformSampler(decisions(space, n_channels))
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(50 * max(n_panel_samples, 1)):
+        if len(panel) >= len(op_choices(space, n_channels)) + n_panel_samples:
+            break
+        arch = decode(space, uniform.sample(gen).choices, n_channels)
+        if arch_hash(arch) not in seen:
+            seen.add(arch_hash(arch))
+            panel.append(arch)
+    return panel
+
+
+def homogeneous_op(arch: dict) -> str | None:
+    """The op label of a homogeneous net without skips, else None."""
+    labels = {op_label(layer) for layer in arch["layers"]}
+    skips = any(layer.get("skips") for layer in arch["layers"])
+    return labels.pop() if len(labels) == 1 and not skips else None
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def kendall(a, b) -> float:
+    """Kendall's tau-b; 0 when either side is constant (no ranking at all)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    tau = stats.kendalltau(a, b).statistic
+    return 0.0 if math.isnan(tau) else float(tau)
+
+
+def split_half(scores: np.ndarray) -> tuple[float, float]:
+    """Kendall tau between the mean over the even and over the odd stand-alone seeds (columns), and its one-sided
+    p-value (Kendall's test): does the reference rank its own panel better than chance?"""
+    a, b = scores[:, 0::2].mean(axis=1), scores[:, 1::2].mean(axis=1)
+    tau = kendall(a, b)
+    if tau <= 0:
+        return tau, 1.0
+    return tau, float(stats.kendalltau(a, b).pvalue) / 2
+
+
+def bootstrap_tau(reference: np.ndarray, supernet: np.ndarray, n: int, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of the mean tau over supernet seeds (columns), resampling panel nets."""
+    rng = np.random.default_rng(seed)
+    taus = []
+    for _ in range(n):
+        idx = rng.integers(0, len(reference), len(reference))
+        taus.append(np.mean([kendall(reference[idx], supernet[idx, s]) for s in range(supernet.shape[1])]))
+    lo, hi = np.percentile(taus, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def op_gains(panel: list[dict], scores: np.ndarray, labels: list[str]) -> list[dict]:
+    """Per layer and op: mean score of the panel nets with that op there minus the others' (scores: nets x
+    replicates; one gain per replicate, then mean and 95 % t-interval over replicates)."""
+    rows = []
+    for i in range(len(panel[0]["layers"])):
+        ops = np.array([op_label(a["layers"][i]) for a in panel])
+        for label in labels:
+            has = ops == label
+            if not has.any() or has.all():
+                continue
+            per_rep = scores[has].mean(axis=0) - scores[~has].mean(axis=0)
+            mean = float(per_rep.mean())
+            if len(per_rep) > 1 and per_rep.std(ddof=1) > 0:
+                half = float(stats.t.ppf(0.975, len(per_rep) - 1) * per_rep.std(ddof=1) / math.sqrt(len(per_rep)))
+            else:
+                half = math.nan
+            rows.append({"layer": i, "op": label, "n_nets": int(has.sum()), "gain": mean,
+                         "ci_low": mean - half, "ci_high": mean + half})
+    return rows
+
+
+def recall(y: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict[str, float]:
+    return {name: float((pred[y == k] == k).mean()) if (y == k).any() else math.nan
+            for k, name in enumerate(label_names)}
+
+
+# ----------------------------------------------------------------------------- the two estimates
+
+def standalone(panel: list[dict], cfg: SearchConfig, fid: FidelityConfig, train_ds, val_ds, device) -> np.ndarray:
+    """nets x seeds: the reward metric on the validation infants after training each net alone."""
+    recipe = RetrainConfig(epochs=fid.standalone_epochs, patience=fid.standalone_epochs,
+                           min_epochs=min(5, fid.standalone_epochs))
+    out = np.zeros((len(panel), fid.standalone_seeds))
+    for k, arch in enumerate(panel):
+        for s in range(fid.standalone_seeds):
+            seed_everything(1000 + s)
+            model = build_model(arch, cfg.space, train_ds.n_channels, train_ds.n_samples, train_ds.n_classes).to(device)
+            state, _, _ = train(model, train_ds, val_ds, recipe, device, seed=1000 + s)
+            if state is not None:
+                model.load_state_dict(state)
+            pred = predict(model, val_ds.x, device).argmax(1)
+            out[k, s] = metric(val_ds.y, pred, cfg.reward.metric, val_ds.n_classes)
+        log.info("stand-alone %d/%d %s: %s", k + 1, len(panel), arch_hash(arch), np.round(out[k], 3).tolist())
+    return out
+
+
+def supernet_scores(panel: list[dict], cfg: SearchConfig, train_ds, val_ds, seed: int, checkpoints: list[int],
+                    device) -> dict[int, np.ndarray]:
+    """checkpoint epoch -> (nets x validation epochs) predictions of the panel on uniformly trained shared weights."""
+    cfg = replace(cfg, sampler="random")
+    search = Search(cfg, train_ds, val_ds, seed, device)
+    batch = cfg.training.batch_size
+    out = {}
+    if 0 in checkpoints:
+        out[0] = np.stack([search.predict(a, search.x_val) for a in panel])
+    for epoch in range(max(checkpoints)):
+        for group in search.optimizer.param_groups:
+            group["lr"] = search.lr_at(epoch)
+        perm = torch.randperm(len(search.y_train), generator=search.gens["train"])
+        for start in range(0, len(perm), batch):
+            search.train_batch(perm[start:start + batch].to(device), warmup=True)
+        if epoch + 1 in checkpoints:
+            out[epoch + 1] = np.stack([search.predict(a, search.x_val) for a in panel])
+    return out
+
+
+# ----------------------------------------------------------------------------- the check
+
+def check(reference: np.ndarray, supernet: np.ndarray, fid: FidelityConfig) -> dict:
+    """tau per supernet seed, its mean with a bootstrap CI, the reference's split-half agreement and the verdict."""
+    mean_ref = reference.mean(axis=1)
+    taus = [kendall(mean_ref, supernet[:, s]) for s in range(supernet.shape[1])]
+    agreement, p = split_half(reference)
+    lo, hi = bootstrap_tau(mean_ref, supernet, fid.bootstrap)
+    need = fid.ratio * agreement
+    reference_ranks = bool(agreement > 0 and p < REFERENCE_P)
+    passed = bool(reference_ranks and np.mean(taus) >= need and min(taus) > 0)
+    return {"tau": float(np.mean(taus)), "tau_ci": [lo, hi], "tau_per_seed": taus, "split_half": agreement,
+            "split_half_p": p, "reference_ranks": reference_ranks, "needed": need, "passed": passed}
+
+
+def verdict_text(result: dict, space_note: str) -> str:
+    c = result["final"]
+    seeds = ", ".join(f"{t:+.2f}" for t in c["tau_per_seed"])
+    if not c["reference_ranks"]:
+        return (f"Cannot tell: the stand-alone reference does not rank its own panel better than chance (split-half "
+                f"tau {c['split_half']:+.2f}, one-sided p = {c['split_half_p']:.2f}), so there is no ranking for the "
+                f"shared weights to match; give the check more stand-alone seeds or epochs ({space_note}; shared "
+                f"weights: tau {c['tau']:+.2f}).")
+    numbers = (f"Kendall tau {c['tau']:+.2f} [{c['tau_ci'][0]:+.2f}, {c['tau_ci'][1]:+.2f}] (per seed {seeds}) vs "
+               f"{result['config']['ratio']:g} x the reference's split-half agreement {c['split_half']:+.2f} = "
+               f"{c['needed']:+.2f}")
+    if c["passed"]:
+        warm = result.get("warmup_epochs")
+        return (f"Yes: the shared weights rank architectures as stand-alone training does: {numbers}; every seed "
+                f"positive; passed first after {warm} uniform epochs ({space_note}).")
+    return (f"No: the shared weights do not rank architectures as stand-alone training does: {numbers}. A NAS arm "
+            f"cannot be told from random search on this space and cohort; its reward has nothing to learn from "
+            f"({space_note}).")
+
+
+def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, device: str = "auto",
+             planted: bool = False) -> dict:
+    started = time.monotonic()
+    dev = select_device(device)
+    split = load_fold(folds, fold)
+    train_ds = load_split(split, "train", folds, cfg.training.drop_artifacts)
+    val_ds = load_split(split, "val", folds, cfg.training.drop_artifacts)
+    panel = make_panel(cfg, train_ds.n_channels, fid.panel_samples, fid.panel_seed)
+    log.info("fold %d: panel of %d nets (%d homogeneous), %d stand-alone trainings, %d supernet seeds", fold,
+             len(panel), len(op_choices(cfg.space, train_ds.n_channels)), len(panel) * fid.standalone_seeds,
+             len(fid.supernet_seeds))
+    t0 = time.monotonic()
+    reference = standalone(panel, cfg, fid, train_ds, val_ds, dev)
+    standalone_s = time.monotonic() - t0
+    epochs = cfg.training.epochs
+    points = sorted(set(fid.checkpoints or [*range(5, epochs, 5), epochs]))
+    if not points or points[0] < 0 or points[-1] > epochs:
+        raise NeonasError(f"fidelity.checkpoints must lie in 0..training.epochs ({epochs}), got {fid.checkpoints}")
+    t0 = time.monotonic()
+    preds = {}  # seed -> epoch -> nets x val epochs
+    for seed in fid.supernet_seeds:
+        preds[seed] = supernet_scores(panel, cfg, train_ds, val_ds, seed, points, dev)
+    supernet_s = time.monotonic() - t0
+    k = val_ds.n_classes
+    curve, scores = [], {}
+    for epoch in points:
+        scores[epoch] = np.array([[metric(val_ds.y, preds[s][epoch][i], cfg.reward.metric, k)
+                                   for s in fid.supernet_seeds] for i in range(len(panel))])
+        curve.append({"epoch": epoch, **check(reference, scores[epoch], fid)})
+        log.info("supernet epoch %d: tau %+.3f per seed %s (needed %+.3f)", epoch, curve[-1]["tau"],
+                 np.round(curve[-1]["tau_per_seed"], 3).tolist(), curve[-1]["needed"])
+    final = curve[-1]
+    warm = next((c["epoch"] for c in curve if c["passed"]), None)
+    last = scores[points[-1]]
+    labels = [op_label(op) for op in op_choices(cfg.space, train_ds.n_channels)]
+    best = int(np.argmax(reference.mean(axis=1)))
+    result = {
+        "fold": fold, "val_ids": split.val_ids, "train_ids": split.train_ids, "metric": cfg.reward.metric,
+        "config": to_dict(fid), "space": to_dict(cfg.space), "n_channels": train_ds.n_channels,
+        "offered_ops": labels, "panel_size": len(panel), "final": final, "curve": curve,
+        "warmup_epochs": warm, "passed": final["passed"],
+        "gains": {"standalone": op_gains(panel, reference, labels), "supernet": op_gains(panel, last, labels)},
+        "best_standalone": {"arch_hash": arch_hash(panel[best]), "arch": arch_json(panel[best]),
+                            "standalone": float(reference[best].mean()),
+                            "supernet_recall": {str(s): recall(val_ds.y, preds[s][points[-1]][best], val_ds.label_names)
+                                                for s in fid.supernet_seeds}},
+        "cost_seconds": {"standalone": round(standalone_s, 1), "supernet": round(supernet_s, 1),
+                         "total": round(time.monotonic() - started, 1)},
+        "panel": [{"arch_hash": arch_hash(a), "arch": arch_json(a), "homogeneous": homogeneous_op(a),
+                   "standalone": reference[i].tolist(), "supernet": last[i].tolist()} for i, a in enumerate(panel)],
+    }
+    if planted:
+        result["planted"] = planted_cue(result, panel, reference, last, preds, points[-1], val_ds, fid)
+    note = f"{cfg.space.n_layers} layers, {len(labels)} distinct ops, panel of {len(panel)}, fold {fold}"
+    result["verdict"] = verdict_text(result, note)
+    return result
+
+
+def planted_cue(result: dict, panel, reference, last, preds, epoch, val_ds, fid) -> dict:
+    """The synthetic cohort's cue: the pair op's layer-0 gain (both estimates) and the pair net's QS/IS recall."""
+    pair = [op_label(op) for op in op_choices(replace_space(result["space"]), result["n_channels"])
+            if op["op"] == "conv" and (op["span"], op["dilation"]) == PAIR]
+    out = {"pair_ops": pair, "layer0_gain": {}, "pair_net_recall": {}}
+    for kind, table in result["gains"].items():
+        rows = [r for r in table if r["layer"] == 0 and r["op"] in pair]
+        out["layer0_gain"][kind] = rows
+    nets = [i for i, a in enumerate(panel) if homogeneous_op(a) in pair]
+    for i in nets:
+        out["pair_net_recall"][arch_hash(panel[i])] = {
+            str(s): {c: r for c, r in recall(val_ds.y, preds[s][epoch][i], val_ds.label_names).items() if c in ("QS", "IS")}
+            for s in fid.supernet_seeds}
+        out.setdefault("pair_net_rank", {})[arch_hash(panel[i])] = {
+            str(s): int((last[:, n] > last[i, n]).sum()) + 1 for n, s in enumerate(fid.supernet_seeds)}
+        out.setdefault("pair_net_standalone_rank", {})[arch_hash(panel[i])] = int(
+            (reference.mean(axis=1) > reference[i].mean()).sum()) + 1
+    return out
+
+
+def replace_space(space: dict):
+    from neonas.engine.space import SpaceConfig
+
+    return from_dict(SpaceConfig, space)
+
+
+# ----------------------------------------------------------------------------- output
+
+PANEL_COLUMNS = ["arch_hash", "homogeneous", "standalone_mean", "standalone", "supernet", "arch"]
+
+
+def write_outputs(result: dict, out: Path) -> None:
+    from neonas.io import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        (tmp / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(PANEL_COLUMNS)
+        for row in result["panel"]:
+            w.writerow([row["arch_hash"], row["homogeneous"] or "", f"{np.mean(row['standalone']):.4f}",
+                        " ".join(f"{v:.4f}" for v in row["standalone"]), " ".join(f"{v:.4f}" for v in row["supernet"]),
+                        row["arch"]])
+        (tmp / "panel.csv").write_text(buf.getvalue())
+        plot(result, tmp / "fidelity.png")
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ref = [np.mean(r["standalone"]) for r in result["panel"]]
+    sup = np.array([r["supernet"] for r in result["panel"]])
+    for n, seed in enumerate(result["config"]["supernet_seeds"]):
+        ax1.scatter(ref, sup[:, n], s=18, label=f"supernet seed {seed} (tau {result['final']['tau_per_seed'][n]:+.2f})")
+    ax1.set_xlabel(f"stand-alone {result['metric']} (mean over seeds)")
+    ax1.set_ylabel(f"supernet {result['metric']}")
+    ax1.legend(fontsize=7)
+    ax1.set_title("panel nets: shared weights vs trained alone")
+    epochs = [c["epoch"] for c in result["curve"]]
+    ax2.plot(epochs, [c["tau"] for c in result["curve"]], "o-", label="mean tau over supernet seeds")
+    ax2.plot(epochs, [c["needed"] for c in result["curve"]], "--", color="grey",
+             label=f"needed ({result['config']['ratio']:g} x split-half)")
+    ax2.axhline(0, color="k", lw=0.5)
+    ax2.set_ylim(-1, 1)
+    ax2.set_xlabel("uniform supernet epochs")
+    ax2.set_ylabel("Kendall tau")
+    ax2.legend(fontsize=7)
+    ax2.set_title("fidelity over the warm-up")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- command line
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--folds", required=True, metavar="FOLDS.json", help="folds file written by `neonas folds`")
+    p.add_argument("--fold", required=True, type=int, help="the fold whose training and validation infants to use "
+                   "(test infants are never read)")
+    p.add_argument("--config", metavar="SEARCH.yaml", help="the search config whose space and shared-weights "
+                   "training to check (default: the built-in defaults)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one search config value "
+                   "(repeatable), e.g. --set training.epochs=60")
+    p.add_argument("--fidelity", metavar="FIDELITY.yaml", help="the check's budget (keys of FidelityConfig: "
+                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap)")
+    p.add_argument("--fidelity-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key of the check's budget, e.g. --fidelity-set standalone_epochs=10")
+    p.add_argument("--planted", action="store_true", help="the synthetic cohort: also check its planted cue (the "
+                   "pair op's layer-0 gain and the pair net's QS/IS recall)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for fidelity.json, panel.csv, fidelity.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    from neonas.engine.searcher import load_config
+
+    cfg = load_config(args.config, args.set)
+    data = load_yaml(args.fidelity) if args.fidelity else {}
+    for item in args.fidelity_set:
+        set_dotted(data, item)
+    fid = from_dict(FidelityConfig, data, args.fidelity or "fidelity")
+    result = fidelity(cfg, fid, args.folds, args.fold, args.device, args.planted)
+    write_outputs(result, Path(args.out))
+    print(result["verdict"])
+    return 0

@@ -1,0 +1,131 @@
+"""The fidelity check of the estimator (`neonas fidelity`, issue 16): its statistics on planted numbers, and the
+whole check on the test cohort where it must fail (shared weights trained 0 epochs; shuffled labels)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+
+from neonas.cli import main
+from neonas.engine.searcher import SearchConfig
+from neonas.engine.space import SpaceConfig, op_choices, op_label
+from neonas.training.fidelity import (
+    FidelityConfig,
+    check,
+    homogeneous_op,
+    kendall,
+    make_panel,
+    op_gains,
+    split_half,
+)
+
+FID = FidelityConfig(supernet_seeds=[0, 1, 2], bootstrap=200)
+
+
+def test_check_passes_when_the_shared_weights_order_the_panel_as_the_reference():
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0.4, 0.8, 16)  # what the nets are worth
+    reference = quality[:, None] + rng.normal(0, 0.02, (16, 2))  # two stand-alone seeds, little noise
+    supernet = quality[:, None] * 0.5 + rng.normal(0, 0.03, (16, 3))  # other scale, same order, some noise
+    c = check(reference, supernet, FID)
+    assert c["reference_ranks"] and c["passed"], c
+    assert c["tau"] > 0.6 and c["tau_ci"][0] > 0.3 and min(c["tau_per_seed"]) > 0
+
+
+def test_check_fails_when_the_shared_weights_are_noise_or_one_seed_is_not_positive():
+    rng = np.random.default_rng(1)
+    quality = np.linspace(0.4, 0.8, 16)
+    reference = quality[:, None] + rng.normal(0, 0.02, (16, 2))
+    noise = rng.normal(0.5, 0.05, (16, 3))  # no relation to the nets' worth
+    c = check(reference, noise, FID)
+    assert c["reference_ranks"] and not c["passed"] and c["tau_ci"][0] < 0 < c["tau_ci"][1], c
+    mixed = np.column_stack([quality, quality, quality[::-1]])  # two seeds perfect, one reversed
+    assert not check(reference, mixed, FID)["passed"]
+
+
+def test_a_reference_that_does_not_rank_its_own_panel_cannot_pass():
+    """Shuffled labels or too little training: stand-alone seeds disagree, so nothing can be matched."""
+    rng = np.random.default_rng(2)
+    reference = rng.normal(0.25, 0.02, (16, 2))
+    c = check(reference, reference[:, [0, 0, 0]], FID)  # even a supernet that copies one seed exactly
+    assert not c["reference_ranks"] and not c["passed"] and c["split_half_p"] >= 0.05
+
+
+def test_kendall_and_split_half_edge_cases():
+    assert kendall([1, 2, 3], [1, 1, 1]) == 0.0  # a constant side ranks nothing
+    assert kendall([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    tau, p = split_half(np.column_stack([np.arange(8), np.arange(8)]).astype(float))
+    assert tau == pytest.approx(1.0) and p < 0.001
+
+
+def test_op_gains_find_a_planted_gain_and_only_it():
+    space = SpaceConfig(n_layers=2, spans=[1, 2], dilations=[4], time_kernels=[5], pools=["max"], skips=False)
+    panel = make_panel(SearchConfig(space=space), 9, 30, seed=0)
+    labels = [op_label(op) for op in op_choices(space, 9)]
+    assert [homogeneous_op(a) for a in panel[:3]] == labels and len(panel) == 9  # every arch of a 9-arch space
+    rng = np.random.default_rng(0)
+    planted = np.array([0.1 * (op_label(a["layers"][0]) == "conv s2 d4 t5") for a in panel])
+    scores = 0.5 + planted[:, None] + rng.normal(0, 0.01, (len(panel), 4))
+    gains = {(r["layer"], r["op"]): r for r in op_gains(panel, scores, labels)}
+    hit = gains[(0, "conv s2 d4 t5")]
+    assert hit["ci_low"] > 0.05 and abs(hit["gain"] - 0.1) < 0.03
+    assert all(r["ci_low"] < 0 < r["ci_high"] for k, r in gains.items() if k[0] == 1)  # layer 1: nothing planted
+
+
+# ----------------------------------------------------------------------------- the whole check, real data
+
+SMALL = ["--set", "space.n_layers=2", "--set", "space.spans=[1,2]", "--set", "space.dilations=[4]",
+         "--set", "space.time_kernels=[5]", "--set", "space.pools=[max]", "--set", "space.skips=false",
+         "--set", "training.batch_size=16", "--set", "training.epochs=4",
+         "--fidelity-set", "panel_samples=3", "--fidelity-set", "standalone_epochs=3",
+         "--fidelity-set", "supernet_seeds=[0,1]", "--fidelity-set", "bootstrap=100"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    from wfutil import prepared_study
+
+    return prepared_study(tmp_path_factory) / "results/test"
+
+
+def folds_at(cohort, h5_dir, dest):
+    """The test study's folds.json with its files in h5_dir (absolute paths: the tests run from the repo root)."""
+    doc = json.loads((cohort / "folds.json").read_text())
+    doc["files"] = {i: str((h5_dir / f"{i}.h5").resolve()) for i in doc["files"]}
+    dest.write_text(json.dumps(doc))
+    return str(dest)
+
+
+@pytest.mark.slow
+def test_fidelity_fails_on_shared_weights_trained_zero_epochs(cohort, tmp_path, one_torch_thread, capsys):
+    out = tmp_path / "fid0"
+    folds = folds_at(cohort, cohort / "h5", tmp_path / "folds.json")
+    assert main(["fidelity", "--folds", folds, "--fold", "0", *SMALL,
+                 "--fidelity-set", "checkpoints=[0]", "--device", "cpu", "--out", str(out)]) == 0
+    doc = json.loads((out / "fidelity.json").read_text())
+    assert not doc["passed"] and doc["warmup_epochs"] is None
+    assert doc["verdict"].startswith(("No:", "Cannot tell:")) and doc["verdict"] in capsys.readouterr().out
+    assert doc["panel_size"] == 6 and len(doc["panel"][0]["standalone"]) == 2
+    assert (out / "panel.csv").read_text().count("\n") == 7 and (out / "fidelity.png").stat().st_size > 1000
+    assert set(doc["cost_seconds"]) == {"standalone", "supernet", "total"}
+    assert set(doc["val_ids"]).isdisjoint(json.loads(open(folds).read())["folds"][0]["test"])
+
+
+@pytest.mark.slow
+def test_fidelity_cannot_pass_on_shuffled_labels(cohort, tmp_path, one_torch_thread):
+    """Labels shuffled within each infant: the stand-alone reference has nothing to rank, so no verdict passes."""
+    shuffled = tmp_path / "h5"
+    shutil.copytree(cohort / "h5", shuffled)
+    rng = np.random.default_rng(0)
+    for path in sorted(shuffled.glob("*.h5")):
+        with h5py.File(path, "r+") as f:
+            f["labels"][...] = rng.permutation(f["labels"][...])
+    folds = folds_at(cohort, shuffled, tmp_path / "folds.json")
+    out = tmp_path / "fid_shuffled"
+    assert main(["fidelity", "--folds", folds, "--fold", "0", *SMALL, "--device", "cpu", "--out", str(out)]) == 0
+    doc = json.loads((out / "fidelity.json").read_text())
+    assert not doc["passed"], doc["verdict"]
