@@ -66,6 +66,7 @@ def test_dag_covers_every_arm_setting_seed_and_fold(wd, tmp_path):
     assert "evaluate" not in counts  # retrain writes metrics.json; `evaluate` is for other splits, on demand
     assert counts["preprocess"] == 5 and "synth" not in counts
     assert counts["aggregate"] == counts["report"] == 1
+    assert counts["fidelity"] == 5  # the estimator's fidelity check: once per fold (workflow/rules/fidelity.smk)
 
 
 def test_thesis_config_builds_its_dag(wd, tmp_path):
