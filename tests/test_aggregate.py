@@ -379,6 +379,39 @@ def test_a_policy_at_uniform_entropy_gets_the_warning(tmp_path):
     assert verdicts["learning"].startswith("Partly")
 
 
+def test_a_stuck_policy_on_a_reduced_montage_gets_the_warning(tmp_path):
+    """The uniform policy is the one over the ops the search offered: on 1 channel 6 of 23 ops are removed, and
+    a controller that kept 99 % of the offered space's entropy (92 % of the full space's) did not learn."""
+    from neonas.engine.space import SpaceConfig, dead_ops, op_label
+    from neonas.study.checks import uniform_entropy
+
+    removed = [op_label(op) for op in dead_ops(SpaceConfig(**SPACE), 1)]
+    h_offered = 4 * math.log(17) + 6 * math.log(2)
+    assert len(removed) == 6 and uniform_entropy(SPACE, removed) == pytest.approx(h_offered)
+    assert 0.99 * h_offered / uniform_entropy(SPACE) < 0.95  # against the full space it would "move"
+    runs = []
+    for setting, recorded in ((SIGMOID, True), ("identity", False)):  # a new run, and one written before the key
+        run = _one_run(tmp_path, setting)
+        summary = json.loads((run / "summary.json").read_text())
+        summary["removed_ops"] = removed
+        if recorded:
+            summary["uniform_entropy"] = h_offered
+        (run / "summary.json").write_text(json.dumps(summary))
+        epochs = pd.read_csv(run / "epochs.csv")
+        epochs["entropy"] = 0.99 * h_offered
+        epochs.to_csv(run / "epochs.csv", index=False)
+        runs.append(str(run))
+    assert main(["aggregate", "--searches", *runs, "--out", str(tmp_path / "agg")]) == 0
+    c = _checks(tmp_path / "agg").set_index(["check", "setting"])
+    for setting in (SIGMOID, "identity"):
+        assert c.loc[("policy_moved", setting), "status"] == "warning"
+        assert c.loc[("policy_moved", setting), "value"] == pytest.approx(0.99)
+    verdicts = json.loads((tmp_path / "agg" / "verdicts.json").read_text())
+    assert verdicts["learning"].startswith("No:") and "99%" in verdicts["learning"]
+    table = pd.read_csv(tmp_path / "agg" / "runs.csv")
+    assert table["uniform_entropy"].to_numpy() == pytest.approx([h_offered, h_offered])  # fig_controller's line
+
+
 def test_final_policy_samples_against_uniform():
     from neonas.engine.space import SpaceConfig, decisions, decode
     from neonas.study.checks import policy_test

@@ -165,7 +165,7 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         "step_samples": r.geometry.step_samples, "metric_name": metric_name(r),
         "reward": json.dumps(r.summary.get("reward", {}), sort_keys=True),
         "neonas_version": r.summary.get("neonas_version", ""),
-        "uniform_entropy": checks.uniform_entropy(find(r.summary.get("config", {}), "space")),
+        "uniform_entropy": checks.run_uniform_entropy(r.summary),
         "n_channels": r.geometry.n_channels, "removed_ops": ", ".join(r.summary.get("removed_ops") or []),
     } for r in runs])
 
