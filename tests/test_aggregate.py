@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -248,6 +249,26 @@ def test_highlights_curves_and_rewards(agg):
     checklist = agg["csv"]("checklist").set_index("item")
     assert checklist.loc["Random search with the same budget", "answer"] == "yes"
     assert checklist.loc["Same evaluation pipeline for every arm", "answer"] == "yes"
+
+
+def test_best_architecture_is_chosen_by_the_final_models_rule(tmp_path):
+    """Figure 5's best architecture: the final model's rule (mean test kappa), not accuracy (issue 17)."""
+    from neonas.training.final import candidates_table, choose, read_candidates
+
+    study = make_study(tmp_path / "results" / "t")
+    nas = [m for m in study["metrics"] if "/retrain/nas/" in m]
+    for m in nas:  # BEST keeps the higher accuracy, PLAIN gets the higher kappa
+        doc = json.loads(Path(m).read_text())
+        doc["kappa"] = 0.2 if doc["arch"] == BEST else 0.5
+        Path(m).write_text(json.dumps(doc))
+    assert main(aggregate_argv(study, tmp_path / "agg")) == 0
+    best = json.loads((tmp_path / "agg" / "highlights.json").read_text())["best"]
+    assert best["arch"] == PLAIN and best["score"] == pytest.approx(0.5) and "κ" in best["why"]
+    for m in nas:  # metrics.json of retrain carries the hash
+        doc = json.loads(Path(m).read_text())
+        Path(m).write_text(json.dumps({**doc, "arch_hash": archstats.arch_hash(doc["arch"])}))
+    final = choose(candidates_table(read_candidates(nas), {}), "kappa", None)
+    assert final["arch_hash"] == best["arch_hash"] == archstats.arch_hash(PLAIN)
 
 
 def test_setting_comes_from_the_study_layout_and_args_file(tmp_path):
