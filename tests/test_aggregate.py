@@ -271,6 +271,24 @@ def test_best_architecture_is_chosen_by_the_final_models_rule(tmp_path):
     assert final["arch_hash"] == best["arch_hash"] == archstats.arch_hash(PLAIN)
 
 
+def test_the_planted_cue_question_is_asked_only_of_the_synthetic_cohort(tmp_path):
+    """The supernet sanity check asks whether the shared weights see the PLANTED cue: without planted.json (real
+    recordings) the question is not asked, even when the workflow made sanity files (issue 17)."""
+    study = make_study(tmp_path / "results" / "t")
+    sanity = tmp_path / "fold0_sanity.csv"
+    pd.DataFrame([{"seed": s, "fold": 0, "net": net, "metric_name": "kappa", "metric": m}
+                  for s in (0, 1) for net, m in (("pair", 0.3 + 0.01 * s), ("single", 0.2))]).to_csv(sanity, index=False)
+    argv = aggregate_argv(study, tmp_path / "synthetic") + ["--sanity", str(sanity)]
+    assert main(argv) == 0
+    assert "sanity" in json.loads((tmp_path / "synthetic" / "verdicts.json").read_text())
+    i = argv.index("--planted")
+    real = argv[:i] + argv[i + 2:]
+    real[real.index("--out") + 1] = str(tmp_path / "real")
+    assert main(real) == 0
+    verdicts = json.loads((tmp_path / "real" / "verdicts.json").read_text())
+    assert "sanity" not in verdicts and "planted" not in verdicts
+
+
 def test_setting_comes_from_the_study_layout_and_args_file(tmp_path):
     # summary.json says reward_name 'sigmoid'; the directory names the setting
     run = write_run(tmp_path / "search" / "nas" / SIGMOID / "seed3" / "fold1", "nas", SIGMOID, 3, 1, epochs=2,

@@ -254,6 +254,11 @@ def test_aggregate_reads_only_the_best_models_predictions_for_the_hypnogram(stud
     rows = _rows(Path(best).with_name("predictions.tsv"))
     assert table["predicted_stage"].tolist() == [r["predicted_stage"] for r in rows]
     assert save(hypnogram_figure(table), tmp_path / "fig_hypnogram")[1].stat().st_size > 0
+    # a short recording (minutes) is drawn in minutes, a night in hours
+    assert table["onset_s"].max() < 3600
+    assert hypnogram_figure(table).axes[1].get_xlabel() == "time from recording start (min)"
+    night = table.assign(onset_s=table["onset_s"] * 100)
+    assert hypnogram_figure(night).axes[1].get_xlabel() == "time from recording start (h)"
     # runs from before predictions.tsv existed: an empty table, and a figure that says why
     Path(best).with_name("predictions.tsv").rename(tmp_path / "moved.tsv")
     try:
