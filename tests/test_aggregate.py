@@ -466,6 +466,17 @@ def test_final_policy_samples_against_uniform():
     assert p_ops > 0.05 and p_skips > 0.05
     p_ops, p_skips = policy_test([BEST] * 40, SPACE, draws=2000)  # one op everywhere, no skips
     assert p_ops < 0.001 and p_skips < 0.001
+    # uniform samples of the ops offered on 1 channel: uniform there, not against the full space
+    from neonas.engine.space import dead_ops, op_label
+
+    removed = [op_label(op) for op in dead_ops(space, 1)]
+    offered = []
+    for _ in range(40):
+        choices = [int(rng.integers(d.size)) if d.kind == "choice" else list(rng.integers(0, 2, d.size))
+                   for d in decisions(space, 1)]
+        offered.append(decode(space, choices, 1))
+    assert policy_test(offered, SPACE, draws=2000, removed_ops=removed)[0] > 0.05
+    assert policy_test(offered, SPACE, draws=2000)[0] < 0.05
 
 
 def test_identical_final_policies_and_constant_networks(tmp_path, agg):

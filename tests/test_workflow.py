@@ -116,6 +116,18 @@ def test_thesis_config_sets_every_key_the_demo_sets():
     assert thesis["search"]["training"]["epochs"] == 3500
 
 
+def test_dreams_config_sets_every_key_the_demo_sets():
+    """config/dreams.yaml (the DREAMS study, run shrunk by tests/test_dreams_study.py) leaks nothing of the demo."""
+    demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    dreams = yaml.safe_load((REPO / "config/dreams.yaml").read_text())
+    assert not _keys(demo) - _keys(dreams), "dreams.yaml must set these keys itself"
+    assert dreams["preprocess"]["preset"] == "dreams" and not dreams["synthetic"]["enabled"]
+    from neonas.ingest.cohort import load_cohort
+
+    rows = load_cohort(REPO / dreams["cohort"])  # the sheet `neonas cohort --dreams` writes, as shipped
+    assert [r.infant_id for r in rows] == [f"excerpt{i}" for i in range(1, 9)]
+
+
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> Path:
     return prepared_study(tmp_path_factory)
