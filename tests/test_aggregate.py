@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -250,6 +251,44 @@ def test_highlights_curves_and_rewards(agg):
     assert checklist.loc["Same evaluation pipeline for every arm", "answer"] == "yes"
 
 
+def test_best_architecture_is_chosen_by_the_final_models_rule(tmp_path):
+    """Figure 5's best architecture: the final model's rule (mean test kappa), not accuracy (issue 17)."""
+    from neonas.training.final import candidates_table, choose, read_candidates
+
+    study = make_study(tmp_path / "results" / "t")
+    nas = [m for m in study["metrics"] if "/retrain/nas/" in m]
+    for m in nas:  # BEST keeps the higher accuracy, PLAIN gets the higher kappa
+        doc = json.loads(Path(m).read_text())
+        doc["kappa"] = 0.2 if doc["arch"] == BEST else 0.5
+        Path(m).write_text(json.dumps(doc))
+    assert main(aggregate_argv(study, tmp_path / "agg")) == 0
+    best = json.loads((tmp_path / "agg" / "highlights.json").read_text())["best"]
+    assert best["arch"] == PLAIN and best["score"] == pytest.approx(0.5) and "κ" in best["why"]
+    for m in nas:  # metrics.json of retrain carries the hash
+        doc = json.loads(Path(m).read_text())
+        Path(m).write_text(json.dumps({**doc, "arch_hash": archstats.arch_hash(doc["arch"])}))
+    final = choose(candidates_table(read_candidates(nas), {}), "kappa", None)
+    assert final["arch_hash"] == best["arch_hash"] == archstats.arch_hash(PLAIN)
+
+
+def test_the_planted_cue_question_is_asked_only_of_the_synthetic_cohort(tmp_path):
+    """The supernet sanity check asks whether the shared weights see the PLANTED cue: without planted.json (real
+    recordings) the question is not asked, even when the workflow made sanity files (issue 17)."""
+    study = make_study(tmp_path / "results" / "t")
+    sanity = tmp_path / "fold0_sanity.csv"
+    pd.DataFrame([{"seed": s, "fold": 0, "net": net, "metric_name": "kappa", "metric": m}
+                  for s in (0, 1) for net, m in (("pair", 0.3 + 0.01 * s), ("single", 0.2))]).to_csv(sanity, index=False)
+    argv = aggregate_argv(study, tmp_path / "synthetic") + ["--sanity", str(sanity)]
+    assert main(argv) == 0
+    assert "sanity" in json.loads((tmp_path / "synthetic" / "verdicts.json").read_text())
+    i = argv.index("--planted")
+    real = argv[:i] + argv[i + 2:]
+    real[real.index("--out") + 1] = str(tmp_path / "real")
+    assert main(real) == 0
+    verdicts = json.loads((tmp_path / "real" / "verdicts.json").read_text())
+    assert "sanity" not in verdicts and "planted" not in verdicts
+
+
 def test_setting_comes_from_the_study_layout_and_args_file(tmp_path):
     # summary.json says reward_name 'sigmoid'; the directory names the setting
     run = write_run(tmp_path / "search" / "nas" / SIGMOID / "seed3" / "fold1", "nas", SIGMOID, 3, 1, epochs=2,
@@ -379,6 +418,39 @@ def test_a_policy_at_uniform_entropy_gets_the_warning(tmp_path):
     assert verdicts["learning"].startswith("Partly")
 
 
+def test_a_stuck_policy_on_a_reduced_montage_gets_the_warning(tmp_path):
+    """The uniform policy is the one over the ops the search offered: on 1 channel 6 of 23 ops are removed, and
+    a controller that kept 99 % of the offered space's entropy (92 % of the full space's) did not learn."""
+    from neonas.engine.space import SpaceConfig, dead_ops, op_label
+    from neonas.study.checks import uniform_entropy
+
+    removed = [op_label(op) for op in dead_ops(SpaceConfig(**SPACE), 1)]
+    h_offered = 4 * math.log(17) + 6 * math.log(2)
+    assert len(removed) == 6 and uniform_entropy(SPACE, removed) == pytest.approx(h_offered)
+    assert 0.99 * h_offered / uniform_entropy(SPACE) < 0.95  # against the full space it would "move"
+    runs = []
+    for setting, recorded in ((SIGMOID, True), ("identity", False)):  # a new run, and one written before the key
+        run = _one_run(tmp_path, setting)
+        summary = json.loads((run / "summary.json").read_text())
+        summary["removed_ops"] = removed
+        if recorded:
+            summary["uniform_entropy"] = h_offered
+        (run / "summary.json").write_text(json.dumps(summary))
+        epochs = pd.read_csv(run / "epochs.csv")
+        epochs["entropy"] = 0.99 * h_offered
+        epochs.to_csv(run / "epochs.csv", index=False)
+        runs.append(str(run))
+    assert main(["aggregate", "--searches", *runs, "--out", str(tmp_path / "agg")]) == 0
+    c = _checks(tmp_path / "agg").set_index(["check", "setting"])
+    for setting in (SIGMOID, "identity"):
+        assert c.loc[("policy_moved", setting), "status"] == "warning"
+        assert c.loc[("policy_moved", setting), "value"] == pytest.approx(0.99)
+    verdicts = json.loads((tmp_path / "agg" / "verdicts.json").read_text())
+    assert verdicts["learning"].startswith("No:") and "99%" in verdicts["learning"]
+    table = pd.read_csv(tmp_path / "agg" / "runs.csv")
+    assert table["uniform_entropy"].to_numpy() == pytest.approx([h_offered, h_offered])  # fig_controller's line
+
+
 def test_final_policy_samples_against_uniform():
     from neonas.engine.space import SpaceConfig, decisions, decode
     from neonas.study.checks import policy_test
@@ -394,6 +466,17 @@ def test_final_policy_samples_against_uniform():
     assert p_ops > 0.05 and p_skips > 0.05
     p_ops, p_skips = policy_test([BEST] * 40, SPACE, draws=2000)  # one op everywhere, no skips
     assert p_ops < 0.001 and p_skips < 0.001
+    # uniform samples of the ops offered on 1 channel: uniform there, not against the full space
+    from neonas.engine.space import dead_ops, op_label
+
+    removed = [op_label(op) for op in dead_ops(space, 1)]
+    offered = []
+    for _ in range(40):
+        choices = [int(rng.integers(d.size)) if d.kind == "choice" else list(rng.integers(0, 2, d.size))
+                   for d in decisions(space, 1)]
+        offered.append(decode(space, choices, 1))
+    assert policy_test(offered, SPACE, draws=2000, removed_ops=removed)[0] > 0.05
+    assert policy_test(offered, SPACE, draws=2000)[0] < 0.05
 
 
 def test_identical_final_policies_and_constant_networks(tmp_path, agg):

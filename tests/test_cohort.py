@@ -129,6 +129,23 @@ def test_overrides_column_per_recording_settings(tmp_path):
     assert configs["c"]["aliases"] == {"central": ["C3-A1", "CZ-A1"]} and configs["a"]["preset"] == "dreams"
 
 
+def test_an_override_that_shapes_the_signal_is_refused_naming_the_row_and_key(tmp_path):
+    """A per-recording filter would make the study's searches run on mixed inputs (issue 17): refused when the
+    sheet is resolved, as retrain would refuse it after every search; how a file is read may still differ."""
+    from neonas.ingest.cohort import preprocess_configs
+
+    ok = sheet(tmp_path, "a\ta.edf\t\tannotations\t\tgrid_start_s=10", "b\tb.edf\t\tannotations\t\t",
+               "c\tc.edf\t\tannotations\t\taliases.C3=[EEG C3-REF]", header=OVERRIDES)
+    assert preprocess_configs(load_cohort(ok), ok, "neonatal", overrides=["h_freq=30"])["a"]["h_freq"] == 30
+    path = sheet(tmp_path, "a\ta.edf\t\tannotations\t\t", "b\tb.edf\t\tannotations\t\th_freq=25",
+                 header=OVERRIDES)
+    with pytest.raises(NeonasError) as err:
+        preprocess_configs(load_cohort(path), path, "neonatal", overrides=["h_freq=30"])
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: line 3: infant 'b' would be preprocessed differently") and len(msg.splitlines()) == 1
+    assert "(h_freq: 25.0 vs 30.0)" in msg
+
+
 @pytest.mark.parametrize(("cell", "match"), [
     ("grid_start=10", "line 2: overrides of infant 'a': unknown setting 'grid_start'; allowed: channels"),
     ("grid_start_s", "line 2: overrides of infant 'a': 'grid_start_s' is not key=value"),

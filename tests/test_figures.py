@@ -61,11 +61,13 @@ def test_reruns_are_byte_identical_with_truetype_fonts_and_text_width(tmp_path):
 def test_diagram_draws_one_arc_per_skip_and_a_box_per_layer():
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
+    from neonas.study import archstats
     from neonas.study import figures as F
     from neonas.study import figures_arch as FA
 
-    fig = FA.arch_diagram(FANCY, "fancy")
+    fig = FA.arch_diagram(FANCY, "fancy", score="supernet score 0.412")
     ax = fig.axes[0]
+    assert ax.get_title() == f"fancy {archstats.arch_hash(FANCY)} (4 layers, 6 skips; supernet score 0.412)"
     arcs = [p for p in ax.patches if isinstance(p, FancyArrowPatch) and p.get_edgecolor()[0] > 0.5]
     boxes = [p for p in ax.patches if isinstance(p, FancyBboxPatch)]
     assert len(arcs) == 6  # FANCY has skips [0], [0, 1], [0, 1, 2]

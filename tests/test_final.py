@@ -112,7 +112,7 @@ def test_identical_retrains_write_identical_model_pt(study, tmp_path):
     assert (other / "model.pt").read_bytes() != first.read_bytes()
 
 
-def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_path):
+def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_path, capsys):
     doc = _final(study, tmp_path / "final")
     kappas = {}
     for f in _metrics(study):
@@ -134,6 +134,13 @@ def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_
     # the architecture's fold results, for the model card (neonas export reads {"runs": [...]} beside model.pt)
     runs = json.loads((tmp_path / "final/metrics.json").read_text())["runs"]
     assert sorted(r["kappa"] for r in runs) == sorted(kappas[best]) and {r["arch_hash"] for r in runs} == {best}
+    # `neonas inspect` says it is the final model: no fold, no test metrics of its own (not another model's)
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "final/model.pt")]) == 0
+    out = capsys.readouterr().out
+    assert "fold None" not in out and "metrics     fold" not in out
+    assert "the study's final model: every infant, no fold" in out and "no test metrics of its own" in out
+    assert f"mean test kappa {np.mean(kappas[best]):.3f} over {len(kappas[best])} run(s)" in out
     # and identical reruns give identical bytes
     _final(study, tmp_path / "again")
     assert (tmp_path / "again/model.pt").read_bytes() == (tmp_path / "final/model.pt").read_bytes()
@@ -247,6 +254,11 @@ def test_aggregate_reads_only_the_best_models_predictions_for_the_hypnogram(stud
     rows = _rows(Path(best).with_name("predictions.tsv"))
     assert table["predicted_stage"].tolist() == [r["predicted_stage"] for r in rows]
     assert save(hypnogram_figure(table), tmp_path / "fig_hypnogram")[1].stat().st_size > 0
+    # a short recording (minutes) is drawn in minutes, a night in hours
+    assert table["onset_s"].max() < 3600
+    assert hypnogram_figure(table).axes[1].get_xlabel() == "time from recording start (min)"
+    night = table.assign(onset_s=table["onset_s"] * 100)
+    assert hypnogram_figure(night).axes[1].get_xlabel() == "time from recording start (h)"
     # runs from before predictions.tsv existed: an empty table, and a figure that says why
     Path(best).with_name("predictions.tsv").rename(tmp_path / "moved.tsv")
     try:

@@ -110,11 +110,16 @@ def test_several_recordings_and_a_cohort_sheet(tiny_model, tmp_path):
 def test_retrain_refuses_infants_preprocessed_differently(tmp_path, capsys):
     sets = lambda h: [a for s in [*SETTINGS[:3], f"h_freq={h}"] for a in ("--set", s)]  # noqa: E731
     h5 = []
-    for i, h in enumerate((12, 12, 10)):
+    for i, h in enumerate((12, 12, 12)):
         edf = recording(tmp_path / f"r{i}.edf", seconds=48.0, seed=i, labelled=True)
         assert main(["preprocess", str(edf), *sets(h), "--out", str(tmp_path / f"r{i}.h5")]) == 0
         h5.append(str(tmp_path / f"r{i}.h5"))
     assert main(["folds", *h5, "--out", str(tmp_path / "folds.json")]) == 0
+    # r2 preprocessed again with another filter after the folds were made (`neonas folds` would refuse it now)
+    assert main(["preprocess", str(tmp_path / "r2.edf"), *sets(10), "--out", h5[2]]) == 0
+    capsys.readouterr()
+    assert main(["folds", *h5, "--out", str(tmp_path / "refused.json")]) == 2
+    assert "infant 'r2' was preprocessed differently" in capsys.readouterr().err
     folds = json.loads((tmp_path / "folds.json").read_text())["folds"]
     fold = next(i for i, f in enumerate(folds) if "r2" in f["train"] + f["val"])  # r2 trains with a 12 Hz infant
     (tmp_path / "arch.json").write_text('{"layers": [{"op": "pool", "kind": "max", "skips": []}]}')

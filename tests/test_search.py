@@ -112,6 +112,10 @@ def test_outputs_follow_the_contract(straight):
     assert summary["epochs"] == 4 and summary["sampler"] == "controller" and summary["seed"] == 3
     assert summary["config"]["space"]["filters"] == 4 and summary["device"] == "cpu"
     assert summary["removed_ops"] == []  # 9 channels: every op sees the montage
+    from neonas.engine.space import SpaceConfig, decisions
+    full = decisions(SpaceConfig(**summary["config"]["space"]))
+    assert summary["uniform_entropy"] == pytest.approx(sum(
+        np.log(d.size) if d.kind == "choice" else d.size * np.log(2) for d in full))
     final = torch.load(straight / "final.pt", weights_only=False)
     assert final["controller"] is not None and final["n_samples"] == 128
     assert (straight / "checkpoint.pt").exists()
@@ -124,8 +128,13 @@ def test_resume_after_stop_is_bit_identical(cohort, straight, tmp_path):
     # rows written after the checkpoint (as by a job killed mid-epoch) are cut on resume
     with (out / "children.csv").open("a") as f:
         f.write("9,99,controller,deadbeef,{},kappa,0.0,0.0,0.0,0.0,0.0,0.0\n")
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert 0 < ckpt["wall_seconds"] < 1000
+    ckpt["wall_seconds"] = 1000.0  # as if the first part had run for 1000 s: summary.json sums the parts
+    torch.save(ckpt, out / "checkpoint.pt")
     assert search(cohort, out, "--resume") == 0
     assert_same_run(straight, out)
+    assert json.loads((out / "summary.json").read_text())["wall_seconds"] > 1000
 
 
 def test_max_minutes_stops_and_resume_may_change_runtime_knobs(cohort, straight, tmp_path):
@@ -173,6 +182,12 @@ def test_small_montage_drops_dead_ops_and_a_constant_child_is_rewarded_as_chance
     data = _dataset(2)
     s = Search(cfg, data, data, seed=0, device=torch.device("cpu"))
     assert s.removed == ["conv s2 d4 t3", "conv s2 d4 t5"]
+    from neonas.engine.controller import uniform_entropy
+    from neonas.engine.space import decisions
+    n_ops = len(s.decisions[0].labels)
+    assert n_ops == len(decisions(cfg.space)[0].labels) - 2  # the entropy a stuck controller keeps: offered ops only
+    assert uniform_entropy(s.decisions) == pytest.approx(sum(
+        np.log(n_ops) if d.kind == "choice" else d.size * np.log(2) for d in s.decisions))
     for _ in range(30):
         assert all((layer.get("span"), layer.get("dilation")) != (2, 4) for layer in s.sample()[1]["layers"])
     with torch.no_grad():  # make every child predict class 2 for everything

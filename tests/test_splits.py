@@ -158,6 +158,30 @@ def test_mixed_montage_cohort_is_refused_naming_every_odd_one(capsys, tmp_path):
     assert not any(f"{p} (" in err for p in paths[:4])  # the majority is not listed
 
 
+def test_infants_preprocessed_with_other_filters_are_refused(capsys, tmp_path):
+    """A per-recording h_freq override: `neonas folds` stops it before any search (retrain's message), while
+    settings of how a file is read (grid start, text rate) may differ per recording."""
+    from dataclasses import asdict
+
+    from neonas.ingest.presets import preset
+    from neonas.store.h5io import read_recording, write_recording
+
+    base = {"preset": "neonatal", **asdict(preset("neonatal"))}
+    paths = []
+    for i in range(4):
+        paths.append(_write(tmp_path, f"b{i}", i, sha=f"{i:064x}"))
+        rec = read_recording(paths[-1])
+        rec.preprocess_config = {**base, "grid_start_s": 10.0 * i, "text_sfreq_hz": 100.0 + i}
+        write_recording(paths[-1], rec)
+    assert main(["folds", *paths, "--out", str(tmp_path / "ok.json")]) == 0
+    rec = read_recording(paths[2])
+    rec.preprocess_config = {**rec.preprocess_config, "h_freq": 25.0}
+    write_recording(paths[2], rec)
+    err = _refused(capsys, paths, tmp_path / "folds.json")
+    assert f"{paths[2]}: infant 'b2' was preprocessed differently from infant 'b0'" in err
+    assert f"(h_freq: 25.0 vs {base['h_freq']!r})" in err and "grid_start_s" not in err
+
+
 def test_same_recording_under_two_ids_is_refused(capsys, tmp_path):
     paths = [_write(tmp_path, f"b{i}", i, sha=f"{i:064x}") for i in range(4)]
     paths.append(_write(tmp_path, "b1_again", 1, sha=f"{1:064x}"))

@@ -48,6 +48,20 @@ def test_config_typo_gets_a_clear_message(wd):
     assert "Failed validating" not in err  # not snakemake's dump of the whole schema
 
 
+def test_a_row_with_its_own_filter_stops_the_dry_run(wd, tmp_path):
+    """issue 17: one row's h_freq override once ran preprocess, folds and every search before retrain refused it;
+    now the workflow refuses it when it parses the cohort, naming the sheet, row, infant and setting."""
+    sheet = write_sheet(tmp_path / "sheet.tsv", ["b0", "b1", "b2", "b3"], tmp_path / "edf")
+    lines = sheet.read_text().splitlines()
+    lines = [lines[0] + "\toverrides"] + [ln + ("\th_freq=25" if ln.startswith("b2") else "\t") for ln in lines[1:]]
+    sheet.write_text("\n".join(lines) + "\n")
+    proc = snakemake(wd, "-n", "--config", f"cohort={sheet}", "synthetic={enabled: false}", check=False)
+    err = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in err
+    assert f"{sheet}: line 4: infant 'b2' would be preprocessed differently" in err
+    assert "(h_freq: 25.0 vs 30.0)" in err and "config key 'cohort'" in err
+
+
 def test_dag_covers_every_arm_setting_seed_and_fold(wd, tmp_path):
     sheet = write_sheet(tmp_path / "sheet.tsv", [f"b{i}" for i in range(5)], tmp_path / "edf")
     grid = {
@@ -101,6 +115,18 @@ def test_thesis_config_sets_every_key_the_demo_sets():
     thesis = yaml.safe_load((REPO / "config/thesis.yaml").read_text())
     assert not _keys(demo) - _keys(thesis), "thesis.yaml must set these keys itself"
     assert thesis["search"]["training"]["epochs"] == 3500
+
+
+def test_dreams_config_sets_every_key_the_demo_sets():
+    """config/dreams.yaml (the DREAMS study, run shrunk by tests/test_dreams_study.py) leaks nothing of the demo."""
+    demo = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    dreams = yaml.safe_load((REPO / "config/dreams.yaml").read_text())
+    assert not _keys(demo) - _keys(dreams), "dreams.yaml must set these keys itself"
+    assert dreams["preprocess"]["preset"] == "dreams" and not dreams["synthetic"]["enabled"]
+    from neonas.ingest.cohort import load_cohort
+
+    rows = load_cohort(REPO / dreams["cohort"])  # the sheet `neonas cohort --dreams` writes, as shipped
+    assert [r.infant_id for r in rows] == [f"excerpt{i}" for i in range(1, 9)]
 
 
 @pytest.fixture(scope="module")

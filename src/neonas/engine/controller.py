@@ -197,6 +197,13 @@ class Controller(nn.Module):
         return self(generator=generator)
 
 
+def uniform_entropy(decisions: list[Decision]) -> float:
+    """Entropy (nats) of the uniform policy over these decisions: ln(size) per choice, size * ln 2 per skip
+    decision. The controller's entropy (epochs.csv) is on the same scale; a search records this for the
+    decisions it offered (summary.json `uniform_entropy`), which a reduced montage makes smaller."""
+    return float(sum(math.log(d.size) if d.kind == "choice" else d.size * math.log(2.0) for d in decisions))
+
+
 class UniformSampler:
     """Random search: every option and every skip equally likely (p = 0.5), no learning."""
 

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from neonas import __version__
 from neonas.config import to_dict
+from neonas.engine.controller import uniform_entropy
 from neonas.engine.runfiles import CHILD_COLUMNS, EPOCH_COLUMNS, RUNTIME_ONLY, CsvLog, Stop, diff
 from neonas.engine.searcher import Search, SearchConfig, TrainingConfig, load_config, new_acc
 from neonas.errors import NeonasError
@@ -193,7 +194,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),
                "train_ids": split.train_ids, "val_ids": split.val_ids, "n_children": children.rows,
                "removed_ops": search.removed, "merged_ops": search.merged,
-               "offered_ops": list(search.decisions[0].labels)}
+               "offered_ops": list(search.decisions[0].labels), "uniform_entropy": uniform_entropy(search.decisions)}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("search finished: %d epochs, %d children, %.1f s; wrote %s", p["epoch"], children.rows, wall_seconds, out)
     return 0

@@ -200,10 +200,13 @@ def write_cohort(path: str | os.PathLike, rows: list[CohortRow]) -> None:
 def preprocess_configs(rows: list[CohortRow], sheet: str | os.PathLike, preset: str | None = None,
                        config_path: str | os.PathLike | None = None, overrides=()) -> dict[str, dict]:
     """The resolved preprocessing config of every row (preset, config file, `set`, then the row's overrides),
-    as stored in its HDF5 file's `preprocess_config`. Errors in a row's overrides name the sheet and line."""
+    as stored in its HDF5 file's `preprocess_config`. Errors in a row's overrides name the sheet and line; so
+    does an override of a setting that shapes the signal (h5io.SIGNAL_KEYS: filters, rate, epoch length, ...):
+    the infants of one study need one preprocessing, and retrain would refuse them only after every search."""
     import dataclasses
 
     from neonas.ingest.presets import resolve_config
+    from neonas.store.h5io import signal_diff
 
     preset = None if config_path else preset
     name, base = resolve_config(preset, config_path, list(overrides))  # errors here are the study config's
@@ -217,6 +220,12 @@ def preprocess_configs(rows: list[CohortRow], sheet: str | os.PathLike, preset: 
                 raise NeonasError(f"line {row.line}: overrides of infant '{row.infant_id}' "
                                   f"({';'.join(row.overrides)}): {err}", sheet) from None
         out[row.infant_id] = {"preset": name, **dataclasses.asdict(cfg)}
+        diff = signal_diff(out[row.infant_id], dataclasses.asdict(base))
+        if diff:
+            raise NeonasError(f"line {row.line}: infant '{row.infant_id}' would be preprocessed differently from the "
+                              f"study's other infants ({'; '.join(diff)}); the infants of a study need one "
+                              "preprocessing: remove that setting from its overrides (set it for all in the study "
+                              "config's preprocess section)", sheet)
     return out
 
 

@@ -22,6 +22,19 @@ LAYOUT_VERSION = 1
 #: bits of the `artifact` dataset
 ARTIFACT_FLAGS = ("flat", "clipped", "amplitude")
 FLAT, CLIPPED, AMPLITUDE = 1, 2, 4
+#: preprocessing fields (`preprocess_config`) that shape the signal a net sees; the infants of one study, and the
+#: training infants of a model, must agree on all of them. The rest (preset name, aliases, label_map, grid_start_s,
+#: text_sfreq_hz, unlabelled, crop_sleep_min, chunk_s, ...) say how a file was read or labelled, and may differ per
+#: recording (per-recording overrides of the cohort sheet).
+SIGNAL_KEYS = ("channels", "label_names", "epoch_s", "resample_hz", "l_freq", "h_freq", "notch_hz",
+               "notch_width_hz", "filter_order", "flat_uv", "clip_fraction", "amplitude_uv")
+
+
+def signal_diff(config: dict, reference: dict) -> list[str]:
+    """'key: value vs reference value' for every SIGNAL_KEYS field where two preprocessing configs differ."""
+    return [f"{k}: {config.get(k)!r} vs {reference.get(k)!r}" for k in SIGNAL_KEYS if config.get(k) != reference.get(k)]
+
+
 REQUIRED_ATTRS = (
     "infant_id", "sfreq", "ch_names", "label_names", "epoch_s", "source_sha256",
     "neonas_version", "preprocess_config", "layout_version",

@@ -5,7 +5,8 @@ epoch-wise split would leak the infant into the test set. `load_fold` re-checks 
 by infant id and by the sha256 of the source recording (the same file under two ids is one infant).
 
 Before any search, `neonas folds` checks the cohort as a whole: every recording must have the same
-channels, rate, epoch length and classes, and no source recording may appear twice; stage classes
+channels, rate, epoch length and classes, have been preprocessed with the same signal settings (filters,
+rate, epoch length, ...: h5io.SIGNAL_KEYS), and no source recording may appear twice; stage classes
 that a fold's training infants lack are reported (and stored in folds.json).
 """
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
-from neonas.store.h5io import read_recording
+from neonas.store.h5io import read_recording, signal_diff
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class CohortEntry:
     label_names: tuple[str, ...]
     sha256: str
     class_counts: tuple[int, ...]  # labelled epochs per class
+    preprocess_config: dict = field(default_factory=dict, compare=False)  # as stored in the file ({} if none)
 
 
 def read_cohort(paths: list[str]) -> list[CohortEntry]:
@@ -110,7 +112,8 @@ def read_cohort(paths: list[str]) -> list[CohortEntry]:
         labelled = rec.labels[rec.labels >= 0].astype(np.int64)
         counts = np.bincount(labelled, minlength=len(rec.label_names))
         out.append(CohortEntry(str(p), rec.infant_id, tuple(rec.ch_names), rec.sfreq, rec.epoch_s,
-                               tuple(rec.label_names), rec.source_sha256, tuple(int(c) for c in counts)))
+                               tuple(rec.label_names), rec.source_sha256, tuple(int(c) for c in counts),
+                               dict(rec.preprocess_config or {})))
     return out
 
 
@@ -142,6 +145,7 @@ def check_cohort(entries: list[CohortEntry]) -> None:
         raise NeonasError(f"the recordings disagree, so no net can train on all of them; odd ones out: {'; '.join(odd)}. "
                           "Preprocess every recording with the same channels, resample_hz, epoch_s and label_names "
                           "(per-recording overrides in the cohort sheet can map other montages onto one order)")
+    check_same_signal(entries)
     by_sha: dict[str, list[CohortEntry]] = {}
     for e in entries:
         if e.sha256:  # files written without a source (tests, old layouts) carry ""
@@ -152,6 +156,20 @@ def check_cohort(entries: list[CohortEntry]) -> None:
                  for group in dups]
         raise NeonasError(f"the same source recording is in the cohort more than once: {'; '.join(lines)}; "
                           "one copy could be a training and another a test infant. Keep one of each", dups[0][1].path)
+
+
+def check_same_signal(entries: list[CohortEntry]) -> None:
+    """Refuse recordings whose preprocessing shaped the signal differently (h5io.SIGNAL_KEYS: filters, rate, epoch
+    length, ...) from the first one's: the searches would run on mixed inputs and retrain would refuse them only
+    after every search (the same message as retrain's). Files without a stored config are not compared."""
+    configured = [e for e in entries if e.preprocess_config]
+    for e in configured[1:]:
+        diff = signal_diff(e.preprocess_config, configured[0].preprocess_config)
+        if diff:
+            raise NeonasError(f"infant '{e.infant_id}' was preprocessed differently from infant "
+                              f"'{configured[0].infant_id}' ({configured[0].path}) ({'; '.join(diff)}); the infants of "
+                              "a study need one preprocessing: drop the signal setting from its cohort row's overrides "
+                              "and preprocess them alike", e.path)
 
 
 def missing_train_classes(entries: list[CohortEntry], folds: list[dict]) -> dict[int, list[str]]:

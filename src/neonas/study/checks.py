@@ -183,23 +183,44 @@ def reward_signal(runs: list[Run]) -> list[dict]:
     return rows
 
 
-def uniform_entropy(space_cfg: dict | None) -> float:
-    """Entropy (nats) of the uniform policy over the space's decisions: ln(options) per op choice, ln 2 per
-    possible skip. The controller's entropy in epochs.csv is on the same scale."""
+def uniform_entropy(space_cfg: dict | None, removed_ops=()) -> float:
+    """Entropy (nats) of the uniform policy over the space's decisions without `removed_ops` (labels of the
+    ops a montage left out): ln(options) per op choice, ln 2 per possible skip. The controller's entropy in
+    epochs.csv is on the same scale. For a run, use run_uniform_entropy (what the search recorded)."""
+    from dataclasses import replace
+
     from neonas.config import from_dict
+    from neonas.engine.controller import uniform_entropy as entropy_of
     from neonas.engine.space import SpaceConfig, decisions
 
     try:
         space = from_dict(SpaceConfig, space_cfg or {}, "summary.json: space")
     except (NeonasError, ValueError, TypeError):
         return math.nan
-    return float(sum(math.log(d.size) if d.kind == "choice" else d.size * math.log(2.0) for d in decisions(space)))
+    gone = set(removed_ops or ())
+    offered = [replace(d, size=sum(lab not in gone for lab in d.labels)) if d.kind == "choice" else d
+               for d in decisions(space)]
+    if any(d.kind == "choice" and d.size < 1 for d in offered):
+        return math.nan
+    return entropy_of(offered)
 
 
-def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS) -> tuple[float, float]:
-    """(p of ops, p of skips) of sampled architectures against the uniform policy: a G-test of the
-    per-layer op counts against equal rates (p by Monte Carlo, fixed seed, exact for small counts) and a
-    two-sided binomial test of the skip count against p = 1/2."""
+def run_uniform_entropy(summary: dict) -> float:
+    """The uniform policy's entropy over the decisions a search actually offered: summary.json's
+    `uniform_entropy` (written by the search), else (older runs) recomputed from its space config without
+    its `removed_ops`, never the full space's (on a reduced montage that is larger, and a stuck controller
+    would look as if it had learned)."""
+    value = summary.get("uniform_entropy")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return uniform_entropy(find(summary.get("config", {}), "space"), summary.get("removed_ops") or ())
+
+
+def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS,
+                removed_ops=()) -> tuple[float, float]:
+    """(p of ops, p of skips) of sampled architectures against the uniform policy over the offered ops (the
+    space's without `removed_ops`): a G-test of the per-layer op counts against equal rates (p by Monte
+    Carlo, fixed seed, exact for small counts) and a two-sided binomial test of the skip count against p = 1/2."""
     from scipy import stats
 
     from neonas.config import from_dict
@@ -209,7 +230,8 @@ def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS
         space = from_dict(SpaceConfig, space_cfg or {}, "summary.json: space")
     except (NeonasError, ValueError, TypeError):
         return math.nan, math.nan
-    labels = [op_label(op) for op in op_choices(space)]
+    gone = set(removed_ops or ())
+    labels = [op_label(op) for op in op_choices(space) if op_label(op) not in gone]
     index = {lab: k for k, lab in enumerate(labels)}
     counts = np.zeros(len(labels))
     skips = slots = 0
@@ -239,7 +261,8 @@ def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS
 
 def policy_moved(runs: list[Run]) -> list[dict]:
     """Per NAS setting: did the typical run's policy leave uniform? The controller's mean entropy in the
-    last search epoch over the uniform policy's entropy (>= ENTROPY_RATIO_MAX: did not move); runs
+    last search epoch over the uniform policy's entropy on the decisions the search offered
+    (run_uniform_entropy; >= ENTROPY_RATIO_MAX: did not move); runs
     without an entropy log fall back to testing the final policy's samples (derived.json) against uniform
     (both tests p >= ALPHA/2: no evidence it moved). Warns when half the runs or more did not move."""
     rows = []
@@ -248,7 +271,7 @@ def policy_moved(runs: list[Run]) -> list[dict]:
         ratios, stuck, judged, notes = [], 0, 0, []
         for r in rs:
             space = find(r.summary.get("config", {}), "space")
-            h_max = uniform_entropy(space)
+            h_max = run_uniform_entropy(r.summary)  # over what the search offered (montage's removed ops out)
             ent = r.epochs.sort_values("epoch")["entropy"].dropna() if "entropy" in r.epochs else pd.Series([])
             if len(ent) and h_max > 0:
                 ratio = float(ent.iloc[-1]) / h_max
@@ -256,7 +279,8 @@ def policy_moved(runs: list[Run]) -> list[dict]:
                 judged += 1
                 stuck += ratio >= ENTROPY_RATIO_MAX
             elif r.derived is not None:
-                p_ops, p_skips = policy_test([item["arch"] for item in r.derived["sampled"]], space)
+                p_ops, p_skips = policy_test([item["arch"] for item in r.derived["sampled"]], space,
+                                             removed_ops=r.summary.get("removed_ops") or ())
                 ps = [p for p in (p_ops, p_skips) if not math.isnan(p)]
                 if ps:
                     judged += 1

@@ -104,10 +104,11 @@ def arch_over_time(summary: pd.DataFrame, windows: pd.DataFrame, settings: list[
 
 
 def arch_diagram(arch: dict | None, title: str, geometry: archstats.Geometry | None = None,
-                 missing: str | None = None) -> plt.Figure:
+                 missing: str | None = None, score: str | None = None) -> plt.Figure:
     """The architecture as a left-to-right DAG: stem, searched layers (op, span x dilation, time kernel),
-    head; skips drawn as arcs above the chain from the layer whose output is added. Without one, a
-    placeholder that says why (`missing`)."""
+    head; skips drawn as arcs above the chain from the layer whose output is added. The title names its
+    hash and, when given, its `score` (e.g. "mean test κ 0.412"). Without one, a placeholder that says
+    why (`missing`)."""
     style()
     if not arch:
         return placeholder(f"{title}: no architecture available ({missing or 'no derived.json or metrics.json'}).")
@@ -135,7 +136,8 @@ def arch_diagram(arch: dict | None, title: str, geometry: archstats.Geometry | N
                                          connectionstyle=f"arc3,rad={-min(0.25 + 0.08 * gap, 0.6)}",
                                          arrowstyle="-|>", mutation_scale=8, color="#b2182b", linewidth=0.9))
     n_skips = sum(len(layer.get("skips", [])) for layer in layers)
-    ax.set_title(f"{title} ({len(layers)} layers, {n_skips} skips)")
+    ax.set_title(f"{title} {archstats.arch_hash(arch)} ({len(layers)} layers, {n_skips} skips"
+                 + (f"; {score})" if score else ")"))
     return fig
 
 

@@ -48,6 +48,14 @@ def _stage_order(labels: list[str]) -> list[str]:
     return known + [s for s in labels if s not in known]
 
 
+SHORT_S = 2 * 3600  # recordings shorter than this get a time axis in minutes, longer ones in hours
+
+
+def time_unit(span_s: float) -> tuple[float, str]:
+    """(seconds per unit, unit) of a hypnogram's time axis: minutes below SHORT_S, else hours."""
+    return (60.0, "min") if span_s < SHORT_S else (3600.0, "h")
+
+
 def hypnogram_figure(df: pd.DataFrame):
     """Top: true and predicted stage per epoch (gaps: unlabelled or dropped epochs), disagreements marked;
     bottom: the predicted probability of each stage, stacked."""
@@ -61,8 +69,10 @@ def hypnogram_figure(df: pd.DataFrame):
     order = _stage_order(labels)
     level = {s: len(order) - 1 - i for i, s in enumerate(order)}  # first of `order` on top
     epoch = df["epoch"].to_numpy()
-    hours = df["onset_s"].to_numpy(float) / 3600
-    step_h = float(np.median(np.diff(hours) / np.diff(epoch))) if len(df) > 1 else 30 / 3600
+    onset = df["onset_s"].to_numpy(float)
+    step_s = float(np.median(np.diff(onset) / np.diff(epoch))) if len(df) > 1 else 30.0
+    per_unit, unit = time_unit(float(onset.max() - min(onset.min(), 0.0)) + step_s)
+    hours, step_h = onset / per_unit, step_s / per_unit  # in `unit`: minutes for a short recording
     runs = np.split(np.arange(len(df)), np.flatnonzero(np.diff(epoch) > 1) + 1)  # no line across missing epochs
 
     def steps(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,7 +110,7 @@ def hypnogram_figure(df: pd.DataFrame):
                   labels=order[::-1], step="post", lw=0)
     axp.set_ylim(0, 1)
     axp.set_ylabel("probability")
-    axp.set_xlabel("time from recording start (h)")
+    axp.set_xlabel(f"time from recording start ({unit})")
     handles, names = axp.get_legend_handles_labels()
     axp.legend(handles[::-1], names[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig

@@ -51,6 +51,8 @@ def model_summary(path: str | os.PathLike) -> dict:
 
 def format_model(c: dict) -> str:
     inp, tr = c["input"], c["training"]
+    if (tr.get("meta") or {}).get("final") or tr["fold"] is None:
+        return _format_final(c)
     lines = [
         f"model       {c['model']}",
         f"arch        {c['arch_hash']}  ({c['n_params']} parameters)  {json.dumps(c['architecture'])}",
@@ -70,6 +72,32 @@ def format_model(c: dict) -> str:
                      f"kappa {m.get('kappa', float('nan')):.3f}  macro-F1 {m.get('macro_f1', float('nan')):.3f}")
     if not c["test_metrics"]:
         lines.append("metrics     none beside the model (no metrics.json)")
+    return "\n".join(lines)
+
+
+def _format_final(c: dict) -> str:
+    """A study's final model (`neonas final`): trained on every infant, so no fold and no test infant; the
+    metrics.json beside it holds its ARCHITECTURE's results on the study's folds (other models), not its own."""
+    inp, tr = c["input"], c["training"]
+    lines = [
+        f"model       {c['model']}",
+        f"arch        {c['arch_hash']}  ({c['n_params']} parameters)  {json.dumps(c['architecture'])}",
+        f"input       {len(inp['channels'])} channels x {inp['shape'][2]} samples ({inp['sfreq_hz']:g} Hz, "
+        f"{inp['epoch_s']:g} s epochs)",
+        f"channels    {' '.join(inp['channels'])}",
+        f"classes     {' '.join(c['output']['classes'])}",
+        f"trained on  {' '.join(tr['train_ids']) or '-'}  (validation {' '.join(tr['val_ids']) or '-'}; "
+        f"the study's final model: every infant, no fold; seed {tr['seed']}, best epoch {tr['best_epoch']} of "
+        f"{tr['epochs_run']})",
+        "test        none: a final model has no test infants, so it has no test metrics of its own",
+        f"preprocess  {'stored (neonas predict can use this model)' if c['preprocess'] else 'not stored'}",
+        f"neonas      {c['neonas_version']}",
+    ]
+    kappas = [m["kappa"] for m in c["test_metrics"] if isinstance(m.get("kappa"), int | float)]
+    if kappas:
+        lines.append(f"folds       its architecture, retrained on the study's folds (other models, in metrics.json "
+                     f"beside it): mean test kappa {sum(kappas) / len(kappas):.3f} over {len(kappas)} run(s); "
+                     "optimistic if it was chosen on them")
     return "\n".join(lines)
 
 

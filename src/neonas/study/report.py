@@ -202,7 +202,9 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
 
     def diagram(key: str, title: str):
         item = agg.highlights.get(key) or {}
-        return FA.arch_diagram(FA.highlight_arch(agg.highlights, key), title, geometry, item.get("why"))
+        score = item.get("score")
+        score = f"{item.get('score_name', 'score')} {score:.3f}" if isinstance(score, (int, float)) else None
+        return FA.arch_diagram(FA.highlight_arch(agg.highlights, key), title, geometry, item.get("why"), score)
 
     made = {
         "fig_accuracy_over_epochs": lambda: F.accuracy_over_epochs(children, curves, thesis_panels(agg), every,

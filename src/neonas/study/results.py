@@ -277,22 +277,27 @@ def checklist_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.D
 
 
 def highlights_table(arch_df: pd.DataFrame, metrics: pd.DataFrame, archs: Archs) -> dict:
-    """The best NAS architecture and a weak 'fancy' one, for the diagrams."""
+    """The best NAS architecture and a weak 'fancy' one, for the diagrams. The best is chosen by the final
+    model's rule (neonas.training.final.best_of: highest mean test kappa, then more runs, then the hash)."""
+    from neonas.training.final import best_of
+
     out = {}
     nas_metrics = metrics[(metrics["arm"] == "nas") & (metrics["arch"] != "")]
-    if len(nas_metrics):
+    if len(nas_metrics) and "kappa" in nas_metrics and nas_metrics["kappa"].notna().any():
         m = nas_metrics.assign(arch_hash=[archstats.arch_hash(json.loads(a)) for a in nas_metrics["arch"]])
-        g = m.groupby("arch_hash").agg(accuracy=("accuracy", "mean"), n=("accuracy", "size"),
+        g = m.groupby("arch_hash").agg(mean_kappa=("kappa", "mean"), n_runs=("kappa", "count"),
                                         arch=("arch", "first")).reset_index()
-        g = g.sort_values(["accuracy", "arch_hash"], ascending=[False, True], kind="stable")
-        top = g.iloc[0]
-        out["best"] = {"arch_hash": top["arch_hash"], "arch": json.loads(top["arch"]),
-                       "why": f"highest mean retrained accuracy ({top['accuracy']:.3f}, n = {top['n']})"}
+        top = best_of(g[g["n_runs"] > 0].to_dict("records"), "mean_kappa")
+        out["best"] = {"arch_hash": top["arch_hash"], "arch": json.loads(top["arch"]), "score": top["mean_kappa"],
+                       "score_name": "mean test κ",
+                       "why": f"highest mean test κ of NAS's retrained architectures ({top['mean_kappa']:.3f}, n = "
+                              f"{top['n_runs']}), the final model's rule"}
     else:
         top = arch_df[(arch_df["source"] == "top") & (arch_df["arm"] == "nas")]
         if len(top):
             t = top.sort_values(["supernet_metric", "arch_hash"], ascending=[False, True], kind="stable").iloc[0]
             out["best"] = {"arch_hash": t["arch_hash"], "arch": archs[t["arch_hash"]],
+                           "score": float(t["supernet_metric"]), "score_name": "supernet score",
                            "why": f"highest supernet score of the derived top-k ({t['supernet_metric']:.3f})"}
     out["fancy"] = fancy_pick(arch_df, archs, out.get("best", {}).get("arch_hash"))
     return out
@@ -316,6 +321,7 @@ def fancy_pick(arch_df: pd.DataFrame, archs: Archs, best_hash: str | None) -> di
     f = pool.sort_values(["n_skips", score, "arch_hash"], ascending=[False, True, True], kind="stable",
                          na_position="last").iloc[0]
     s = f[score]
-    return {"arch_hash": f["arch_hash"], "arch": archs[f["arch_hash"]],
+    return {"arch_hash": f["arch_hash"], "arch": archs[f["arch_hash"]], "score": None if math.isnan(s) else float(s),
+            "score_name": "supernet score",
             "why": f"most skips ({int(f['n_skips'])}) among {what} other than the best, then the lowest "
             "supernet score" + (f" ({s:.3f})" if not math.isnan(s) else "")}

@@ -165,7 +165,7 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
         "step_samples": r.geometry.step_samples, "metric_name": metric_name(r),
         "reward": json.dumps(r.summary.get("reward", {}), sort_keys=True),
         "neonas_version": r.summary.get("neonas_version", ""),
-        "uniform_entropy": checks.uniform_entropy(find(r.summary.get("config", {}), "space")),
+        "uniform_entropy": checks.run_uniform_entropy(r.summary),
         "n_channels": r.geometry.n_channels, "removed_ops": ", ".join(r.summary.get("removed_ops") or []),
     } for r in runs])
 
@@ -290,6 +290,8 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     # the common yardstick and the supernet sanity check (neonas yardstick; optional inputs)
     y_tables, y_verdicts = yardstick_tables(getattr(args, "yardstick", None) or [], getattr(args, "sanity", None) or [])
     tables.update(y_tables)
+    if offset is None:  # no planted cue (real recordings): "can the shared weights see it?" is not a question
+        y_verdicts.pop("sanity", None)
     verdicts.update(y_verdicts)
     # does the reward tell ops apart at all? (random search's children; neonas.study.signal)
     tables["op_signal"], signal_verdict = signal.signal_table(runs, archs)

@@ -136,6 +136,12 @@ def _mean(values) -> float | None:
     return float(np.mean(v)) if v else None
 
 
+def best_of(rows: list[dict], key: str = "mean_kappa") -> dict:
+    """The selection rule of the final model (and of the report's best architecture): the highest `key`, then
+    more runs (`n_runs`), then the smaller `arch_hash` (deterministic)."""
+    return min(rows, key=lambda r: (-r[key], -r["n_runs"], r["arch_hash"]))
+
+
 def choose(table: list[dict], requested: str, yard_reason: str | None) -> dict:
     """Pick the winner: the highest score, then more runs, then the smaller hash (deterministic)."""
     method, reason = requested, None
@@ -149,7 +155,7 @@ def choose(table: list[dict], requested: str, yard_reason: str | None) -> dict:
     if method == "kappa":
         eligible = table
     key = "yardstick_mean" if method == "yardstick" else "mean_kappa"
-    best = min(eligible, key=lambda r: (-r[key], -r["n_runs"], r["arch_hash"]))
+    best = best_of(eligible, key)
     for r in table:
         r["eligible"] = r in eligible
         r["chosen"] = r is best

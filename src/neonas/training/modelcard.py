@@ -14,12 +14,7 @@ import os
 from pathlib import Path
 
 from neonas.errors import NeonasError
-
-#: preprocessing fields that shape the signal a model sees; training infants must agree on all of them.
-#: The rest (preset name, aliases, label_map, grid_start_s, unlabelled, crop_sleep_min, chunk_s, ...) say
-#: how a file was read or labelled, and may differ per recording (per-recording overrides).
-SIGNAL_KEYS = ("channels", "label_names", "epoch_s", "resample_hz", "l_freq", "h_freq", "notch_hz",
-               "notch_width_hz", "filter_order", "flat_uv", "clip_fraction", "amplitude_uv")
+from neonas.store.h5io import SIGNAL_KEYS, signal_diff  # noqa: F401 - SIGNAL_KEYS: predict's import
 
 
 def training_preprocess(paths: list[str | os.PathLike]) -> dict:
@@ -36,7 +31,7 @@ def training_preprocess(paths: list[str | os.PathLike]) -> dict:
         if first is None:
             first, first_path = config, path
             continue
-        diff = [f"{k}: {config.get(k)!r} vs {first.get(k)!r}" for k in SIGNAL_KEYS if config.get(k) != first.get(k)]
+        diff = signal_diff(config, first)
         if diff:
             raise NeonasError(f"was preprocessed differently from {first_path} ({'; '.join(diff)}); a model needs "
                               "one preprocessing for all its training infants: preprocess them alike", path)
