@@ -89,8 +89,8 @@ def test_edf_annotations_read_back_with_mne_and_artefacts_are_marked(tiny_model,
     stages = [(o, d, t) for o, d, t in zip(ann.onset, ann.duration, ann.description, strict=True)
               if t.startswith("Sleep stage ")]
     assert [(o, d, t) for o, d, t in stages] == [(8.0 * i, 8.0, f"Sleep stage {r['stage']}") for i, r in enumerate(rows)]
-    arts = [(o, t) for o, t in zip(ann.onset, ann.description, strict=True) if t.startswith("Artefact")]
-    assert arts == [(24.0, f"Artefact {rows[3]['artefact']}")]
+    arts = [(o, t) for o, t in zip(ann.onset, ann.description, strict=True) if t.startswith("BAD_artefact")]
+    assert arts == [(24.0, f"BAD_artefact {rows[3]['artefact']}")]
 
 
 def test_several_recordings_and_a_cohort_sheet(tiny_model, tmp_path):

@@ -26,7 +26,17 @@ import numpy as np
 
 from neonas.errors import NeonasError
 from neonas.ingest.filters import design_filter, process, ratio
-from neonas.ingest.labels import FORMATS, crop_sleep, detect_format, epoch_grid, read_labels, stage_lookup
+from neonas.ingest.labels import (
+    FORMATS,
+    MIN_COVERAGE,
+    TOL_S,
+    crop_sleep,
+    detect_format,
+    epoch_grid,
+    label_fit,
+    read_labels,
+    stage_lookup,
+)
 from neonas.ingest.montage import resolve_montage, unique
 from neonas.ingest.presets import PRESETS, PreprocessConfig, resolve_config
 from neonas.ingest.readers import SUPPORTED, open_recording
@@ -59,13 +69,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field, value in YAML (e.g. --set epoch_s=20 --set "
                              "unlabelled=keep --set 'channels=[C3, O1]'); repeatable")
+    parser.add_argument("--partial-labels", action="store_true",
+                        help=f"accept labels that span less than {round(MIN_COVERAGE * 100)}%% of the recording or run past its "
+                             "end (a warning instead of an error; same as --set labels_must_fit=false)")
     parser.add_argument("--infant-id", help="id stored in the file (default: the recording's file name stem)")
     parser.add_argument("--pma-weeks", type=float, help="post-menstrual age in weeks, stored as an attribute")
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="HDF5 file to write (atomically)")
 
 
 def run(args) -> int:
-    preset_name, cfg = resolve_config(args.preset, args.config, args.overrides)
+    overrides = [*args.overrides, *(["labels_must_fit=false"] if args.partial_labels else [])]
+    preset_name, cfg = resolve_config(args.preset, args.config, overrides)
     extra = {} if args.pma_weeks is None else {"pma_weeks": args.pma_weeks}
     preprocess(args.recording, args.out, cfg, labels_path=args.labels, label_format=args.label_format,
                infant_id=args.infant_id, preset_name=preset_name, extra_attrs=extra)
@@ -116,8 +130,10 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         log.warning("%s: no labels (no --labels and no EDF+ annotations): every epoch is unlabelled", recording)
         fmt = "none"
     label_source = str(recording if fmt == "annotations" else labels_path or "")
-    grid = epoch_grid(labels, stage_lookup(cfg.label_map, cfg.label_names), cfg.epoch_s, duration_s,
-                      label_source or str(recording), cfg.grid_start_s)
+    lookup = stage_lookup(cfg.label_map, cfg.label_names)
+    grid = epoch_grid(labels, lookup, cfg.epoch_s, duration_s, label_source or str(recording), cfg.grid_start_s)
+    if fmt != "none" and labels:
+        _check_label_fit(label_fit(labels, lookup, duration_s, label_source), duration_s, cfg, source, label_source)
     keep = np.ones(grid.labels.shape, bool)
     if fmt != "none" and cfg.unlabelled == "drop":
         keep &= grid.labels >= 0
@@ -178,6 +194,24 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
     log.info("wrote %s: %d epochs %s, %d unlabelled, %d with artefact flags", out, rec.n_epochs, counts,
              int((rec.labels < 0).sum()), int((rec.artifact != 0).sum()))
     return rec
+
+
+def _check_label_fit(fit: tuple[float, float], duration_s: float, cfg: PreprocessConfig, source,
+                     label_source: str) -> None:
+    """Refuse (or, with labels_must_fit false, warn about) labels that do not fit the recording's length."""
+    coverage, overrun = fit
+    if coverage >= MIN_COVERAGE and overrun <= TOL_S:
+        return
+    what = (f"run {overrun:g} s past its end" if overrun > TOL_S else
+            f"span only {coverage:.0%} of it (at least {MIN_COVERAGE:.0%} expected)")
+    msg = f"the labels {label_source} {what}: the recording lasts {duration_s:g} s"
+    if source.kind == "text":
+        msg += (f" at the declared text_sfreq_hz={cfg.text_sfreq_hz:g} Hz; a text file carries no rate, so check it "
+                "(a wrong rate stretches or squeezes the signal under its labels)")
+    if cfg.labels_must_fit:
+        raise NeonasError(f"{msg}; if the labels really cover only part of the recording, give --partial-labels "
+                          "(or set labels_must_fit=false)", source.path)
+    log.warning("%s: %s (labels_must_fit is false: kept)", source.path, msg)
 
 
 def _artifact_flags(eeg: np.ndarray, clip_counts: np.ndarray, samples_in: int, cfg: PreprocessConfig,

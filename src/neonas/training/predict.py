@@ -4,7 +4,7 @@ Each recording goes through the preprocessing stored in the model (preset, monta
 rate, epoch length, robust normalisation: the code of `neonas preprocess`, with no labels), then through
 the network. Writes per recording one TSV (default) or EDF+ annotation file (--format edf), and with
 --plot a hypnogram PNG with the stage probabilities as a band. Artefact-flagged epochs are staged
-but marked (TSV column `artefact`, EDF+ annotation "Artefact ..."), never silently mixed in.
+but marked (TSV column `artefact`, EDF+ annotation "BAD_artefact ..."), never silently mixed in.
 
 Examples:
   neonas predict night.edf --model results/demo/final/model.pt --out night.tsv --plot
@@ -32,6 +32,8 @@ from neonas.errors import NeonasError
 log = logging.getLogger(__name__)
 
 FORMATS = ("tsv", "edf")
+#: EDF+ annotation prefix of artefact flags: MNE's "bad span" prefix, which the label reader skips
+ARTEFACT_PREFIX = "BAD_artefact "
 
 
 @dataclass
@@ -72,6 +74,8 @@ def preprocess_config(ckpt: dict, model_path: str | os.PathLike, overrides: list
     preset = data.pop("preset", None) or "neonatal"
     # no labels: keep every epoch, no sleep-period crop, the grid starts at the recording's first sample
     data.update(unlabelled="keep", crop_sleep_min=None, grid_start_s=None)
+    # a text file's rate belongs to the file, never to the model: the training infant's rate is not lent to it
+    data["text_sfreq_hz"] = None
     for item in overrides or []:  # how to read this file (aliases, grid_start_s, reader settings), not the signal
         key = item.partition("=")[0].strip().split(".")[0]
         if key in SIGNAL_KEYS:
@@ -95,6 +99,12 @@ def stage(recording: str | os.PathLike, model, ckpt: dict, model_path: str | os.
     if not recording.exists():
         raise NeonasError("recording not found", recording)
     preset, cfg = preprocess_config(ckpt, model_path, overrides)
+    from neonas.ingest.readers import TEXT_SUFFIXES, suffix
+
+    if suffix(recording) in TEXT_SUFFIXES and cfg.text_sfreq_hz is None:
+        raise NeonasError("a text signal carries no sampling rate, and predict never assumes the model's training "
+                          "rate: declare this file's own with --set text_sfreq_hz=RATE (or a cohort row's overrides "
+                          "column)", recording)
     needs = (f"the model {model_path} needs channels {', '.join(ckpt['ch_names'])}, {ckpt['sfreq']:g} Hz, "
              f"{cfg.epoch_s:g} s epochs")
     quiet = logging.getLogger("neonas.ingest.preprocess")
@@ -156,7 +166,10 @@ def write_tsv(path: str | os.PathLike, h: Hypnogram) -> None:
 
 def write_edf(path: str | os.PathLike, h: Hypnogram) -> None:
     """An annotation-only EDF+ file (like Sleep-EDF's hypnograms): "Sleep stage <stage>" per epoch and
-    "Artefact <flags>" over flagged epochs, with the recording's start date and time."""
+    "BAD_artefact <flags>" over flagged epochs, with the recording's start date and time.
+
+    The artefact prefix is MNE's for bad spans (epoching with reject_by_annotation drops them), and the
+    label reader skips it, so `neonas preprocess REC --labels this.edf` reads the stages back."""
     import datetime
 
     import edfio
@@ -165,7 +178,7 @@ def write_edf(path: str | os.PathLike, h: Hypnogram) -> None:
 
     anns = [edfio.EdfAnnotation(float(o), float(h.epoch_s), f"Sleep stage {h.label_names[k]}")
             for o, k in zip(h.onset_s, h.stage, strict=True)]
-    anns += [edfio.EdfAnnotation(float(o), float(h.epoch_s), f"Artefact {a}")
+    anns += [edfio.EdfAnnotation(float(o), float(h.epoch_s), f"{ARTEFACT_PREFIX}{a}")
              for o, a in zip(h.onset_s, h.artefact_names(), strict=True) if a != "none"]
     start = h.meas_date if isinstance(h.meas_date, datetime.datetime) else None
     if start is not None and not 1985 <= start.year <= 2084:  # the years an EDF+ header can hold
