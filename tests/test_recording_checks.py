@@ -128,3 +128,86 @@ def test_predicted_edf_hypnogram_reads_back_as_labels_with_artefacts(tiny_model,
     assert back.onset_s.tolist() == [8.0 * i for i in range(8)]
     assert [back.label_names[k] for k in back.labels] == [r["stage"] for r in rows]
     assert back.artifact[3] != 0 and not back.artifact[[0, 1, 2, 4, 5, 6, 7]].any()
+
+
+# --- finding 6, recording side: flat or disconnected channels ----------------------------------------
+
+def test_synthetic_loose_electrode_episode_flags_its_epochs(tmp_path):
+    """The synthetic cohort's loose electrode (0.02 x its EEG + 0.5 uV noise, a few minutes): std ~1 uV, above
+    flat_uv, but a few % of its neighbours' in the same epochs: those epochs are flagged flat, the others not."""
+    import dataclasses
+
+    from neonas.ingest.preprocess import preprocess
+    from neonas.ingest.synth import write_edf as write_synth
+    from neonas.ingest.synth_model import draw_infant, simulate_infant
+    from neonas.store.h5io import FLAT
+
+    p = dataclasses.replace(draw_infant(7, 0), flat_channel="C3", flat_start_frac=0.3, flat_min=4.0)
+    syn = simulate_infant(p, 30, 256.0, 7, 0)
+    write_synth(tmp_path / "syn.edf", syn)
+    rec = preprocess(tmp_path / "syn.edf", tmp_path / "syn.h5")
+    _, a, b = syn.flat
+    inside = (rec.onset_s * 256 >= a) & ((rec.onset_s + 30) * 256 <= b)
+    assert inside.sum() == 8  # 4 min episode from 0.3 x 15 min = 270 s: 8 whole 30 s epochs inside it
+    flat = (rec.artifact & FLAT) != 0
+    assert flat[inside].all()
+    outside = ((rec.onset_s + 30) * 256 <= a) | (rec.onset_s * 256 >= b)
+    assert not flat[outside].any()
+    assert rec.extra_attrs["flat_channels"] == []
+    # the file says it is synthetic (the EDF+ equipment code of `neonas synth`), and so does a model's cohort
+    from neonas.training.modelcard import training_cohort
+
+    assert rec.extra_attrs["synthetic"] is True
+    assert training_cohort([tmp_path / "syn.h5"]) == {"source": "synthetic", "recordings": 1, "infants": 1,
+                                                      "synthetic_recordings": 1, "hours": 0.25}
+
+
+def test_a_zeroed_channel_flags_every_epoch_in_predict_but_stays_a_reference_in_preprocess(tiny_model, tmp_path,
+                                                                                        caplog):
+    """Cz zeroed on purpose: the model needs it, so predict flags every epoch; `neonas preprocess` of the same file
+    keeps the reference rule (one warning, no epoch flagged)."""
+    sfreq, seconds = 256.0, 48.0
+    signals = {f"EEG {n}-Ref": tone(n, seconds, sfreq) for n in ("C3", "O1")}
+    signals["EEG Cz-Ref"] = np.zeros(round(seconds * sfreq))
+    rec = write_edf(tmp_path / "cz0.edf", signals, sfreq)
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--out", str(tmp_path / "cz0.tsv")]) == 0
+    rows = read_tsv(tmp_path / "cz0.tsv")
+    assert len(rows) == 6 and {r["artefact"] for r in rows} == {"flat"}
+    assert "channel Cz is flat" in caplog.text and "the model needs it" in caplog.text
+    caplog.clear()
+    assert main(["preprocess", str(rec), "--label-format", "none", *set_args(), "--out", str(tmp_path / "p.h5")]) == 0
+    h5 = read_recording(tmp_path / "p.h5", load_eeg=False)
+    assert not h5.artifact.any() and h5.extra_attrs["flat_channels"] == ["Cz"]
+    assert "looks like the recording reference" in caplog.text
+
+
+def test_a_disconnected_episode_on_one_channel_is_flagged(tmp_path):
+    """O1 drops to 2 % of its signal (plus 0.5 uV noise) for 16 s: std above flat_uv, still flagged."""
+    sfreq, seconds = 256.0, 64.0
+    signals = {f"EEG {n}-Ref": tone(n, seconds, sfreq) for n in CHANNELS}
+    a, b = round(16 * sfreq), round(32 * sfreq)
+    rng = np.random.default_rng(0)
+    signals["EEG O1-Ref"][a:b] = 0.02 * signals["EEG O1-Ref"][a:b] + 0.5 * rng.standard_normal(b - a)
+    rec = write_edf(tmp_path / "loose.edf", signals, sfreq)
+    assert main(["preprocess", str(rec), "--label-format", "none", *set_args(), "--out", str(tmp_path / "l.h5")]) == 0
+    h5 = read_recording(tmp_path / "l.h5", load_eeg=False)
+    assert h5.artifact.tolist() == [0, 0, 1, 1, 0, 0, 0, 0]  # FLAT is bit 0
+
+
+def test_model_card_states_the_training_cohort_and_predict_warns_on_synthetic_models(tiny_model, tmp_path, caplog):
+    from neonas.training.modelcard import card, card_markdown
+
+    ckpt = torch.load(tiny_model, weights_only=True)
+    # fold 0 of 3 infants: one training and one validation infant, 96 s (12 epochs of 8 s) each
+    assert ckpt["training_cohort"] == {"source": "real", "recordings": 2, "infants": 2, "synthetic_recordings": 0,
+                                       "hours": round(192 / 3600, 3)}
+    assert "training cohort: real recordings (not made by neonas synth): 2 recording(s) of 2 infant(s)" in \
+        card_markdown(card(ckpt, tiny_model))
+    rec = write_edf(tmp_path / "r.edf", {f"EEG {n}-Ref": tone(n, 24.0, 256.0) for n in CHANNELS})
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--out", str(tmp_path / "r.tsv")]) == 0
+    assert "trained on synthetic data" not in caplog.text
+    ckpt["training_cohort"] = {**ckpt["training_cohort"], "source": "synthetic", "synthetic_recordings": 2}
+    torch.save(ckpt, tmp_path / "syn.pt")
+    assert "training cohort: synthetic (neonas synth): 2 recording(s)" in card_markdown(card(ckpt, tmp_path / "syn.pt"))
+    assert main(["predict", str(rec), "--model", str(tmp_path / "syn.pt"), "--out", str(tmp_path / "r.tsv")]) == 0
+    assert "was trained on synthetic data only" in caplog.text and "not validated" in caplog.text

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 NORM_SAMPLES = 1 << 20  # samples per channel used for the normalisation quantiles
 REFERENCE_SHARE = 0.9  # a channel flat in at least this share of the epochs is taken for a reference
+#: an epoch's channel counts as disconnected when its std is below this share of the other channels' median std
+DISCONNECTED_SHARE = 0.1
 
 
 def add_arguments(parser) -> None:
@@ -89,8 +91,12 @@ def run(args) -> int:
 def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: PreprocessConfig | None = None, *,
                labels_path: str | os.PathLike | None = None, label_format: str = "auto",
                infant_id: str | None = None, preset_name: str = "neonatal",
-               extra_attrs: dict | None = None) -> Recording:
-    """Preprocess one recording into `out` (HDF5, written atomically). Returns what was written."""
+               extra_attrs: dict | None = None, excuse_reference: bool = True) -> Recording:
+    """Preprocess one recording into `out` (HDF5, written atomically). Returns what was written.
+
+    `excuse_reference`: a channel flat in nearly every epoch (the recording reference, a dead electrode)
+    warns once and flags nothing (for training files: drop it from 'channels'); predict passes False, as a
+    model that needs the channel cannot stage those epochs, so they are flagged."""
     cfg = cfg or PRESETS[preset_name]()
     recording = Path(recording)
     source = open_recording(recording, cfg)
@@ -163,7 +169,8 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
                                 n_in, n_out, up, down, filters)
 
     names = [d.name for d in montage]
-    artifact, flat_channels = _artifact_flags(eeg, clip_counts, round(cfg.epoch_s * fs_in), cfg, names, recording)
+    artifact, flat_channels = _artifact_flags(eeg, clip_counts, round(cfg.epoch_s * fs_in), cfg, names, recording,
+                                              excuse_reference)
     median, scale = _normalise(eeg, artifact, names, cfg.flat_uv, recording, quiet=flat_channels)
     config = {"preset": preset_name, **dataclasses.asdict(cfg)}
     rec = Recording(
@@ -186,6 +193,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
             "norm_median_uv": [float(v) for v in median],
             "norm_scale_uv": [float(v) for v in scale],
             "flat_channels": flat_channels,
+            "synthetic": source.synthetic,  # written by `neonas synth`
             **(extra_attrs or {}),
         },
     )
@@ -215,28 +223,44 @@ def _check_label_fit(fit: tuple[float, float], duration_s: float, cfg: Preproces
 
 
 def _artifact_flags(eeg: np.ndarray, clip_counts: np.ndarray, samples_in: int, cfg: PreprocessConfig,
-                    ch_names: list[str], path: Path) -> tuple[np.ndarray, list[str]]:
+                    ch_names: list[str], path: Path, excuse_reference: bool = True) -> tuple[np.ndarray, list[str]]:
     """Bit flags per epoch (h5io.FLAT | CLIPPED | AMPLITUDE), from the filtered signal in uV.
 
+    FLAT: a channel whose std within the epoch is below `flat_uv`, or (with 2+ channels) below
+    DISCONNECTED_SHARE of the median std of the other channels in that epoch: a loose or disconnected
+    electrode, which carries almost nothing while its neighbours carry EEG (a quiet stretch of the
+    whole recording, e.g. an inter-burst interval, lowers all channels together and is not flagged).
     A channel that is flat in nearly every epoch (REFERENCE_SHARE) is the recording reference or a
-    dead electrode, not an artefact of some epochs: it gets one warning suggesting to drop it and
-    does not flag the epochs (else every epoch would be flagged). Returns (flags, those channels).
+    dead electrode, not an artefact of some epochs: with `excuse_reference` it gets one warning
+    suggesting to drop it and does not flag the epochs (else every epoch would be flagged); without,
+    its epochs are flagged. Returns (flags, those channels).
     """
     flags = np.zeros(len(eeg), np.uint8)
-    flat = np.zeros(eeg.shape[:2], bool)
+    std = np.zeros(eeg.shape[:2])
     for i in range(0, len(eeg), 256):  # in blocks: std() needs a temporary copy
         part = eeg[i:i + 256]
-        flat[i:i + 256] = part.std(axis=2, dtype=np.float64) < cfg.flat_uv
+        std[i:i + 256] = part.std(axis=2, dtype=np.float64)
         peak = np.abs(part).max(axis=2)
         flags[i:i + 256] |= np.where((peak > cfg.amplitude_uv).any(axis=1), AMPLITUDE, 0).astype(np.uint8)
+    flat = std < cfg.flat_uv
+    if len(ch_names) >= 2:
+        for c in range(len(ch_names)):
+            others = np.median(np.delete(std, c, axis=1), axis=1)
+            flat[:, c] |= std[:, c] < DISCONNECTED_SHARE * others
     share = flat.mean(axis=0)
     reference = [name for name, f in zip(ch_names, share, strict=True) if f >= REFERENCE_SHARE]
     for name in reference:
         c = ch_names.index(name)
-        log.warning("%s: channel %s is flat (std < flat_uv = %g uV) in %d of %d epochs: it looks like the "
-                    "recording reference or a dead electrode and carries no EEG; drop it from 'channels' "
-                    "(its flatness does not flag epochs)", path, name, cfg.flat_uv, int(flat[:, c].sum()), len(flat))
-    keep = [c for c, name in enumerate(ch_names) if name not in reference]
+        what = (f"flat (std < flat_uv = {cfg.flat_uv:g} uV, or below {DISCONNECTED_SHARE:g} of the other channels') "
+                f"in {int(flat[:, c].sum())} of {len(flat)} epochs")
+        if excuse_reference:
+            log.warning("%s: channel %s is %s: it looks like the recording reference or a dead electrode and "
+                        "carries no EEG; drop it from 'channels' (its flatness does not flag epochs)", path, name, what)
+        else:
+            log.warning("%s: channel %s is %s: a disconnected electrode or the recording reference; the model needs "
+                        "it, so those epochs are flagged 'flat'", path, name, what)
+    excused = reference if excuse_reference else []
+    keep = [c for c, name in enumerate(ch_names) if name not in excused]
     flags |= np.where(flat[:, keep].any(axis=1), FLAT, 0).astype(np.uint8)
     clipped = (clip_counts / max(samples_in, 1) >= cfg.clip_fraction).any(axis=1)
     flags |= np.where(clipped, CLIPPED, 0).astype(np.uint8)

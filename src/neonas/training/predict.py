@@ -113,7 +113,7 @@ def stage(recording: str | os.PathLike, model, ckpt: dict, model_path: str | os.
     with tempfile.TemporaryDirectory(prefix="neonas-predict-") as tmp:
         try:
             preprocess(recording, Path(tmp) / "rec.h5", cfg, label_format="none", preset_name=preset,
-                       infant_id=infant_id or recording.stem)
+                       infant_id=infant_id or recording.stem, excuse_reference=False)
         except NeonasError as err:
             raise NeonasError(f"{err} ({needs})") from None
         finally:
@@ -131,6 +131,12 @@ def stage(recording: str | os.PathLike, model, ckpt: dict, model_path: str | os.
     if rec.ch_names != list(ckpt["ch_names"]):
         raise NeonasError(f"preprocessing gave channels {rec.ch_names}, but the model expects {ckpt['ch_names']}",
                           recording)
+    cohort = ckpt.get("training_cohort") or {}
+    if cohort.get("source") == "synthetic" and not rec.extra_attrs.get("synthetic"):
+        from neonas.training.modelcard import cohort_text
+
+        log.warning("%s: the model %s was trained on synthetic data only (%s); its stages of a real recording are "
+                    "not validated", recording, model_path, cohort_text(cohort))
     logits = predict(model, rec.eeg, device)
     proba = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
     return Hypnogram(recording=str(recording), infant_id=rec.infant_id, onset_s=rec.onset_s, epoch_s=rec.epoch_s,
