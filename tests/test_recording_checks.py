@@ -211,3 +211,32 @@ def test_model_card_states_the_training_cohort_and_predict_warns_on_synthetic_mo
     assert "training cohort: synthetic (neonas synth): 2 recording(s)" in card_markdown(card(ckpt, tmp_path / "syn.pt"))
     assert main(["predict", str(rec), "--model", str(tmp_path / "syn.pt"), "--out", str(tmp_path / "r.tsv")]) == 0
     assert "was trained on synthetic data only" in caplog.text and "not validated" in caplog.text
+
+
+# --- montage tolerance ---------------------------------------------------------------------------------
+
+def test_bipolar_pairs_are_found_under_alias_names_or_derived(tmp_path):
+    """T3-C3 is stored in the file as T7-C3 (T3/T7 are aliases): used as it is; F7-C3 is derived from the
+    referential F7 and C3; Cz is a channel of its own."""
+    from neonas.ingest.montage import resolve_montage
+    from neonas.ingest.presets import PreprocessConfig
+    from neonas.ingest.readers import open_recording
+
+    signals = {"T7-C3": tone("T7", 16.0, 256.0), **{f"EEG {n}-Ref": tone(n, 16.0, 256.0) for n in ("F7", "C3", "Cz")}}
+    rec = write_edf(tmp_path / "mixed.edf", signals)
+    cfg = PreprocessConfig(channels=["T3-C3", "F7-C3", "Cz"])
+    montage = resolve_montage(open_recording(rec, cfg), cfg)
+    assert [d.describe() for d in montage] == ["T7-C3", "EEG F7-Ref - EEG C3-Ref", "EEG Cz-Ref"]
+
+
+def test_predict_explains_what_cannot_be_derived_without_suggesting_channels(tiny_model, tmp_path, capsys):
+    """A referential model (C3, O1, Cz) on a file of bipolar pairs: one line saying a single electrode cannot be
+    recovered from pairs, and suggesting aliases (which predict accepts), not 'channels' (which it refuses)."""
+    signals = {p: tone(p.split("-")[0], 24.0, 256.0) for p in ("F7-C3", "C3-O1", "O1-Cz", "Fp1-Cz")}
+    rec = write_edf(tmp_path / "pairs.edf", signals)
+    capsys.readouterr()
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--out", str(tmp_path / "p.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "C3, O1, Cz not found" in err, err
+    assert "cannot be recovered from pairs" in err and "--set 'aliases={C3: [NAME IN FILE]}'" in err, err
+    assert "'channels'" not in err and "the file has: F7-C3, C3-O1, O1-Cz, Fp1-Cz" in err, err

@@ -39,7 +39,7 @@ from neonas.ingest.labels import (
 )
 from neonas.ingest.montage import resolve_montage, unique
 from neonas.ingest.presets import PRESETS, PreprocessConfig, resolve_config
-from neonas.ingest.readers import SUPPORTED, open_recording
+from neonas.ingest.readers import SUPPORTED, Source, open_recording
 from neonas.store.h5io import AMPLITUDE, CLIPPED, FLAT, Recording, write_recording
 
 log = logging.getLogger(__name__)
@@ -88,19 +88,24 @@ def run(args) -> int:
     return 0
 
 
-def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: PreprocessConfig | None = None, *,
+def preprocess(recording: str | os.PathLike | Source, out: str | os.PathLike, cfg: PreprocessConfig | None = None, *,
                labels_path: str | os.PathLike | None = None, label_format: str = "auto",
                infant_id: str | None = None, preset_name: str = "neonatal",
-               extra_attrs: dict | None = None, excuse_reference: bool = True) -> Recording:
+               extra_attrs: dict | None = None, excuse_reference: bool = True,
+               montage_hint: str | None = None) -> Recording:
     """Preprocess one recording into `out` (HDF5, written atomically). Returns what was written.
 
     `excuse_reference`: a channel flat in nearly every epoch (the recording reference, a dead electrode)
     warns once and flags nothing (for training files: drop it from 'channels'); predict passes False, as a
-    model that needs the channel cannot stage those epochs, so they are flagged."""
+    model that needs the channel cannot stage those epochs, so they are flagged. `montage_hint`: what to
+    suggest when a channel cannot be found (predict: not 'channels', which it cannot change)."""
     cfg = cfg or PRESETS[preset_name]()
-    recording = Path(recording)
-    source = open_recording(recording, cfg)
-    montage = resolve_montage(source, cfg)
+    if isinstance(recording, Source):  # already open (an MNE Raw in memory: neonas.stage)
+        source, recording = recording, recording.path
+    else:
+        recording = Path(recording)
+        source = open_recording(recording, cfg)
+    montage = resolve_montage(source, cfg, *([montage_hint] if montage_hint else []))
     sources = unique([s for d in montage for s in (d.pos, d.neg) if s is not None])
     fmt = detect_format(labels_path, label_format)
     raw = source.open(sources)
@@ -183,7 +188,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         ch_names=[d.name for d in montage],
         label_names=list(cfg.label_names),
         epoch_s=float(cfg.epoch_s),
-        source_sha256=sha256(recording),
+        source_sha256=sha256(recording) if source.kind != "MNE Raw" else "",
         preprocess_config=config,
         extra_attrs={
             "source_file": recording.name,
