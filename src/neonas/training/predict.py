@@ -62,7 +62,8 @@ class StagingModel:
             return model
         if isinstance(model, tuple) and len(model) == 2 and isinstance(model[1], dict):
             net, ckpt = model
-            return cls(net.eval(), ckpt, "<model>", next(net.parameters()).device)
+            dev = next((p.device for p in net.parameters()), torch.device("cpu"))
+            return cls(net.eval(), ckpt, "<model>", dev)
         if not isinstance(model, (str, os.PathLike)):
             raise NeonasError(f"model: expected a path to model.pt or a loaded model, found {type(model).__name__}")
         dev = device if isinstance(device, torch.device) else select_device(device)
