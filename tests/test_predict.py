@@ -192,6 +192,7 @@ def test_workflow_stages_unlabelled_rows_with_the_final_model(tiny_model, tmp_pa
     rows = read_tsv(wd / "results/pr/predict/u1.tsv")
     assert [r["onset_s"] for r in rows] == ["8.000", "16.000", "24.000", "32.000"]  # the grid from 8 s
     assert (wd / "results/pr/predict/u1.png").exists()
+    assert json.loads((wd / "results/pr/predict/u1.stats.json").read_text())["epochs"] == 4
 
 
 @pytest.mark.shared
@@ -261,5 +262,7 @@ def test_stage_api_takes_a_raw_in_memory_and_a_loaded_model(tiny_model, tmp_path
     plt.close(fig)
     with pytest.raises(NeonasError, match="expected an mne.io.Raw or the path of a recording, found int"):
         neonas.stage(42, tiny_model)
+    array = mne.io.RawArray(raw.get_data(), raw.info, verbose="error")  # a Raw made in memory, no file
+    assert neonas.stage(array, tiny_model).infant_id == "mne_raw"
     with pytest.raises(NeonasError, match="model: expected a path to model.pt or a loaded model"):
         neonas.stage(raw, 3.5)

@@ -110,9 +110,9 @@ def open_recording(path: str | os.PathLike, cfg) -> Source:
 
 def source_from_raw(raw, name: str | os.PathLike | None = None) -> Source:
     """An MNE Raw already in memory (as loaded, or edited) as a Source: its channels as MNE gives them, no
-    physical range (so no clipping detection), the path of its file (or "<mne.io.Raw>") for messages."""
+    physical range (so no clipping detection), the path of its file (or "mne_raw") for messages."""
     files = [f for f in (getattr(raw, "filenames", None) or ()) if f]
-    path = Path(name or (files[0] if files else "<mne.io.Raw>"))
+    path = Path(name or (files[0] if files else "mne_raw"))
     if raw.n_times == 0 or not raw.ch_names:
         raise NeonasError("the MNE Raw holds no samples or no channels", path)
     return Source(path, "MNE Raw", _mne_channels(raw, path), _raw=raw)

@@ -127,7 +127,7 @@ def stage(raw, model, *, overrides: list[str] | None = None, infant_id: str | No
                               "training rate: declare this file's own with --set text_sfreq_hz=RATE (or a cohort "
                               "row's overrides column)", recording)
         meas_date = _meas_date(recording)
-    elif hasattr(raw, "info") and hasattr(raw, "get_data"):
+    elif _is_raw(raw):
         meas_date = raw.info.get("meas_date")
         recording = None
     else:
@@ -159,6 +159,12 @@ def stage(raw, model, *, overrides: list[str] | None = None, infant_id: str | No
     proba = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
     return Hypnogram(recording=str(recording), infant_id=rec.infant_id, onset_s=rec.onset_s, epoch_s=rec.epoch_s,
                      proba=proba, label_names=list(ckpt["label_names"]), artifact=rec.artifact, meas_date=meas_date)
+
+
+def _is_raw(obj) -> bool:
+    import mne
+
+    return isinstance(obj, mne.io.BaseRaw)
 
 
 def check_input(rec, ckpt: dict, cfg, recording) -> None:
