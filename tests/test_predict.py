@@ -89,8 +89,8 @@ def test_edf_annotations_read_back_with_mne_and_artefacts_are_marked(tiny_model,
     stages = [(o, d, t) for o, d, t in zip(ann.onset, ann.duration, ann.description, strict=True)
               if t.startswith("Sleep stage ")]
     assert [(o, d, t) for o, d, t in stages] == [(8.0 * i, 8.0, f"Sleep stage {r['stage']}") for i, r in enumerate(rows)]
-    arts = [(o, t) for o, t in zip(ann.onset, ann.description, strict=True) if t.startswith("Artefact")]
-    assert arts == [(24.0, f"Artefact {rows[3]['artefact']}")]
+    arts = [(o, t) for o, t in zip(ann.onset, ann.description, strict=True) if t.startswith("BAD_artefact")]
+    assert arts == [(24.0, f"BAD_artefact {rows[3]['artefact']}")]
 
 
 def test_several_recordings_and_a_cohort_sheet(tiny_model, tmp_path):
@@ -197,29 +197,77 @@ def test_workflow_stages_unlabelled_rows_with_the_final_model(tiny_model, tmp_pa
     rows = read_tsv(wd / "results/pr/predict/u1.tsv")
     assert [r["onset_s"] for r in rows] == ["8.000", "16.000", "24.000", "32.000"]  # the grid from 8 s
     assert (wd / "results/pr/predict/u1.png").exists()
+    assert json.loads((wd / "results/pr/predict/u1.stats.json").read_text())["epochs"] == 4
 
 
 @pytest.mark.shared
-def test_real_neonatal_edfs(tmp_path, capsys):
-    """The two real neonatal EDFs: a referential model stages the referential file (whose header claims EDF+
-    without an annotation signal); a bipolar-montage model stages the bipolar file; the referential model
-    fails on the bipolar file with one line naming what is missing."""
+def test_real_neonatal_edfs(tiny_model, tmp_path, capsys, caplog):
+    """The two real neonatal EDFs, through the CLI and `neonas.stage` (the same code): a referential model stages
+    the referential file (whose header claims EDF+ without an annotation signal; its Cz is the flat reference,
+    so every epoch is flagged); a bipolar-montage model stages the bipolar file, and the referential file through
+    derivation (F7-C3 = F7 - C3); the referential model fails on the bipolar file with one line naming what is
+    missing and why it cannot be derived."""
+    import neonas
+    from neonas.training.hypnogram import Hypnogram
+
     ref = shared_file("neonatal-eeg-examples", "eeg_burst_eg.edf")
     bip = shared_file("neonatal-eeg-examples", "demo.edf")
     montage = "channels=[F7-C3, C3-T5, F7-T3, T3-T5, F8-C4, C4-T6, F8-T4, T4-T6]"
     torch.set_num_threads(1)
-    ref_model = train_tiny(tmp_path / "ref")
     bip_model = train_tiny(tmp_path / "bip", settings=[montage, *SETTINGS[1:]],
                            edf_kw={"names": ("F7", "C3", "T5", "T3", "F8", "C4", "T6", "T4"), "prefix": "",
                                    "suffix": ""})
     capsys.readouterr()
-    assert main(["predict", str(ref), "--model", str(ref_model), "--out", str(tmp_path / "ref.tsv")]) == 0
-    assert len(read_tsv(tmp_path / "ref.tsv")) == 211 // 8
-    assert main(["predict", str(bip), "--model", str(bip_model), "--format", "edf", "--out",
+    assert main(["predict", str(ref), "--model", str(tiny_model), "--stats", "--out", str(tmp_path / "ref.tsv")]) == 0
+    rows = read_tsv(tmp_path / "ref.tsv")
+    assert len(rows) == 211 // 8 and {r["artefact"] for r in rows} == {"flat"}
+    h = neonas.stage(mne.io.read_raw_edf(ref, verbose="error"), tiny_model)
+    assert isinstance(h, Hypnogram) and h.to_tsv() == (tmp_path / "ref.tsv").read_text()
+    stats = json.loads((tmp_path / "ref.stats.json").read_text())
+    assert stats == json.loads(json.dumps(h.stats())) and stats["flagged_share"] == 1.0
+    assert stats["epochs"] == 26 and sum(v["minutes"] for v in stats["stages"].values()) == pytest.approx(26 * 8 / 60)
+
+    assert main(["predict", str(bip), "--model", str(bip_model), "--format", "edf", "--stats", "--out",
                  str(tmp_path / "bip_hyp.edf")]) == 0
     assert len([d for d in mne.read_annotations(tmp_path / "bip_hyp.edf").description
                 if d.startswith("Sleep stage")]) == 661 // 8
+    hb = neonas.stage(mne.io.read_raw_edf(bip, verbose="error"), bip_model)
+    assert len(hb.onset_s) == 661 // 8 and json.loads((tmp_path / "bip_hyp.stats.json").read_text())["epochs"] == 82
+    # the bipolar model on the referential file: each pair derived from two referential channels
+    hd = neonas.stage(ref, bip_model)
+    assert len(hd.onset_s) == 211 // 8 and not hd.artifact.any()  # Cz, the flat reference, is in no pair
     capsys.readouterr()
-    assert main(["predict", str(bip), "--model", str(ref_model), "--out", str(tmp_path / "x.tsv")]) == 2
+    assert main(["predict", str(bip), "--model", str(tiny_model), "--out", str(tmp_path / "x.tsv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not found" in err and "the file has: F7-C3" in err, err
+
+
+def test_stage_api_takes_a_raw_in_memory_and_a_loaded_model(tiny_model, tmp_path):
+    """`neonas.stage(raw, model)`: a path or an MNE Raw (also one edited in memory), a model.pt path or a loaded
+    model; the Hypnogram writes what predict writes and draws the figure."""
+    import neonas
+    from neonas.errors import NeonasError
+
+    rec = recording(tmp_path / "a.edf", seconds=64.0, seed=4)
+    from_path = neonas.stage(rec, tiny_model)
+    raw = mne.io.read_raw_edf(rec, preload=True, verbose="error")
+    from_raw = neonas.stage(raw, load_model(tiny_model, torch.device("cpu")))
+    np.testing.assert_allclose(from_raw.proba, from_path.proba, atol=1e-6)
+    assert from_raw.stage_names == from_path.stage_names and not from_raw.artifact.any()
+    assert from_raw.recording == str(rec) and from_raw.meas_date == raw.info["meas_date"]
+    raw._data[raw.ch_names.index("EEG Cz-Ref")] = 0.0  # Cz disconnected, in memory only
+    assert neonas.stage(raw, tiny_model).artefact_names() == ["flat"] * 8
+    from_path.to_edf(tmp_path / "h.edf")
+    assert [d for d in mne.read_annotations(tmp_path / "h.edf").description] == \
+        [f"Sleep stage {s}" for s in from_path.stage_names]
+    fig = from_path.plot(tmp_path / "h.png")
+    assert len(fig.axes) == 2 and (tmp_path / "h.png").read_bytes()[:4] == b"\x89PNG"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    with pytest.raises(NeonasError, match="expected an mne.io.Raw or the path of a recording, found int"):
+        neonas.stage(42, tiny_model)
+    array = mne.io.RawArray(raw.get_data(), raw.info, verbose="error")  # a Raw made in memory, no file
+    assert neonas.stage(array, tiny_model).infant_id == "mne_raw"
+    with pytest.raises(NeonasError, match="model: expected a path to model.pt or a loaded model"):
+        neonas.stage(raw, 3.5)

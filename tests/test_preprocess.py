@@ -183,10 +183,11 @@ def test_unlabelled_epochs_drop_keep_and_grid_offset(tmp_path):
     # labels start at 20 s and leave a gap: grid = 20 + 30 k, extended back to the start only when kept
     stages = [(20, 60, "QS"), (110, 30, "AS"), (170, 45, "W")]  # 170 + 45: the partial tail is unlabelled
     edf = neonatal_edf(tmp_path / "g.edf", seconds=240, stages=stages)
-    drop = preprocess(edf, tmp_path / "drop.h5")
+    partial = PreprocessConfig(labels_must_fit=False)  # the labels span 20-215 s of 240 s (81 %)
+    drop = preprocess(edf, tmp_path / "drop.h5", partial)
     assert drop.onset_s.tolist() == [20.0, 50.0, 110.0, 170.0]
     assert drop.labels.tolist() == [1, 1, 0, 2]
-    keep = preprocess(edf, tmp_path / "keep.h5", PreprocessConfig(unlabelled="keep"))
+    keep = preprocess(edf, tmp_path / "keep.h5", PreprocessConfig(unlabelled="keep", labels_must_fit=False))
     assert keep.onset_s.tolist() == [20.0, 50.0, 80.0, 110.0, 140.0, 170.0, 200.0]
     assert keep.labels.tolist() == [1, 1, -1, 0, -1, 2, -1]
 

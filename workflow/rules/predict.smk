@@ -5,20 +5,22 @@ final model (workflow/rules/final.smk) with the preprocessing it carries (`neona
     snakemake --cores 2 results/demo/predict/X.tsv   # one of them
 
 Unlabelled rows never enter the folds (common.smk: UNLABELLED); each gets predict/<infant>.tsv (onset_s,
-duration_s, stage, p_<stage>..., artefact) and predict/<infant>.png (the hypnogram with its probabilities).
+duration_s, stage, p_<stage>..., artefact), predict/<infant>.png (the hypnogram with its probabilities) and
+predict/<infant>.stats.json (sleep statistics: time per stage, AS/QS ratio, cycles, latency to QS, transitions).
 """
 
 import re
 
 
 rule predict:
-    """Stage one unlabelled recording with the final model: the hypnogram TSV and its plot."""
+    """Stage one unlabelled recording with the final model: the hypnogram TSV, its plot and its sleep statistics."""
     input:
         eeg=lambda wildcards: COHORT[wildcards.infant]["eeg_path"],
         final=study("final"),
     output:
         tsv=study("predict/{infant}.tsv"),
         png=study("predict/{infant}.png"),
+        stats=study("predict/{infant}.stats.json"),
     wildcard_constraints:
         infant="|".join(map(re.escape, UNLABELLED)) or "(?!)",  # only unlabelled rows (none: matches nothing)
     params:
@@ -34,7 +36,7 @@ rule predict:
         ENV
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
-        "neonas predict {input.eeg} --model {input.final}/model.pt --plot --device {params.device} {params.overrides}"
+        "neonas predict {input.eeg} --model {input.final}/model.pt --plot --stats --device {params.device} {params.overrides}"
         " --out {output.tsv} > {log} 2>&1"
 
 

@@ -49,6 +49,7 @@ class EdfHeader:
     n_records: int
     record_s: float
     signals: list[Signal]
+    recording: str = ""  # the header's recording field (EDF+: "Startdate dd-MMM-yyyy admin technician equipment")
 
     @property
     def duration_s(self) -> float:
@@ -138,7 +139,7 @@ def read_header(path: str | os.PathLike) -> EdfHeader:
         ))
 
     header = EdfHeader(path=path, kind=kind, reserved=main["reserved"][0], header_bytes=header_bytes,
-                       n_records=n_records, record_s=record_s, signals=signals)
+                       n_records=n_records, record_s=record_s, signals=signals, recording=main["recording"][0])
     only_annotations = all(s.is_annotation for s in signals)
     if record_s <= 0 and not only_annotations:
         raise NeonasError(f"data records last {record_s:g} s; expected a positive duration", path)

@@ -287,6 +287,32 @@ def epoch_grid(labels: list[Label], lookup, epoch_s: float, duration_s: float, s
     return grid
 
 
+#: labels must span at least this share of the recording (`labels_must_fit`); a wrong declared rate misses it
+MIN_COVERAGE = 0.9
+
+
+def label_fit(labels: list[Label], lookup, duration_s: float, source: str) -> tuple[float, float]:
+    """(share of the recording the labels span, seconds a scored stage runs past its end).
+
+    The span runs from the first label's onset to the last one's end (unscored markers included, those
+    after the end ignored), clipped to the recording. Both numbers say whether labels and signal belong
+    together: a text signal declared at half its true rate lasts twice as long as its labels.
+    """
+    spans, overrun = [], 0.0
+    for lab in labels:
+        code = lookup(lab, source)
+        end = lab.onset_s + lab.duration_s
+        if code < 0 and lab.onset_s >= duration_s - TOL_S:
+            continue
+        spans.append((max(lab.onset_s, 0.0), min(end, duration_s)))
+        if code >= 0:
+            overrun = max(overrun, end - duration_s)
+    if not spans or duration_s <= 0:
+        return 0.0, overrun
+    first, last = min(a for a, _ in spans), max(b for _, b in spans)
+    return max(last - first, 0.0) / duration_s, overrun
+
+
 def crop_sleep(labels: np.ndarray, wake: list[int], margin_epochs: int) -> np.ndarray:
     """Boolean mask of the sleep period (first to last sleep epoch) +- margin_epochs."""
     sleep = np.flatnonzero((labels >= 0) & ~np.isin(labels, wake))

@@ -2,7 +2,8 @@
 
 Each entry of `channels` names a channel of the file (case-insensitively, with or without an "EEG "
 prefix and a "-Ref" suffix, or through `aliases`, which work both ways: T3 finds T7 and T7 finds T3),
-or, when no channel has that name, a bipolar derivation "A-B" of two channels of the file.
+or, when no channel has that name, a bipolar pair "A-B": one the file stores under alias names of A and
+B (T3-C3 finds T7-C3), or else derived from two referential channels A and B of the file (A minus B).
 A channel whose name or type says it is not EEG (ECG, EMG, EOG, respiration, "Effort", SpO2...)
 is refused unless it is listed in `non_eeg_channels`.
 """
@@ -80,7 +81,11 @@ def non_eeg_reason(ch: Channel) -> str | None:
     return f"its name says '{hit[0]}'" if hit else None
 
 
-def resolve_montage(source: Source, cfg) -> list[Derivation]:
+#: the end of the message for channels that cannot be found (predict gives its own: it cannot change 'channels')
+CONFIG_HINT = "set 'channels' or 'aliases' in the config"
+
+
+def resolve_montage(source: Source, cfg, hint: str = CONFIG_HINT) -> list[Derivation]:
     """Match every configured channel to the file, as a channel of its own or as "A-B" of two channels."""
     signals = source.channels
     groups = alias_groups(cfg.aliases)
@@ -93,9 +98,22 @@ def resolve_montage(source: Source, cfg) -> list[Derivation]:
                               f"{', '.join(s.label for s in hits)}; name one exactly in 'channels'", source.path)
         return hits[0] if hits else None
 
+    def find_pair(name: str) -> Channel | None:
+        """A bipolar channel of the file named with aliases of both electrodes ("T7-C3" for "T3-C3")."""
+        parts = name.split("-")
+        if len(parts) != 2 or not all(parts):
+            return None
+        a, b = (groups.get(_norm(p), {_norm(p)}) for p in parts)
+        wanted = {f"{x}-{y}" for x in a for y in b}
+        hits = [s for s in signals if _names(s.label) & wanted]
+        if len(hits) > 1:
+            raise NeonasError(f"channel '{name}' matches several channels of the file: "
+                              f"{', '.join(s.label for s in hits)}; name one exactly in 'channels'", source.path)
+        return hits[0] if hits else None
+
     montage, missing = [], []
     for name in cfg.channels:
-        sig = find(name)
+        sig = find(name) or find_pair(name)
         if sig is not None:
             montage.append(Derivation(name, sig))
             continue
@@ -111,11 +129,22 @@ def resolve_montage(source: Source, cfg) -> list[Derivation]:
     if missing:
         tried = {m: sorted(groups[_norm(m)] - {_norm(m)}) for m in missing if _norm(m) in groups}
         also = f" (also tried aliases {tried})" if tried else ""
-        raise NeonasError(f"configured channel(s) {', '.join(unique(missing))} not found{also}; the file has: "
-                          f"{', '.join(s.label for s in signals)} (set 'channels' or 'aliases' in the config)",
-                          source.path)
+        bipolar = [s.label for s in signals if _is_pair(s.label)]
+        why = ""
+        if bipolar and len(bipolar) == len(signals) and any("-" not in m for m in missing):
+            why = ("; the file holds only bipolar pairs, and a single electrode's signal cannot be recovered "
+                   "from pairs (a pair A-B can be derived from two referential channels, not the reverse)")
+        raise NeonasError(f"configured channel(s) {', '.join(unique(missing))} not found{also}{why}; the file has: "
+                          f"{', '.join(s.label for s in signals)} ({hint})", source.path)
     _check_eeg(montage, cfg, source)
     return montage
+
+
+def _is_pair(label: str) -> bool:
+    """A bipolar channel name "A-B" (a "-Ref" suffix is a reference, not a pair)."""
+    bare = min(_names(label), key=len)
+    parts = bare.split("-")
+    return len(parts) == 2 and all(parts)
 
 
 def _check_eeg(montage: list[Derivation], cfg, source: Source) -> None:

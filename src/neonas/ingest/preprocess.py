@@ -26,16 +26,28 @@ import numpy as np
 
 from neonas.errors import NeonasError
 from neonas.ingest.filters import design_filter, process, ratio
-from neonas.ingest.labels import FORMATS, crop_sleep, detect_format, epoch_grid, read_labels, stage_lookup
+from neonas.ingest.labels import (
+    FORMATS,
+    MIN_COVERAGE,
+    TOL_S,
+    crop_sleep,
+    detect_format,
+    epoch_grid,
+    label_fit,
+    read_labels,
+    stage_lookup,
+)
 from neonas.ingest.montage import resolve_montage, unique
 from neonas.ingest.presets import PRESETS, PreprocessConfig, resolve_config
-from neonas.ingest.readers import SUPPORTED, open_recording
+from neonas.ingest.readers import SUPPORTED, Source, open_recording
 from neonas.store.h5io import AMPLITUDE, CLIPPED, FLAT, Recording, write_recording
 
 log = logging.getLogger(__name__)
 
 NORM_SAMPLES = 1 << 20  # samples per channel used for the normalisation quantiles
 REFERENCE_SHARE = 0.9  # a channel flat in at least this share of the epochs is taken for a reference
+#: an epoch's channel counts as disconnected when its std is below this share of the other channels' median std
+DISCONNECTED_SHARE = 0.1
 
 
 def add_arguments(parser) -> None:
@@ -59,28 +71,41 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override one config field, value in YAML (e.g. --set epoch_s=20 --set "
                              "unlabelled=keep --set 'channels=[C3, O1]'); repeatable")
+    parser.add_argument("--partial-labels", action="store_true",
+                        help=f"accept labels that span less than {round(MIN_COVERAGE * 100)}%% of the recording or run past its "
+                             "end (a warning instead of an error; same as --set labels_must_fit=false)")
     parser.add_argument("--infant-id", help="id stored in the file (default: the recording's file name stem)")
     parser.add_argument("--pma-weeks", type=float, help="post-menstrual age in weeks, stored as an attribute")
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="HDF5 file to write (atomically)")
 
 
 def run(args) -> int:
-    preset_name, cfg = resolve_config(args.preset, args.config, args.overrides)
+    overrides = [*args.overrides, *(["labels_must_fit=false"] if args.partial_labels else [])]
+    preset_name, cfg = resolve_config(args.preset, args.config, overrides)
     extra = {} if args.pma_weeks is None else {"pma_weeks": args.pma_weeks}
     preprocess(args.recording, args.out, cfg, labels_path=args.labels, label_format=args.label_format,
                infant_id=args.infant_id, preset_name=preset_name, extra_attrs=extra)
     return 0
 
 
-def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: PreprocessConfig | None = None, *,
+def preprocess(recording: str | os.PathLike | Source, out: str | os.PathLike, cfg: PreprocessConfig | None = None, *,
                labels_path: str | os.PathLike | None = None, label_format: str = "auto",
                infant_id: str | None = None, preset_name: str = "neonatal",
-               extra_attrs: dict | None = None) -> Recording:
-    """Preprocess one recording into `out` (HDF5, written atomically). Returns what was written."""
+               extra_attrs: dict | None = None, excuse_reference: bool = True,
+               montage_hint: str | None = None) -> Recording:
+    """Preprocess one recording into `out` (HDF5, written atomically). Returns what was written.
+
+    `excuse_reference`: a channel flat in nearly every epoch (the recording reference, a dead electrode)
+    warns once and flags nothing (for training files: drop it from 'channels'); predict passes False, as a
+    model that needs the channel cannot stage those epochs, so they are flagged. `montage_hint`: what to
+    suggest when a channel cannot be found (predict: not 'channels', which it cannot change)."""
     cfg = cfg or PRESETS[preset_name]()
-    recording = Path(recording)
-    source = open_recording(recording, cfg)
-    montage = resolve_montage(source, cfg)
+    if isinstance(recording, Source):  # already open (an MNE Raw in memory: neonas.stage)
+        source, recording = recording, recording.path
+    else:
+        recording = Path(recording)
+        source = open_recording(recording, cfg)
+    montage = resolve_montage(source, cfg, *([montage_hint] if montage_hint else []))
     sources = unique([s for d in montage for s in (d.pos, d.neg) if s is not None])
     fmt = detect_format(labels_path, label_format)
     raw = source.open(sources)
@@ -116,8 +141,10 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         log.warning("%s: no labels (no --labels and no EDF+ annotations): every epoch is unlabelled", recording)
         fmt = "none"
     label_source = str(recording if fmt == "annotations" else labels_path or "")
-    grid = epoch_grid(labels, stage_lookup(cfg.label_map, cfg.label_names), cfg.epoch_s, duration_s,
-                      label_source or str(recording), cfg.grid_start_s)
+    lookup = stage_lookup(cfg.label_map, cfg.label_names)
+    grid = epoch_grid(labels, lookup, cfg.epoch_s, duration_s, label_source or str(recording), cfg.grid_start_s)
+    if fmt != "none" and labels:
+        _check_label_fit(label_fit(labels, lookup, duration_s, label_source), duration_s, cfg, source, label_source)
     keep = np.ones(grid.labels.shape, bool)
     if fmt != "none" and cfg.unlabelled == "drop":
         keep &= grid.labels >= 0
@@ -147,7 +174,8 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
                                 n_in, n_out, up, down, filters)
 
     names = [d.name for d in montage]
-    artifact, flat_channels = _artifact_flags(eeg, clip_counts, round(cfg.epoch_s * fs_in), cfg, names, recording)
+    artifact, flat_channels = _artifact_flags(eeg, clip_counts, round(cfg.epoch_s * fs_in), cfg, names, recording,
+                                              excuse_reference)
     median, scale = _normalise(eeg, artifact, names, cfg.flat_uv, recording, quiet=flat_channels)
     config = {"preset": preset_name, **dataclasses.asdict(cfg)}
     rec = Recording(
@@ -160,7 +188,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
         ch_names=[d.name for d in montage],
         label_names=list(cfg.label_names),
         epoch_s=float(cfg.epoch_s),
-        source_sha256=sha256(recording),
+        source_sha256=sha256(recording) if source.kind != "MNE Raw" else "",
         preprocess_config=config,
         extra_attrs={
             "source_file": recording.name,
@@ -170,6 +198,7 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
             "norm_median_uv": [float(v) for v in median],
             "norm_scale_uv": [float(v) for v in scale],
             "flat_channels": flat_channels,
+            "synthetic": source.synthetic,  # written by `neonas synth`
             **(extra_attrs or {}),
         },
     )
@@ -180,29 +209,63 @@ def preprocess(recording: str | os.PathLike, out: str | os.PathLike, cfg: Prepro
     return rec
 
 
+def _check_label_fit(fit: tuple[float, float], duration_s: float, cfg: PreprocessConfig, source,
+                     label_source: str) -> None:
+    """Refuse (or, with labels_must_fit false, warn about) labels that do not fit the recording's length."""
+    coverage, overrun = fit
+    if coverage >= MIN_COVERAGE and overrun <= TOL_S:
+        return
+    what = (f"run {overrun:g} s past its end" if overrun > TOL_S else
+            f"span only {coverage:.0%} of it (at least {MIN_COVERAGE:.0%} expected)")
+    msg = f"the labels {label_source} {what}: the recording lasts {duration_s:g} s"
+    if source.kind == "text":
+        msg += (f" at the declared text_sfreq_hz={cfg.text_sfreq_hz:g} Hz; a text file carries no rate, so check it "
+                "(a wrong rate stretches or squeezes the signal under its labels)")
+    if cfg.labels_must_fit:
+        raise NeonasError(f"{msg}; if the labels really cover only part of the recording, give --partial-labels "
+                          "(or set labels_must_fit=false)", source.path)
+    log.warning("%s: %s (labels_must_fit is false: kept)", source.path, msg)
+
+
 def _artifact_flags(eeg: np.ndarray, clip_counts: np.ndarray, samples_in: int, cfg: PreprocessConfig,
-                    ch_names: list[str], path: Path) -> tuple[np.ndarray, list[str]]:
+                    ch_names: list[str], path: Path, excuse_reference: bool = True) -> tuple[np.ndarray, list[str]]:
     """Bit flags per epoch (h5io.FLAT | CLIPPED | AMPLITUDE), from the filtered signal in uV.
 
+    FLAT: a channel whose std within the epoch is below `flat_uv`, or (with 2+ channels) below
+    DISCONNECTED_SHARE of the median std of the other channels in that epoch: a loose or disconnected
+    electrode, which carries almost nothing while its neighbours carry EEG (a quiet stretch of the
+    whole recording, e.g. an inter-burst interval, lowers all channels together and is not flagged).
     A channel that is flat in nearly every epoch (REFERENCE_SHARE) is the recording reference or a
-    dead electrode, not an artefact of some epochs: it gets one warning suggesting to drop it and
-    does not flag the epochs (else every epoch would be flagged). Returns (flags, those channels).
+    dead electrode, not an artefact of some epochs: with `excuse_reference` it gets one warning
+    suggesting to drop it and does not flag the epochs (else every epoch would be flagged); without,
+    its epochs are flagged. Returns (flags, those channels).
     """
     flags = np.zeros(len(eeg), np.uint8)
-    flat = np.zeros(eeg.shape[:2], bool)
+    std = np.zeros(eeg.shape[:2])
     for i in range(0, len(eeg), 256):  # in blocks: std() needs a temporary copy
         part = eeg[i:i + 256]
-        flat[i:i + 256] = part.std(axis=2, dtype=np.float64) < cfg.flat_uv
+        std[i:i + 256] = part.std(axis=2, dtype=np.float64)
         peak = np.abs(part).max(axis=2)
         flags[i:i + 256] |= np.where((peak > cfg.amplitude_uv).any(axis=1), AMPLITUDE, 0).astype(np.uint8)
+    flat = std < cfg.flat_uv
+    if len(ch_names) >= 2:
+        for c in range(len(ch_names)):
+            others = np.median(np.delete(std, c, axis=1), axis=1)
+            flat[:, c] |= std[:, c] < DISCONNECTED_SHARE * others
     share = flat.mean(axis=0)
     reference = [name for name, f in zip(ch_names, share, strict=True) if f >= REFERENCE_SHARE]
     for name in reference:
         c = ch_names.index(name)
-        log.warning("%s: channel %s is flat (std < flat_uv = %g uV) in %d of %d epochs: it looks like the "
-                    "recording reference or a dead electrode and carries no EEG; drop it from 'channels' "
-                    "(its flatness does not flag epochs)", path, name, cfg.flat_uv, int(flat[:, c].sum()), len(flat))
-    keep = [c for c, name in enumerate(ch_names) if name not in reference]
+        what = (f"flat (std < flat_uv = {cfg.flat_uv:g} uV, or below {DISCONNECTED_SHARE:g} of the other channels') "
+                f"in {int(flat[:, c].sum())} of {len(flat)} epochs")
+        if excuse_reference:
+            log.warning("%s: channel %s is %s: it looks like the recording reference or a dead electrode and "
+                        "carries no EEG; drop it from 'channels' (its flatness does not flag epochs)", path, name, what)
+        else:
+            log.warning("%s: channel %s is %s: a disconnected electrode or the recording reference; the model needs "
+                        "it, so those epochs are flagged 'flat'", path, name, what)
+    excused = reference if excuse_reference else []
+    keep = [c for c, name in enumerate(ch_names) if name not in excused]
     flags |= np.where(flat[:, keep].any(axis=1), FLAT, 0).astype(np.uint8)
     clipped = (clip_counts / max(samples_in, 1) >= cfg.clip_fraction).any(axis=1)
     flags |= np.where(clipped, CLIPPED, 0).astype(np.uint8)

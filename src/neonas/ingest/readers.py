@@ -33,6 +33,8 @@ _MNE_MICRO = ("\u03bcV", "\u00b5V", "\x83\xcaV", "uV")
 TO_MICROVOLT = {"uv": 1.0, "\u00b5v": 1.0, "\u03bcv": 1.0, "\x83\xcav": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 MNE_SUFFIXES = {".vhdr": "BrainVision", ".set": "EEGLAB", ".fif": "FIF", ".fif.gz": "FIF"}
 TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".asc")
+#: the EDF+ equipment code `neonas synth` writes: a file with it in its recording field is synthetic
+SYNTHETIC_EQUIPMENT = "neonas_synth"
 SUPPORTED = ".edf, .bdf, .vhdr (BrainVision), .set (EEGLAB), .fif, .txt/.csv/.tsv (text with text_sfreq_hz)"
 
 
@@ -59,6 +61,11 @@ class Source:
     channels: list[Channel]
     _raw: object = None  # the MNE Raw (not loaded; a RawArray for text), except for EDF/BDF
     _header: object = None  # EDF/BDF: edfcheck.EdfHeader
+
+    @property
+    def synthetic(self) -> bool:
+        """Written by `neonas synth` (its EDF+ header names SYNTHETIC_EQUIPMENT)."""
+        return self._header is not None and SYNTHETIC_EQUIPMENT in self._header.recording.split()
 
     def open(self, used: list[Channel]):
         """An MNE Raw restricted to `used` (not loaded for file formats MNE reads lazily)."""
@@ -99,6 +106,16 @@ def open_recording(path: str | os.PathLike, cfg) -> Source:
         return Source(path, kind, _mne_channels(raw, path), _raw=raw)
     raw = read_text(path, cfg)
     return Source(path, "text", _mne_channels(raw, path), _raw=raw)
+
+
+def source_from_raw(raw, name: str | os.PathLike | None = None) -> Source:
+    """An MNE Raw already in memory (as loaded, or edited) as a Source: its channels as MNE gives them, no
+    physical range (so no clipping detection), the path of its file (or "mne_raw") for messages."""
+    files = [f for f in (getattr(raw, "filenames", None) or ()) if f]
+    path = Path(name or (files[0] if files else "mne_raw"))
+    if raw.n_times == 0 or not raw.ch_names:
+        raise NeonasError("the MNE Raw holds no samples or no channels", path)
+    return Source(path, "MNE Raw", _mne_channels(raw, path), _raw=raw)
 
 
 # --- EDF / BDF ---------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import numpy as np
 
 from neonas import NEONATAL_STAGES, __version__
 from neonas.errors import NeonasError
+from neonas.ingest.readers import SYNTHETIC_EQUIPMENT
 from neonas.ingest.synth_model import (
     CHANNEL_ORDER,
     EDF_ELECTRODES,
@@ -58,6 +59,7 @@ def write_edf(path: str | os.PathLike, syn: Synthetic) -> None:
     raw = mne.io.RawArray(syn.eeg[order].astype(np.float64) * 1e-6, info, verbose="error")
     raw.set_meas_date(MEAS_DATE)
     raw.info["subject_info"] = {"his_id": syn.params.infant_id}  # EDF patient code
+    raw.info["device_info"] = {"type": SYNTHETIC_EQUIPMENT}  # EDF+ equipment code: marks the file as synthetic
     onsets = np.arange(len(syn.stages)) * EPOCH_S
     raw.set_annotations(mne.Annotations(onsets, EPOCH_S, [f"Sleep stage {NEONATAL_STAGES[s]}" for s in syn.stages],
                                         orig_time=MEAS_DATE))

@@ -38,6 +38,37 @@ def training_preprocess(paths: list[str | os.PathLike]) -> dict:
     return dict(first or {})
 
 
+def training_cohort(paths: list[str | os.PathLike]) -> dict:
+    """What the model was trained on (training + validation files): source, recordings, infants, hours.
+
+    `source` is "synthetic" (every file preprocessed from a `neonas synth` recording), "real" (none), "mixed",
+    or "unknown" where files predate the `synthetic` attribute. Hours count the epochs in the files.
+    """
+    from neonas.store.h5io import read_recording
+
+    ids, seconds, synthetic = [], 0.0, []
+    for path in paths:
+        rec = read_recording(path, load_eeg=False)
+        ids.append(rec.infant_id)
+        seconds += rec.n_epochs * rec.epoch_s
+        synthetic.append(rec.extra_attrs.get("synthetic"))
+    known = [s for s in synthetic if s is not None]
+    source = ("unknown" if len(known) < len(synthetic) or not synthetic else "synthetic" if all(known)
+              else "real" if not any(known) else "mixed")
+    return {"source": source, "recordings": len(ids), "infants": len(set(ids)),
+            "synthetic_recordings": sum(bool(s) for s in synthetic), "hours": round(seconds / 3600, 3)}
+
+
+def cohort_text(cohort: dict | None) -> str:
+    """One line about the training cohort, for the model card and predict's warning."""
+    if not cohort:
+        return "not recorded (a model.pt from before neonas stored it)"
+    what = {"synthetic": "synthetic (neonas synth)", "real": "real recordings (not made by neonas synth)",
+            "mixed": f"mixed ({cohort['synthetic_recordings']} synthetic)", "unknown": "source not recorded"}
+    return (f"{what.get(cohort['source'], cohort['source'])}: {cohort['recordings']} recording(s) of "
+            f"{cohort['infants']} infant(s), {cohort['hours']:g} h of epochs (training + validation)")
+
+
 def read_metrics(model_path: str | os.PathLike) -> list[dict]:
     """Test metrics from metrics.json beside the model: one report, or {"runs": [report, ...]}; [] if absent."""
     path = Path(model_path).parent / "metrics.json"
@@ -80,6 +111,7 @@ def card(ckpt: dict, model_path: str | os.PathLike) -> dict:
         "output": {"shape": ["batch", len(ckpt["label_names"])], "meaning": "logits; softmax gives probabilities",
                    "classes": list(ckpt["label_names"])},
         "preprocess": ckpt.get("preprocess") or {},
+        "training_cohort": ckpt.get("training_cohort") or {},
         "training": {
             "train_ids": list(ckpt.get("train_ids", [])), "val_ids": list(ckpt.get("val_ids", [])),
             "test_ids": list(ckpt.get("test_ids", [])), "search_ids": list(ckpt.get("search_ids", [])),
@@ -127,6 +159,7 @@ def card_markdown(c: dict, export_file: str | None = None) -> str:
     else:
         lines.append("- not recorded (the training HDF5 files carried no preprocessing config)")
     lines += ["", "## Training", "",
+              f"- training cohort: {cohort_text(c.get('training_cohort'))}",
               f"- training infants: {', '.join(tr['train_ids']) or '–'}",
               f"- validation infants (early stopping): {', '.join(tr['val_ids']) or '–'}",
               f"- test infants: {', '.join(tr['test_ids']) or '–'}",

@@ -36,7 +36,7 @@ from neonas.store.splits import Fold, load_fold
 from neonas.torchutil import autocast, seed_everything, select_device
 from neonas.training import baseline
 from neonas.training.evaluate import evaluate, load_split, make_model, parse_meta, predict, write_metrics
-from neonas.training.modelcard import training_preprocess
+from neonas.training.modelcard import training_cohort, training_preprocess
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +314,7 @@ def retrain(choice: ArchChoice, folds: str, fold_index: int, seed: int, cfg: Ret
         "train_ids": fold.train_ids, "val_ids": fold.val_ids, "test_ids": fold.test_ids,
         "train_sha256": [s for s in tr.source_sha256 if s], "val_sha256": [s for s in va.source_sha256 if s],
         "search_ids": choice.search_ids, "preprocess": preprocess,
+        "training_cohort": training_cohort(fold.train + fold.val),
         "best_epoch": best_epoch, "epochs_run": len(history), "monitor": cfg.monitor,
         "device": str(device), "config": asdict(cfg),  # no timings: identical runs give identical bytes
         "neonas_version": __version__,
