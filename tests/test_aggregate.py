@@ -475,7 +475,9 @@ def test_final_policy_samples_against_uniform():
         choices = [int(rng.integers(d.size)) if d.kind == "choice" else list(rng.integers(0, 2, d.size))
                    for d in decisions(space, 1)]
         offered.append(decode(space, choices, 1))
-    assert policy_test(offered, SPACE, draws=2000, removed_ops=removed)[0] > 0.05
+    labels = list(decisions(space, 1)[0].labels)  # what the search offers on 1 channel (duplicates merged)
+    assert policy_test(offered, SPACE, draws=2000, offered_ops=labels)[0] > 0.05
+    assert policy_test(offered, SPACE, draws=2000, removed_ops=removed)[0] < 0.05  # 5 of the 17 live labels
     assert policy_test(offered, SPACE, draws=2000)[0] < 0.05
 
 

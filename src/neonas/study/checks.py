@@ -217,9 +217,10 @@ def run_uniform_entropy(summary: dict) -> float:
 
 
 def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS,
-                removed_ops=()) -> tuple[float, float]:
-    """(p of ops, p of skips) of sampled architectures against the uniform policy over the offered ops (the
-    space's without `removed_ops`): a G-test of the per-layer op counts against equal rates (p by Monte
+                removed_ops=(), offered_ops=None) -> tuple[float, float]:
+    """(p of ops, p of skips) of sampled architectures against the uniform policy over the offered ops
+    (`offered_ops`, summary.json's list, after ops merged per montage; for older runs the space's without
+    `removed_ops`): a G-test of the per-layer op counts against equal rates (p by Monte
     Carlo, fixed seed, exact for small counts) and a two-sided binomial test of the skip count against p = 1/2."""
     from scipy import stats
 
@@ -231,7 +232,7 @@ def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS
     except (NeonasError, ValueError, TypeError):
         return math.nan, math.nan
     gone = set(removed_ops or ())
-    labels = [op_label(op) for op in op_choices(space) if op_label(op) not in gone]
+    labels = list(offered_ops) if offered_ops else [op_label(op) for op in op_choices(space) if op_label(op) not in gone]
     index = {lab: k for k, lab in enumerate(labels)}
     counts = np.zeros(len(labels))
     skips = slots = 0
@@ -280,7 +281,8 @@ def policy_moved(runs: list[Run]) -> list[dict]:
                 stuck += ratio >= ENTROPY_RATIO_MAX
             elif r.derived is not None:
                 p_ops, p_skips = policy_test([item["arch"] for item in r.derived["sampled"]], space,
-                                             removed_ops=r.summary.get("removed_ops") or ())
+                                             removed_ops=r.summary.get("removed_ops") or (),
+                                             offered_ops=r.summary.get("offered_ops"))
                 ps = [p for p in (p_ops, p_skips) if not math.isnan(p)]
                 if ps:
                     judged += 1
