@@ -129,3 +129,21 @@ def test_fidelity_cannot_pass_on_shuffled_labels(cohort, tmp_path, one_torch_thr
     assert main(["fidelity", "--folds", folds, "--fold", "0", *SMALL, "--device", "cpu", "--out", str(out)]) == 0
     doc = json.loads((out / "fidelity.json").read_text())
     assert not doc["passed"], doc["verdict"]
+
+
+def test_the_search_takes_its_warm_up_from_a_passed_check_only(tmp_path, caplog):
+    from neonas.engine.search import warmup_from
+    from neonas.errors import NeonasError
+
+    cfg = SearchConfig()
+    cfg.training.epochs, cfg.training.warmup_epochs = 10, 1
+    passed, failed, bad = tmp_path / "passed.json", tmp_path / "failed.json", tmp_path / "bad.json"
+    passed.write_text(json.dumps({"passed": True, "warmup_epochs": 5, "verdict": "Yes"}))
+    failed.write_text(json.dumps({"passed": False, "warmup_epochs": None, "verdict": "No: tau +0.01"}))
+    bad.write_text(json.dumps({"passed": True, "warmup_epochs": 10}))
+    assert warmup_from(cfg, passed).training.warmup_epochs == 5
+    assert warmup_from(cfg, failed).training.warmup_epochs == 1 and "did not pass" in caplog.text
+    with pytest.raises(NeonasError, match="bad.json.*must lie in"):
+        warmup_from(cfg, bad)
+    with pytest.raises(NeonasError, match="run `neonas fidelity` first"):
+        warmup_from(cfg, tmp_path / "missing.json")

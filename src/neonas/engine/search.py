@@ -218,11 +218,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint.pt if it exists "
                    "(otherwise start fresh); the config, seed and fold must match the checkpoint's")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N] (default: auto)")
+    p.add_argument("--warmup-from", metavar="FIDELITY.json", help="take training.warmup_epochs from `neonas "
+                   "fidelity`: the first checkpoint at which the uniformly trained shared weights ranked the panel "
+                   "(when the check did not pass, the config's warm-up stays, and the log says so)")
     p.add_argument("--stop-after-epochs", type=int, metavar="N", help="checkpoint and stop (exit 75) once N "
                    "epochs are done, as if interrupted; for tests and staged runs")
 
 
+def warmup_from(cfg: SearchConfig, path: str | os.PathLike) -> SearchConfig:
+    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed."""
+    from dataclasses import replace
+
+    from neonas.io import read_json
+
+    doc = read_json(path, "fidelity result not found (run `neonas fidelity` first)")
+    warm = doc.get("warmup_epochs")
+    if not doc.get("passed") or warm is None:
+        log.warning("the fidelity check %s did not pass (%s); warm-up stays at training.warmup_epochs=%d", path,
+                    doc.get("verdict", "no verdict"), cfg.training.warmup_epochs)
+        return cfg
+    if not isinstance(warm, int) or not 0 <= warm < cfg.training.epochs:
+        raise NeonasError(f"warmup_epochs {warm!r} must lie in [0, training.epochs={cfg.training.epochs}); was the "
+                          "check run with this search config?", path)
+    log.info("warm-up set by the fidelity check %s: %d uniform epochs (the shared weights ranked the panel from "
+             "there on)", path, warm)
+    return replace(cfg, training=replace(cfg.training, warmup_epochs=warm))
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
+    if args.warmup_from:
+        cfg = warmup_from(cfg, args.warmup_from)
     return run_search(cfg, args.folds, args.fold, args.seed, args.out, resume=args.resume, device=args.device,
                       stop_after_epochs=args.stop_after_epochs)
