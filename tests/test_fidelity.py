@@ -112,6 +112,7 @@ def test_fidelity_fails_on_shared_weights_trained_zero_epochs(cohort, tmp_path, 
     assert doc["panel_size"] == 6 and len(doc["panel"][0]["standalone"]) == 2
     assert (out / "panel.csv").read_text().count("\n") == 7 and (out / "fidelity.png").stat().st_size > 1000
     assert set(doc["cost_seconds"]) == {"standalone", "supernet", "total"}
+    assert doc["scoring"]["full_epochs_per_child"] >= doc["scoring"]["minibatch_epochs_per_child"] > 0
     assert set(doc["val_ids"]).isdisjoint(json.loads(open(folds).read())["folds"][0]["test"])
 
 

@@ -214,3 +214,16 @@ def test_space_membership_and_config_validation():
         from_dict(SpaceConfig, {"layers": 4}, "space")
     with pytest.raises(NeonasError, match="too short for the stem"):
         build_model(thesis_best_arch(space), space, 9, 8, 4)
+
+
+def test_named_spaces_in_a_search_config(tmp_path):
+    from neonas.engine.searcher import load_config
+    from neonas.engine.space import NAMED_SPACES
+
+    cfg = tmp_path / "search.yaml"
+    cfg.write_text("space: thesis\n")
+    assert load_config(cfg).space == SpaceConfig(**NAMED_SPACES["thesis"])
+    assert load_config(cfg, ["space.n_layers=2"]).space.n_layers == 2  # keys on top of the named space
+    cfg.write_text("space: thesys\n")
+    with pytest.raises(NeonasError, match="search.yaml: space: unknown named space 'thesys'; named spaces are"):
+        load_config(cfg)

@@ -21,6 +21,10 @@ log = open(smk.log[0], "w")
 try:
     if kind == "search":
         from neonas.engine.search import SearchConfig as Config
+        from neonas.engine.space import named_space
+
+        if isinstance(settings.get("space"), str):  # `space: thesis`: written out as its keys
+            settings = {**settings, "space": named_space(settings["space"])}
     else:
         from neonas.training.retrain import RetrainConfig as Config
     from_dict(Config, settings, where)

@@ -30,6 +30,7 @@ from neonas.engine.space import (
     decisions,
     decode,
     merged_ops,
+    named_space,
     op_label,
 )
 from neonas.engine.supernet import Supernet
@@ -79,8 +80,12 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
     """SEARCH.yaml (or the defaults when None) plus `key.sub=value` overrides."""
     data = load_yaml(path) if path is not None else {}
     for item in overrides or []:
+        if item.split("=", 1)[0].strip().startswith("space.") and isinstance(data.get("space"), str):
+            data["space"] = named_space(data["space"])  # `space: NAME` then --set space.KEY=...: keys on top
         set_dotted(data, item)
     try:
+        if isinstance(data.get("space"), str):  # `space: thesis`: a named space (space.NAMED_SPACES)
+            data["space"] = named_space(data["space"])
         return from_dict(SearchConfig, data)
     except NeonasError as err:
         raise NeonasError(str(err), path) from None

@@ -97,6 +97,21 @@ class SpaceConfig:
             raise ValueError(f"space.dropout must lie in [0, 1), got {self.dropout}")
 
 
+#: named search spaces (`space: NAME` in a search config): SpaceConfig overrides. "thesis" is the thesis's space
+#: (the dataclass defaults: spans 1-3 x dilations 1, 2, 4 x time kernels 3, 5, 7, two pools, skips; 23 ops).
+NAMED_SPACES: dict[str, dict] = {
+    "thesis": {},
+}
+
+
+def named_space(name: str) -> dict:
+    """The SpaceConfig keys of a named space; an unknown name is a NeonasError listing the names."""
+    if name not in NAMED_SPACES:
+        raise NeonasError(f"space: unknown named space {name!r}; named spaces are {sorted(NAMED_SPACES)} (or give a "
+                          "mapping of space keys)")
+    return dict(NAMED_SPACES[name])
+
+
 # ----------------------------------------------------------------------------- architectures
 
 def op_choices(space: SpaceConfig, n_channels: int | None = None) -> list[dict]:

@@ -268,6 +268,7 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
                  np.round(curve[-1]["tau_per_seed"], 3).tolist(), curve[-1]["needed"])
     final = curve[-1]
     warm = next((c["epoch"] for c in curve if c["passed"]), None)
+    scoring = minibatch_scoring(reference, preds, points[-1], val_ds, cfg, fid)
     last = scores[points[-1]]
     labels = [op_label(op) for op in op_choices(cfg.space, train_ds.n_channels)]
     best = int(np.argmax(reference.mean(axis=1)))
@@ -275,7 +276,7 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
         "fold": fold, "val_ids": split.val_ids, "train_ids": split.train_ids, "metric": cfg.reward.metric,
         "config": to_dict(fid), "space": to_dict(cfg.space), "n_channels": train_ds.n_channels,
         "offered_ops": labels, "panel_size": len(panel), "final": final, "curve": curve,
-        "warmup_epochs": warm, "passed": final["passed"],
+        "warmup_epochs": warm, "passed": final["passed"], "scoring": scoring,
         "gains": {"standalone": op_gains(panel, reference, labels), "supernet": op_gains(panel, last, labels)},
         "best_standalone": {"arch_hash": arch_hash(panel[best]), "arch": arch_json(panel[best]),
                             "standalone": float(reference[best].mean()),
@@ -291,6 +292,26 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
     note = f"{cfg.space.n_layers} layers, {len(labels)} distinct ops, panel of {len(panel)}, fold {fold}"
     result["verdict"] = verdict_text(result, note)
     return result
+
+
+def minibatch_scoring(reference, preds, epoch, val_ds, cfg: SearchConfig, fid: FidelityConfig) -> dict:
+    """tau when each panel net is scored as a search scores a child with `reward.validation: minibatch` (one random
+    validation minibatch of training.val_batch_size epochs per net), beside the whole validation set: does
+    scoring on all of it rank better, and at what cost (validation epochs scored per child)?"""
+    rng = np.random.default_rng(0)
+    n, size = len(val_ds.y), min(cfg.training.val_batch_size, len(val_ds.y))
+    k = val_ds.n_classes
+    cols = []
+    for s in fid.supernet_seeds:
+        col = []
+        for i in range(len(reference)):
+            idx = rng.choice(n, size, replace=False)
+            col.append(metric(val_ds.y[idx], preds[s][epoch][i][idx], cfg.reward.metric, k))
+        cols.append(col)
+    mini = check(reference, np.array(cols).T, fid)
+    return {"minibatch_tau": mini["tau"], "minibatch_tau_per_seed": mini["tau_per_seed"],
+            "minibatch_epochs_per_child": size, "full_epochs_per_child": n,
+            "cost_ratio_full_vs_minibatch": round(n / size, 2)}
 
 
 def planted_cue(result: dict, panel, reference, last, preds, epoch, val_ds, fid) -> dict:
