@@ -5,6 +5,7 @@ pack job asks for N searches' memory and CPUs but one GPU."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,11 +17,17 @@ from wfutil import ci_slurm_profile, copy_prepared, copy_workflow, prepared_stud
 # two searches of the NAS arm (seed 0, folds 0 and 1 of the 4-infant test cohort), one search epoch each
 PACK = {"folds": {"scheme": "loo", "run": [0, 1]}, "search": {"training": {"epochs": 1}}}
 RUNS = [f"results/test/search/nas/sigmoid/seed0/fold{fold}" for fold in (0, 1)]
+RETRAINS = [run.replace("/search/", "/retrain/") for run in RUNS]
 
 
 def write_config(wd: Path, pack: int) -> str:
-    (wd / "pack.yaml").write_text(yaml.safe_dump({**PACK, "search": {**PACK["search"], "pack": pack}}))
+    (wd / "pack.yaml").write_text(yaml.safe_dump({**PACK, "search": {**PACK["search"], "pack": pack},
+                                                  "retrain": {"pack": pack}}))
     return "pack.yaml"
+
+
+def metrics(path: Path) -> dict:
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "train_seconds"}  # wall time
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +35,7 @@ def unpacked(tmp_path_factory) -> Path:
     """The two searches run as a user runs them without packing (one job each), as the reference."""
     prepared_study(tmp_path_factory)
     wd = copy_prepared(tmp_path_factory, "unpacked")
-    snakemake(wd, *RUNS, "--cores", "2", "--configfile", "config/test.yaml", write_config(wd, 1))
+    snakemake(wd, *RETRAINS, "--cores", "2", "--configfile", "config/test.yaml", write_config(wd, 1))
     return wd
 
 
@@ -38,7 +45,7 @@ def test_dry_run_names_every_search_and_sums_resources_for_one_gpu(tmp_path):
     and threads, its runtime and 1 GPU; searches of one pack share arm and setting."""
     wd = copy_workflow(tmp_path / "wf")
     (wd / "dry.yaml").write_text(yaml.safe_dump({"seeds": [0, 1], "folds": {"scheme": "loo", "run": [0, 1]},
-                                                 "search": {"pack": 2}}))
+                                                 "search": {"pack": 2}, "retrain": {"pack": 2}}))
     out = snakemake(wd, "-n", "--profile", "profiles/slurm", "--configfile", "config/test.yaml", "dry.yaml").stdout
     profile = yaml.safe_load((wd / "profiles/slurm/config.yaml").read_text())
     per_search = profile["set-resources"]["search"]
@@ -57,6 +64,12 @@ def test_dry_run_names_every_search_and_sums_resources_for_one_gpu(tmp_path):
         assert int(resources["runtime"]) == per_search["runtime"] and resources["gpu"] == "1"
     assert named == {f"results/test/search/{arm}/seed{s}/fold{f}" for arm in ("nas/sigmoid", "random/uniform")
                      for s in (0, 1) for f in (0, 1)}
+    retrains = [block for block in re.split(r"\n(?=\[)", out) if re.search(r"rule retrain_pack\d+:", block)]
+    assert len(retrains) == 4 and "rule retrain:" not in out
+    per_retrain = profile["set-resources"]["retrain"]
+    for job in retrains:
+        resources = dict(item.split("=") for item in re.search(r"resources: (.*)", job).group(1).split(", "))
+        assert int(resources["mem_mb"]) == 2 * per_retrain["mem_mb"] and resources["gpu"] == "1"
 
 
 @pytest.mark.slow
@@ -83,6 +96,14 @@ def test_packed_searches_match_unpacked_and_a_failed_one_reruns_alone(unpacked, 
         assert not Path(f"{wd / run}.partial").exists()
         bench = (wd / run.replace("/search/", "/benchmarks/search/")).with_suffix(".tsv").read_text().split()
         assert bench[:3] == ["s", "pack", "pack_s"] and bench[4] == "2" and float(bench[3]) <= float(bench[5])
+    # retrain.pack: 2: the two searches' top-k retrained in one job, as without packing
+    out = snakemake(wd, *RETRAINS, *args, "-p").stdout
+    assert out.count("rule retrain_pack0:") == 1 and "rule retrain:" not in out
+    for run in RETRAINS:
+        mine, ref = wd / run / "rank0", unpacked / run / "rank0"
+        assert (mine / "predictions.tsv").read_bytes() == (ref / "predictions.tsv").read_bytes()
+        assert metrics(mine / "metrics.json") == metrics(ref / "metrics.json")
+        assert (wd / run.replace("/retrain/", "/logs/retrain/")).with_suffix(".log").exists()
 
 
 @pytest.mark.slurm

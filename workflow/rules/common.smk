@@ -202,14 +202,16 @@ def search_settings(wildcards):
     return settings
 
 
-# Packing (search.pack, workflow/rules/search.smk): how many searches go to one job, and what such a job asks for.
+# Packing (search.pack, retrain.pack; workflow/rules/search.smk, retrain.smk): how many searches (or retrain jobs)
+# go to one job, and what such a job asks for.
 SEARCH_PACK = config["search"]["pack"]
+RETRAIN_PACK = config["retrain"]["pack"]
 
 
-def search_packs():
-    """[(P, [(seed, fold), ...])]: the (seed, fold) pairs of each pack of one arm and setting."""
+def packs(n):
+    """[(P, [(seed, fold), ...])]: the (seed, fold) pairs of each pack of n, for one arm and setting."""
     grid = [(seed, fold) for seed in SEEDS for fold in FOLDS]
-    return [(i // SEARCH_PACK, grid[i : i + SEARCH_PACK]) for i in range(0, len(grid), SEARCH_PACK)]
+    return [(i // n, grid[i : i + n]) for i in range(0, len(grid), n)]
 
 
 PACK_SUMMED = ("mem_mb", "cpus_per_gpu", "cpus_per_task")  # per search in the profile, times N for a pack job
@@ -220,24 +222,26 @@ def _number(value, what):
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise WorkflowError(f"search.pack: the profile's {what} of the search rule must be a number to be summed "
-                            f"over a pack's searches, got {value!r}") from None
+        raise WorkflowError(f"search.pack / retrain.pack: the profile's {what} must be a number to be summed "
+                            f"over a pack, got {value!r}") from None
 
 
-def pack_threads():
-    """Threads of ONE search (the profile's set-threads: search; 1 without): each process of a pack gets these."""
-    return _number(workflow.resource_settings.overwrite_threads.get("search", 1), "threads")
+def pack_threads(kind="search"):
+    """Threads of ONE search or retrain job (the profile's set-threads of that kind; 1 without): each process of a
+    pack gets these."""
+    return _number(workflow.resource_settings.overwrite_threads.get(kind, 1), f"set-threads: {kind}")
 
 
-def pack_resources(n):
-    """Resources of a job of n searches: the profile's (or --set-resources') search entry, which is
-    per search, with mem_mb, cpus_per_gpu and cpus_per_task times n (else mem_mb of default-resources times n),
-    everything else (runtime, partition, gpu_model, ...) as for one search, and one GPU."""
+def pack_resources(n, kind="search"):
+    """Resources of a job of n searches (kind search) or retrain jobs (kind retrain): the profile's (or
+    --set-resources') entry of that kind, which is per search, with mem_mb, cpus_per_gpu and cpus_per_task
+    times n (else mem_mb of default-resources times n), everything else (runtime, partition, gpu_model, ...)
+    as for one, and one GPU."""
     settings = workflow.resource_settings
-    one = {k: getattr(v, "value", v) for k, v in settings.overwrite_resources.get("search", {}).items()}
+    one = {k: getattr(v, "value", v) for k, v in settings.overwrite_resources.get(kind, {}).items()}
     if "mem_mb" not in one:
         one["mem_mb"] = (settings.default_resources or {}).get("mem_mb", 1000)
-    out = {key: n * _number(value, key) if key in PACK_SUMMED else value for key, value in one.items()
+    out = {key: n * _number(value, f"{kind} {key}") if key in PACK_SUMMED else value for key, value in one.items()
            if not callable(value)}
     out.pop("gres", None)  # one GPU per pack, whatever the profile asks per search
     out["gpu"] = 1

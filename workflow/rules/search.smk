@@ -143,7 +143,7 @@ PACK_SHELL = "\n".join([
 
 
 if SEARCH_PACK > 1:
-    for _pack, _members in search_packs():
+    for _pack, _members in packs(SEARCH_PACK):
 
         rule:
             f"""{len(_members)} searches of one arm and setting (seed, fold: {_members}) side by side in one job."""
