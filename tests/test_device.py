@@ -82,3 +82,17 @@ def test_bf16_autocast_runs_on_cpu_when_asked_and_cpu_default_stays_float32(tmp_
     monkeypatch.setenv("NEONAS_AUTOCAST", "fp16")
     with pytest.raises(NeonasError, match="NEONAS_AUTOCAST='fp16'"):
         autocast(cpu)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA GPU is visible: bench_gpu.py would measure it")
+def test_gpu_bench_refuses_cleanly_without_cuda():
+    """bench/bench_gpu.py on a machine without CUDA: one line on stderr, exit status 2, nothing written."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, str(repo / "bench/bench_gpu.py"), "--out", "unused"], capture_output=True,
+                          text=True, cwd=repo)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "no CUDA GPU is visible" in proc.stderr
+    assert not (repo / "unused").exists()
