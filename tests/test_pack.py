@@ -97,7 +97,8 @@ def test_packed_searches_match_unpacked_and_a_failed_one_reruns_alone(unpacked, 
         bench = (wd / run.replace("/search/", "/benchmarks/search/")).with_suffix(".tsv").read_text().split()
         assert bench[:3] == ["s", "pack", "pack_s"] and bench[4] == "2" and float(bench[3]) <= float(bench[5])
     # retrain.pack: 2: the two searches' top-k retrained in one job, as without packing
-    out = snakemake(wd, *RETRAINS, *args, "-p").stdout
+    proc = snakemake(wd, *RETRAINS, *args)
+    out = proc.stdout + proc.stderr
     assert out.count("rule retrain_pack0:") == 1 and "rule retrain:" not in out
     for run in RETRAINS:
         mine, ref = wd / run / "rank0", unpacked / run / "rank0"
