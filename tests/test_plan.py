@@ -128,6 +128,10 @@ def test_plan_uses_the_throughput_measured_by_a_finished_study(tmp_path, capsys,
     out = run_plan(capsys, "--config", "study=pilot", "--benchmarks", str(study / "benchmarks"))
     rate = 10 * (n_train + 2 * 3 * n_val * plan.FORWARD_SHARE) / 100  # train b + c, val a: 10 x (50 + 48) / 100 s
     assert f"throughput: {rate:,.1f} training samples/s per GPU job (measured: 1 search jobs" in out
+    # the same search in a pack job of 2 (search.pack: 2) that took 120 s: its share of the GPU job is 60 s
+    bench.write_text("s\tpack\tpack_s\n100.0\t2\t120.0\n")
+    out = run_plan(capsys, "--config", "study=pilot", "--benchmarks", str(study / "benchmarks"))
+    assert f"throughput: {rate * 100 / 60:,.1f} training samples/s per GPU job" in out
 
 
 def test_readme_plan_works_on_a_fresh_clone_for_a_stated_cohort_size(tmp_path, capsys, monkeypatch):
