@@ -49,11 +49,14 @@ def search_derive_retrain(folds: Path, out: Path) -> None:
 
 
 def test_every_tensor_of_a_run_names_its_device(tmp_path):
-    """search (controller + supernet), derive, retrain and its evaluation under the audit: no tensor is created
-    without a device. The audit itself catches an unnamed one in neonas code."""
+    """search (controller + supernet), derive, retrain with its evaluation, and a saved model loaded and applied
+    (the code of `neonas predict`) under the audit: no tensor is created without a device. The audit itself catches an unnamed one in neonas code."""
     folds = tiny_cohort(tmp_path)
     with device_audit() as audit:
         search_derive_retrain(folds, tmp_path)
+        # the model loaded and applied as `neonas predict` does (load_model, evaluate.predict)
+        assert main(["evaluate", "--model", str(tmp_path / "retrain/model.pt"), "--folds", str(folds), "--fold", "0",
+                     "--out", str(tmp_path / "metrics_again.json")]) == 0
     assert audit.unnamed == {}
     with device_audit() as audit:  # what it catches: code in a neonas module creating a tensor without a device
         exec(compile("import torch\nx = torch.zeros(3)\ny = torch.zeros(3, device='cpu')\n",
