@@ -1,7 +1,7 @@
 """How long `snakemake -n` takes to build the study's DAG: 2,000 searches (one job each) and 20,000 searches packed
-(search.pack = retrain.pack = N, default 4: N searches, or N searches' retraining, per job).
+(search.pack = retrain.pack = N, default 8: N searches, or N searches' retraining, per job).
 
-    .venv/bin/python bench/bench_dag.py [--repeat 1] [--pack 4] [--bare-unpacked]
+    .venv/bin/python bench/bench_dag.py [--repeat 1] [--pack 8] [--bare-unpacked]
 
 The studies are built side by side in one run, from a copy of the workflow and a cohort sheet of 12 (empty)
 recordings: 10 seeds x 10 folds (kfold, k=10) x 20 or 200 settings (reward settings + the random arm), top-3
@@ -161,8 +161,8 @@ def scontrol_seconds() -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1, help="dry runs per size; the fastest counts (default: 1)")
-    parser.add_argument("--pack", type=int, default=4, help="searches (and retrain jobs) per job in the 20,000-search "
-                        "study (search.pack = retrain.pack; default 4)")
+    parser.add_argument("--pack", type=int, default=8, help="searches (and retrain jobs) per job in the 20,000-search "
+                        "study (search.pack = retrain.pack; default 8)")
     parser.add_argument("--bare-unpacked", action="store_true", help="also time bare Snakemake with 20,000 searches "
                         "at one job each (the floor without packing; ~2 min)")
     args = parser.parse_args()

@@ -2,7 +2,8 @@
 `neonas derive` (the top-k architectures by the shared weights) in the same job, on the same GPU.
 
 Derive takes seconds next to the search; as its own job it would add 2,000 jobs to a 2,000-search study,
-and the study's DAG (`snakemake -n`) would no longer build within 20 s."""
+and the study's DAG (`snakemake -n`) would no longer build within 20 s. With config search.pack = N > 1, N searches
+of one arm and setting share a job (rules search_pack<P>, at the end of this file)."""
 
 rule search_config:
     """The resolved search config of one reward setting (or of the random arm), checked by neonas."""
