@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,10 @@ def test_packed_study_through_slurm_matches_unpacked(unpacked, tmp_path_factory)
               timeout=540)
     logs = list((wd / ".snakemake/slurm_logs/rule_search_pack0").rglob("*.log"))
     assert len(logs) == 1  # one SLURM job for the two searches
+    tres = subprocess.run(["sacct", "-j", logs[0].stem.split("_")[0], "-X", "-n", "-P", "-o", "AllocTRES"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # the CI profile asks 1 thread and 1000 MB per search: the pack job got 2 CPUs, 2000 MB and ONE GPU
+    assert {"cpu=2", "mem=2000M", "gres/gpu=1"} <= set(tres.split(",")), tres
     for run in RUNS:
         assert (wd / run / "children.csv").read_bytes() == (unpacked / run / "children.csv").read_bytes()
         assert (wd / run / "derived.json").read_bytes() == (unpacked / run / "derived.json").read_bytes()
