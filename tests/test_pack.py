@@ -127,3 +127,32 @@ def test_packed_study_through_slurm_matches_unpacked(unpacked, tmp_path_factory)
     for run in RUNS:
         assert (wd / run / "children.csv").read_bytes() == (unpacked / run / "children.csv").read_bytes()
         assert (wd / run / "derived.json").read_bytes() == (unpacked / run / "derived.json").read_bytes()
+
+
+@pytest.mark.slow
+def test_search_killed_in_a_pack_resumes_exactly(uninterrupted_search, tmp_path_factory):
+    """SIGKILL one `neonas search` of a pack of 2 between two checkpoints: the pack job fails, snakemake retries it
+    (profiles/local: retries 1), the killed search resumes from its RUN.partial/checkpoint.pt and ends exactly like
+    a search that was never interrupted (children, epochs, weights); its pack partner is only linked."""
+    import os
+    import signal
+
+    from test_workflow_recovery import cmdline, descendants
+    from wfutil import PARTIAL, RUN, SEARCH_LOG, assert_same_run, start_search_and_wait_for_checkpoint
+
+    wd = copy_prepared(tmp_path_factory, "pack-killed")
+    (wd / "longer.yaml").write_text("search:\n  training: {epochs: 6, checkpoint_every: 1, batch_size: 32}\n  pack: 2\n"
+                                    "folds: {scheme: loo, run: [0, 1]}\n")
+    proc = start_search_and_wait_for_checkpoint(wd, "--cores", "1", "--profile", "profiles/local", "--configfile",
+                                                "config/test.yaml", "longer.yaml")
+    mine = [p for p in descendants(proc.pid) if "neonas search" in cmdline(p) and f"--out {PARTIAL}" in cmdline(p)]
+    assert mine, "found no `neonas search` of fold 0 under snakemake"
+    os.kill(mine[-1], signal.SIGKILL)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-4000:]
+    smk_log = max((wd / ".snakemake/log").glob("*.snakemake.log")).read_text()
+    assert "Error in rule search_pack0" in smk_log and "Trying to restart job" in smk_log
+    assert "resuming from" in (wd / SEARCH_LOG).read_text()
+    assert_same_run(wd / RUN, uninterrupted_search)
+    partner_log = (wd / SEARCH_LOG.replace("fold0", "fold1")).read_text()
+    assert "finished in an earlier attempt of this pack" in partner_log
