@@ -93,7 +93,7 @@ def test_plan_job_counts_match_snakemake_dry_run(tmp_path, capsys, monkeypatch):
             assert int(row[0]) == smk.get(rule, 0), (rule, row, smk)
     assert smk["search"] == 3 * 2 * 2
     rules = "".join(p.read_text() for p in (wd / "workflow/rules").glob("*.smk"))
-    gpu_rules = {m.group(1) for m in re.finditer(r"^rule (\w+):(?:\n(?!rule ).*)*?\n\s+gpu=1", rules, re.M)}
+    gpu_rules = {m.group(1) for m in re.finditer(r"^\s*rule (\w+):(?:\n(?!\s*rule[ :]).*)*?\n\s+gpu=1", rules, re.M)}
     assert gpu_rules and gpu_rules <= set(plan.GPU_RULES), gpu_rules - set(plan.GPU_RULES)
 
 
@@ -128,3 +128,49 @@ def test_plan_uses_the_throughput_measured_by_a_finished_study(tmp_path, capsys,
     out = run_plan(capsys, "--config", "study=pilot", "--benchmarks", str(study / "benchmarks"))
     rate = 10 * (n_train + 2 * 3 * n_val * plan.FORWARD_SHARE) / 100  # train b + c, val a: 10 x (50 + 48) / 100 s
     assert f"throughput: {rate:,.1f} training samples/s per GPU job (measured: 1 search jobs" in out
+    # the same search in a pack job of 2 (search.pack: 2) that took 120 s: its share of the GPU job is 60 s
+    bench.write_text("s\tpack\tpack_s\n100.0\t2\t120.0\n")
+    out = run_plan(capsys, "--config", "study=pilot", "--benchmarks", str(study / "benchmarks"))
+    assert f"throughput: {rate * 100 / 60:,.1f} training samples/s per GPU job" in out
+
+
+def test_readme_plan_works_on_a_fresh_clone_for_a_stated_cohort_size(tmp_path, capsys, monkeypatch):
+    """The template sheet of config/thesis.yaml lists 3 example rows (no files): without --infants plan says why
+    k = 10 folds cannot be made and how to plan anyway; with --infants 30 it plans 30 infants of the assumed
+    hours, with the CPU-rate caveat (no GPU pilot given)."""
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    assert main(["plan", "--configfile", "config/thesis.yaml"]) == 2
+    assert "plan for the cohort you will have with --infants N" in capsys.readouterr().err
+    out = run_plan(capsys, "--configfile", "config/thesis.yaml", "--infants", "30")
+    hours = plan.PlanConfig().assumed_hours
+    assert f"30 infants, {30 * int(hours * 120)} EEG epochs" in out and "--infants 30, assumed" in out
+    assert "NOTE: no GPU was measured" in out
+
+
+def test_plan_prices_a_packed_study_from_a_gpu_pilot(tmp_path, capsys, monkeypatch):
+    """search.pack = retrain.pack = 4: a quarter of the search and retrain jobs. Without a pilot the same
+    GPU-hours (no gain assumed, said so); with bench/bench_gpu.py's gpu_bench.json the pack job's measured rate:
+    3x the rate of one search per job gives a third of the GPU-hours."""
+    import json
+
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    args = ["--configfile", "config/thesis.yaml", "--infants", "10"]
+    one = table(run_plan(capsys, *args))
+    packed_out = run_plan(capsys, *args, "--config", "search={pack: 4}", "retrain={pack: 4}")
+    packed = table(packed_out)
+    assert int(packed["search"][0]) * 4 >= int(one["search"][0]) > int(packed["search"][0]) * 3
+    assert int(packed["retrain"][0]) * 4 >= int(one["retrain"][0]) > int(packed["retrain"][0]) * 3
+    assert packed["search"][2] == one["search"][2] and "packing priced at no throughput gain" in packed_out
+    pilot = tmp_path / "gpu_bench.json"
+    pilot.write_text(json.dumps({"device": "test GPU", "rows": [
+        {"pack": 1, "bf16": True, "samples_per_second": 1000.0}, {"pack": 4, "bf16": True, "samples_per_second": 3000.0},
+        {"pack": 4, "bf16": False, "samples_per_second": 2000.0}]}))
+    fast_out = run_plan(capsys, *args, "--config", "search={pack: 4}", "retrain={pack: 4}", "--benchmarks", str(pilot))
+    fast, slow = table(fast_out), table(run_plan(capsys, *args, "--benchmarks", str(pilot)))
+    gpu_h = {name: float(t["search"][2].replace(",", "")) for name, t in (("fast", fast), ("slow", slow))}
+    assert gpu_h["fast"] == pytest.approx(gpu_h["slow"] / 3, rel=0.01)
+    assert "GPU pilot" in fast_out and "NOTE: no GPU" not in fast_out
+    assert main(["plan", *args, "--config", "search={pack: 8}", "--benchmarks", str(pilot)]) == 2
+    assert re.search(r"measured packs \[1, 4\].*--packs 1,8", capsys.readouterr().err)

@@ -201,9 +201,56 @@ def preprocess_config(wildcards):
 def search_settings(wildcards):
     """The full search config of one arm/setting: config `search`, with the setting's reward on top."""
     settings = copy.deepcopy(config["search"])
+    settings.pop("pack", None)  # how searches go to jobs (search.smk), not part of a search's config
     if wildcards.arm == "random":
         settings["sampler"] = "random"
     else:
         settings.setdefault("reward", {}).update(REWARDS[wildcards.setting])
         settings["sampler"] = "controller"
     return settings
+
+
+# Packing (search.pack, retrain.pack; workflow/rules/search.smk, retrain.smk): how many searches (or retrain jobs)
+# go to one job, and what such a job asks for.
+SEARCH_PACK = config["search"]["pack"]
+RETRAIN_PACK = config["retrain"]["pack"]
+
+
+def packs(n):
+    """[(P, [(seed, fold), ...])]: the (seed, fold) pairs of each pack of n, for one arm and setting."""
+    grid = [(seed, fold) for seed in SEEDS for fold in FOLDS]
+    return [(i // n, grid[i : i + n]) for i in range(0, len(grid), n)]
+
+
+PACK_SUMMED = ("mem_mb", "cpus_per_gpu", "cpus_per_task")  # per search in the profile, times N for a pack job
+
+
+def _number(value, what):
+    value = getattr(value, "value", value)  # snakemake's parsed Resource
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise WorkflowError(f"search.pack / retrain.pack: the profile's {what} must be a number to be summed "
+                            f"over a pack, got {value!r}") from None
+
+
+def pack_threads(kind="search"):
+    """Threads of ONE search or retrain job (the profile's set-threads of that kind; 1 without): each process of a
+    pack gets these."""
+    return _number(workflow.resource_settings.overwrite_threads.get(kind, 1), f"set-threads: {kind}")
+
+
+def pack_resources(n, kind="search"):
+    """Resources of a job of n searches (kind search) or retrain jobs (kind retrain): the profile's (or
+    --set-resources') entry of that kind, which is per search, with mem_mb, cpus_per_gpu and cpus_per_task
+    times n (else mem_mb of default-resources times n), everything else (runtime, partition, gpu_model, ...)
+    as for one, and one GPU."""
+    settings = workflow.resource_settings
+    one = {k: getattr(v, "value", v) for k, v in settings.overwrite_resources.get(kind, {}).items()}
+    if "mem_mb" not in one:
+        one["mem_mb"] = (settings.default_resources or {}).get("mem_mb", 1000)
+    out = {key: n * _number(value, f"{kind} {key}") if key in PACK_SUMMED else value for key, value in one.items()
+           if not callable(value)}
+    out.pop("gres", None)  # one GPU per pack, whatever the profile asks per search
+    out["gpu"] = 1
+    return out

@@ -165,7 +165,7 @@ class Controller(nn.Module):
                 logp = F.log_softmax(self._shape(torch.cat([-q, q], dim=1)), dim=1)  # (size, 2): [no, yes]
                 p = logp.exp()
                 if choices is None:
-                    u = torch.rand(d.size, generator=generator)
+                    u = torch.rand(d.size, generator=generator, device="cpu")  # the CPU stream
                     bits = (u < p[:, 1].detach().cpu()).long().tolist()
                 else:
                     bits = [int(b) for b in choices[k]]
@@ -181,7 +181,7 @@ class Controller(nn.Module):
             else:
                 x = self.g_emb
                 out.append([])
-                probs.append(torch.zeros(0))
+                probs.append(torch.zeros(0, device="cpu"))  # as p[:, 1].cpu() above
             anchors.append(h)
             anchors_w1.append(self.attn_1(h))
         zero = torch.zeros((), device=device)

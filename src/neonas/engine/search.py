@@ -128,7 +128,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
             epoch, acc = p["epoch"], p["acc"]
             if p["phase"] == "shared":
                 if p["perm"] is None:
-                    p["perm"] = torch.randperm(len(search.y_train), generator=search.gens["train"])
+                    p["perm"] = torch.randperm(len(search.y_train), generator=search.gens["train"], device="cpu")
                 for group in search.optimizer.param_groups:
                     group["lr"] = search.lr_at(epoch)
                 n_batches = math.ceil(len(p["perm"]) / t.batch_size)

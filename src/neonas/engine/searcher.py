@@ -176,7 +176,7 @@ class Search:
             idx = np.arange(len(self.y_val_np))
             pred = self.predict(arch, self.x_val)
         else:
-            idx = torch.randperm(len(self.y_val_np), generator=self.gens["val"])[: self.cfg.training.val_batch_size]
+            idx = torch.randperm(len(self.y_val_np), generator=self.gens["val"], device="cpu")[: self.cfg.training.val_batch_size]
             pred = self.predict(arch, self.x_val[idx.to(self.x_val.device)])
             idx = idx.numpy()
         constant = len(pred) > 1 and bool((pred == pred[0]).all())

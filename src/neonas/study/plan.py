@@ -1,8 +1,9 @@
 """What a study will cost, before anything is submitted: jobs per rule, GPU-hours and wall-clock.
 
-    neonas plan --configfile config/thesis.yaml                    # as `snakemake --configfile` merges it
+    neonas plan --configfile config/thesis.yaml --infants 30       # as `snakemake --configfile` merges it
     neonas plan --configfile config/thesis.yaml --config 'seeds=[0]' --max-jobs 50
     neonas plan --configfile config/thesis.yaml --benchmarks results/pilot/benchmarks
+    neonas plan --configfile config/thesis.yaml --benchmarks gpu-pilot/gpu_bench.json   # bench/bench_gpu.py
 
 The config is merged as the Snakefile does: config/config.yaml, then each --configfile (mappings key by
 key, lists replaced), then --config KEY=VALUE (YAML values). Jobs per rule follow workflow/rules/common.smk
@@ -15,8 +16,12 @@ Retraining counts `retrain.epochs` (an upper bound: early stopping usually ends 
 
 Cohort sizes (labelled EEG epochs per infant) come from the study's HDF5 files when they exist, else from
 the recordings' headers (duration / epoch length, read with MNE), else from an assumption (the synthetic
-cohort's hours, or `plan.assumed_hours`); the output says which. Throughput: the measured rate of a
-finished study (--benchmarks: its search jobs' wall times against their work), else `plan.samples_per_second`.
+cohort's hours, or `plan.assumed_hours`); the output says which. `--infants N` plans for N infants of the
+sheet's mean size instead (a cohort not yet collected; the template sheet of a fresh clone). Throughput: the
+measured rate of a finished study (--benchmarks DIR: its search jobs' wall times against their work), or of a
+GPU pilot (--benchmarks gpu_bench.json, written by bench/bench_gpu.py: one pack size's rate per row), else
+`plan.samples_per_second`. Packed studies (search.pack, retrain.pack = N) have N times fewer jobs; a pack job's
+throughput is the pilot's rate at that pack size, or, without one, the unpacked rate (no gain assumed).
 """
 
 from __future__ import annotations
@@ -73,9 +78,11 @@ def load_study_config(configfiles: list[str], overrides: list[str], base: str = 
     return cfg
 
 
-def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig) -> tuple[dict[str, int], dict[str, str], float]:
+def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig,
+                    infants: int | None = None) -> tuple[dict[str, int], dict[str, str], float]:
     """{infant: labelled EEG epochs}, {infant: where the number came from (HDF5, header or assumption)} and the
-    epoch length in seconds."""
+    epoch length in seconds. `infants`: that many infants instead of the sheet's, each of the mean size of the
+    sheet's rows that could be measured (HDF5 or header), else of the assumed hours."""
     import h5py
 
     from neonas.ingest.cohort import load_cohort
@@ -98,6 +105,13 @@ def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig) -> tuple[dict[
         except (OSError, ValueError, RuntimeError):
             counts[row.infant_id] = int(hours * 3600 // pcfg.epoch_s)
             source[row.infant_id] = f"assumed {hours:g} h"
+    if infants is not None:
+        measured = [counts[i] for i in counts if not source[i].startswith("assumed")]
+        size = round(sum(measured) / len(measured)) if measured else int(hours * 3600 // pcfg.epoch_s)
+        how = (f"--infants {infants}, mean of {len(measured)} measured" if measured else
+               f"--infants {infants}, assumed {hours:g} h")
+        counts = {f"infant{i:03d}": size for i in range(infants)}
+        source = dict.fromkeys(counts, how)
     return counts, source, pcfg.epoch_s
 
 
@@ -117,7 +131,8 @@ def study_folds(cfg: dict, infants: list[str]) -> list[dict]:
     try:
         folds = make_folds(infants, f.get("scheme", "loo"), f.get("k", 5), f.get("n_val", 1), f.get("seed", 0))
     except NeonasError as err:
-        raise NeonasError(f"config folds: {err} ({len(infants)} infants in the cohort sheet)", cfg["cohort"]) from None
+        raise NeonasError(f"config folds: {err} ({len(infants)} infants in the cohort sheet; plan for the cohort you "
+                          "will have with --infants N)", cfg["cohort"]) from None
     run = f.get("run", "all")
     if run != "all" and any(not 0 <= i < len(folds) for i in run):
         raise NeonasError(f"config folds.run {run}: this cohort has folds 0..{len(folds) - 1}", cfg["cohort"])
@@ -128,7 +143,7 @@ def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
     """Training samples of one search and its derive."""
     from neonas.engine.search import SearchConfig
 
-    s = from_dict(SearchConfig, search, "search")
+    s = from_dict(SearchConfig, {k: v for k, v in search.items() if k != "pack"}, "search")
     per_child = n_val if s.reward.validation == "full" else min(s.training.val_batch_size, n_val)
     scored = s.controller.train_steps * s.controller.num_aggregate * per_child
     return s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
@@ -138,14 +153,20 @@ def retrain_work(retrain: dict, n_train: int, n_val: int, n_test: int) -> float:
     """Training samples of one retrained model at its epoch budget (early stopping may end it sooner)."""
     from neonas.training.retrain import RetrainConfig
 
-    r = from_dict(RetrainConfig, retrain, "retrain")
+    r = from_dict(RetrainConfig, {k: v for k, v in retrain.items() if k != "pack"}, "retrain")
     return r.epochs * (n_train + FORWARD_SHARE * n_val) + FORWARD_SHARE * n_test
 
 
-def plan_study(cfg: dict, plan: PlanConfig) -> dict:
-    """{"jobs": {rule: count}, "samples": {rule: total training samples}, "longest": {rule: samples}, ...}."""
+def packs(cfg: dict) -> dict[str, int]:
+    """{rule: searches (or retrain jobs) per job} of search.pack and retrain.pack (1: unpacked)."""
+    return {"search": int(cfg["search"].get("pack", 1) or 1), "retrain": int((cfg.get("retrain") or {}).get("pack", 1) or 1)}
+
+
+def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
+    """{"jobs": {rule: count}, "samples": {rule: total training samples}, "longest": {rule: samples of its
+    longest job}, ...}; a packed rule's job holds `pack` searches (or retrain jobs)."""
     study_dir = Path("results") / str(cfg["study"])
-    counts, source, epoch_s = labelled_epochs(cfg, study_dir, plan)
+    counts, source, epoch_s = labelled_epochs(cfg, study_dir, plan, infants)
     folds = study_folds(cfg, sorted(counts))
     size = [{part: sum(counts[i] for i in fold[part]) for part in ("train", "val", "test")} for fold in folds]
     rewards = cfg["rewards"] if cfg["arms"].get("nas") else []
@@ -170,14 +191,18 @@ def plan_study(cfg: dict, plan: PlanConfig) -> dict:
             children = sum(cfg["derive"]["samples"] + top_k for arm, _ in arms if arm == "nas")
             add("yardstick", FORWARD_SHARE * children * n["val"], seeds)
     add("final", retrain_work(cfg["retrain"], sum(counts.values()), 0, 0))
-    n_runs, n_grid = len(arms) * seeds * len(folds), seeds * len(folds)
+    n_grid = seeds * len(folds)
+    pack = packs(cfg)
+    for rule, n in pack.items():  # a pack job runs n of the longest side by side
+        longest[rule] *= min(n, n_grid)
     jobs = {"synth": int(bool(cfg.get("synthetic", {}).get("enabled"))), "preprocess": len(counts), "folds": 1,
-            "search_config": len(arms), "search": n_runs, "retrain": n_runs,
+            "search_config": len(arms), "search": len(arms) * -(-n_grid // pack["search"]),
+            "retrain": len(arms) * -(-n_grid // pack["retrain"]),
             "retrain_baseline": n_grid if cfg["arms"].get("handcrafted") else 0,
             "yardstick": n_grid if cfg["arms"].get("random") else 0, "final": 1, "aggregate": 1, "report": 1,
             "summary": 1}
     return {"jobs": jobs, "samples": samples, "longest": longest, "epochs": counts, "source": source, "epoch_s": epoch_s,
-            "folds": folds, "arms": len(arms), "seeds": seeds}
+            "folds": folds, "arms": len(arms), "seeds": seeds, "pack": pack}
 
 
 def measured_rate(benchmarks: Path) -> tuple[float, int]:
@@ -211,49 +236,78 @@ def measured_rate(benchmarks: Path) -> tuple[float, int]:
         derived = study_dir / "search" / arm / setting / tsv.parent.name / tsv.stem / "derived.json"
         derive = {"samples": json.loads(derived.read_text())["n_sampled"] if derived.exists() else 0}
         work += search_work(load_yaml(config), derive, n["train"], n["val"])
-        seconds += float(rows[0]["s"])
+        # a packed search's share of its job: the job's wall time over its searches (benchmarks of search.pack)
+        seconds += float(rows[0]["pack_s"]) / int(rows[0]["pack"]) if "pack" in rows[0] else float(rows[0]["s"])
     return work / seconds, len(files)
+
+
+def pilot_rates(path: Path, pack: dict[str, int]) -> tuple[dict[str, float], str]:
+    """{rule: training samples/s of one GPU job} from bench/bench_gpu.py's gpu_bench.json: search and retrain at
+    their pack sizes (bf16 autocast on, as neonas runs on CUDA), every other GPU rule at pack 1."""
+    import json
+
+    try:
+        bench = json.loads(path.read_text())
+        rows = {int(r["pack"]): float(r["samples_per_second"]) for r in bench["rows"] if r.get("bf16", True)}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise NeonasError(f"expected the gpu_bench.json written by bench/bench_gpu.py ({err})", path) from None
+    missing = sorted({n for n in (1, *pack.values()) if n not in rows})
+    if missing:
+        raise NeonasError(f"the GPU pilot measured packs {sorted(rows)} (bf16 on), not {missing}: rerun "
+                          f"bench/bench_gpu.py --packs {','.join(map(str, sorted({1, *pack.values()})))}", path)
+    rates = {rule: rows[pack.get(rule, 1)] for rule in GPU_RULES}
+    how = ", ".join(f"pack {n}: {rows[n]:,.0f}" for n in sorted({1, *pack.values()}))
+    return rates, f"GPU pilot {path} on {bench.get('device', '?')} ({how} samples/s per job)"
 
 
 def hours(samples: float, rate: float) -> float:
     return samples / rate / 3600
 
 
-def report(result: dict, rate: float, rate_source: str, max_jobs: int, retries: int, cfg: dict) -> str:
-    """The printed plan."""
-    jobs, samples, longest = result["jobs"], result["samples"], result["longest"]
+def report(result: dict, rates: dict[str, float], rate_source: str, max_jobs: int, retries: int, cfg: dict) -> str:
+    """The printed plan; `rates`: training samples per second of one job of each GPU rule."""
+    jobs, samples, longest, pack = result["jobs"], result["samples"], result["longest"], result["pack"]
     src = {}
     for how in result["source"].values():
         src[how] = src.get(how, 0) + 1
     eps = result["epochs"]
+    packed = ", ".join(f"{rule}.pack = {n}: {n} {rule} runs side by side per GPU job" for rule, n in pack.items()
+                       if n > 1)
     lines = [f"study '{cfg['study']}': {len(eps)} infants, {sum(eps.values())} EEG epochs of {result['epoch_s']:g} s "
              "in all "
              f"(per infant {min(eps.values())}-{max(eps.values())}; from " + ", ".join(f"{how}: {n}" for how, n in
                                                                                        sorted(src.items())) + ")",
-             f"{result['arms']} search arms/settings x {result['seeds']} seeds x {len(result['folds'])} folds",
-             f"throughput: {rate:,.1f} training samples/s per GPU job ({rate_source})", "",
+             f"{result['arms']} search arms/settings x {result['seeds']} seeds x {len(result['folds'])} folds"
+             + (f"; {packed}" if packed else ""),
+             f"throughput: {rates['search']:,.1f} training samples/s per GPU job ({rate_source})", "",
              f"{'rule':<18}{'jobs':>7}{'GPU-h per job (max)':>22}{'GPU-hours':>12}"]
     for rule, n in jobs.items():
         if rule in samples:
-            lines.append(f"{rule:<18}{n:>7}{hours(longest[rule], rate):>22,.1f}{hours(samples[rule], rate):>12,.0f}")
+            lines.append(f"{rule:<18}{n:>7}{hours(longest[rule], rates[rule]):>22,.1f}"
+                         f"{hours(samples[rule], rates[rule]):>12,.0f}")
         else:
             lines.append(f"{rule:<18}{n:>7}{'CPU or local':>22}{'':>12}")
-    total = sum(samples.values())
-    lines.append(f"{'total':<18}{sum(jobs.values()):>7}{'':>22}{hours(total, rate):>12,.0f}")
+    total = sum(hours(samples[r], rates[r]) for r in samples)
+    lines.append(f"{'total':<18}{sum(jobs.values()):>7}{'':>22}{total:>12,.0f}")
     # stages run one after the other; within one, at most max_jobs GPU jobs at a time
     stages = (("search", ("search",)), ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")),
               ("final", ("final",)))
-    wall = []
-    for name, rules in stages:
-        stage = sum(samples[r] for r in rules)
-        wall.append((name, max(max(longest[r] for r in rules), stage / max_jobs)))
-    days = sum(hours(w, rate) for _, w in wall) / 24
+    wall = [(name, max(max(hours(longest[r], rates[r]) for r in rules),
+                       sum(hours(samples[r], rates[r]) for r in rules) / max_jobs)) for name, rules in stages]
+    days = sum(w for _, w in wall) / 24
     lines += ["", f"wall-clock at {max_jobs} GPU jobs at once: {days:,.1f} days (" + ", ".join(
-        f"{name} {hours(w, rate):,.1f} h" for name, w in wall) + "); queue waits not included"]
+        f"{name} {w:,.1f} h" for name, w in wall) + "); queue waits not included"]
+    if rate_source.startswith("default"):
+        lines.append("NOTE: no GPU was measured: these 'GPU-hours' are hours at a 2-core CPU's rate, far more than a GPU "
+                     "needs. Run the one-job GPU pilot (bench/bench_gpu.py, docs/cluster.md 'GPU pilot') and give its "
+                     "gpu_bench.json to --benchmarks")
+    if packed and "GPU pilot" not in rate_source:
+        lines.append("packing priced at no throughput gain (a pack job runs at one search's rate): measure the gain "
+                     "with bench/bench_gpu.py and give its gpu_bench.json to --benchmarks (docs/cluster.md, 'GPU pilot')")
     max_minutes = cfg["search"].get("training", {}).get("max_minutes")
-    search_h = hours(longest["search"], rate)
+    search_h = hours(longest["search"], rates["search"])
     if max_minutes and search_h * 60 > (retries + 1) * max_minutes:
-        lines.append(f"WARNING: the longest search needs {search_h:,.1f} GPU-hours, but {retries + 1} attempts of "
+        lines.append(f"WARNING: the longest search job needs {search_h:,.1f} GPU-hours, but {retries + 1} attempts of "
                      f"search.training.max_minutes = {max_minutes} min give {(retries + 1) * max_minutes / 60:.1f} h: "
                      f"raise the profile's retries (or runtime and max_minutes), or it never finishes")
     return "\n".join(lines)
@@ -267,16 +321,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-jobs", type=int, default=100, metavar="N",
                    help="GPU jobs the cluster runs at once for you (your job limit; default 100)")
     p.add_argument("--retries", type=int, default=3, help="the profile's retries (default 3, as profiles/slurm)")
-    p.add_argument("--benchmarks", type=Path, metavar="DIR",
-                   help="results/<study>/benchmarks of a finished (pilot) study on the same GPUs: use its measured "
-                        "throughput instead of plan.samples_per_second")
+    p.add_argument("--benchmarks", type=Path, metavar="DIR_OR_JSON",
+                   help="results/<study>/benchmarks of a finished (pilot) study on the same GPUs, or the "
+                        "gpu_bench.json of bench/bench_gpu.py (a one-job GPU pilot, docs/cluster.md): use its "
+                        "measured throughput instead of plan.samples_per_second")
+    p.add_argument("--infants", type=int, metavar="N",
+                   help="plan for N infants (each of the sheet's mean measured size, else plan.assumed_hours) "
+                        "instead of the cohort sheet's rows: for a cohort not yet collected")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.max_jobs < 1 or args.retries < 0:
-        raise NeonasError("--max-jobs must be >= 1 and --retries >= 0")
+    if args.max_jobs < 1 or args.retries < 0 or (args.infants is not None and args.infants < 3):
+        raise NeonasError("--max-jobs must be >= 1, --retries >= 0 and --infants >= 3")
     cfg = load_study_config(args.configfile, args.config)
     plan = from_dict(PlanConfig, cfg.get("plan"), "plan")
+    result = plan_study(cfg, plan, args.infants)
+    if args.benchmarks and args.benchmarks.is_file():
+        rates, rate_source = pilot_rates(args.benchmarks, result["pack"])
+        print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg))
+        return 0
     if args.benchmarks:
         rate, n = measured_rate(args.benchmarks)
         rate_source = f"measured: {n} search jobs in {args.benchmarks}"
@@ -286,5 +349,5 @@ def run(args: argparse.Namespace) -> int:
         rate = DEFAULT_SAMPLES_PER_SECOND
         rate_source = ("default, measured on a 2-core CPU: no GPU measurement is shipped; set "
                        "plan.samples_per_second or give --benchmarks of a pilot study")
-    print(report(plan_study(cfg, plan), rate, rate_source, args.max_jobs, args.retries, cfg))
+    print(report(result, dict.fromkeys(GPU_RULES, rate), rate_source, args.max_jobs, args.retries, cfg))
     return 0

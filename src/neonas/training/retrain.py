@@ -194,7 +194,7 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
     for epoch in bar:
         t0 = time.perf_counter()
         model.train()
-        perm = torch.randperm(len(y_tr), generator=gen).to(device)
+        perm = torch.randperm(len(y_tr), generator=gen, device="cpu").to(device)
         total, seen = 0.0, 0
         for i in range(0, len(perm), cfg.batch_size):
             idx = perm[i:i + cfg.batch_size]
