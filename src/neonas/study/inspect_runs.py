@@ -49,17 +49,25 @@ def model_summary(path: str | os.PathLike) -> dict:
     return card(ckpt, path)
 
 
-def format_model(c: dict) -> str:
-    inp, tr = c["input"], c["training"]
-    if (tr.get("meta") or {}).get("final") or tr["fold"] is None:
-        return _format_final(c)
-    lines = [
+def _header(c: dict) -> list[str]:
+    """The lines every model has: file, architecture, input, channels, classes."""
+    inp = c["input"]
+    return [
         f"model       {c['model']}",
         f"arch        {c['arch_hash']}  ({c['n_params']} parameters)  {json.dumps(c['architecture'])}",
         f"input       {len(inp['channels'])} channels x {inp['shape'][2]} samples ({inp['sfreq_hz']:g} Hz, "
         f"{inp['epoch_s']:g} s epochs)",
         f"channels    {' '.join(inp['channels'])}",
         f"classes     {' '.join(c['output']['classes'])}",
+    ]
+
+
+def format_model(c: dict) -> str:
+    tr = c["training"]
+    if (tr.get("meta") or {}).get("final") or tr["fold"] is None:
+        return _format_final(c)
+    lines = [
+        *_header(c),
         f"trained on  {' '.join(tr['train_ids']) or '-'}  (validation {' '.join(tr['val_ids']) or '-'}; "
         f"fold {tr['fold']}, seed {tr['seed']}, best epoch {tr['best_epoch']} of {tr['epochs_run']})",
         f"test        {' '.join(tr['test_ids']) or '-'}",
@@ -78,14 +86,9 @@ def format_model(c: dict) -> str:
 def _format_final(c: dict) -> str:
     """A study's final model (`neonas final`): trained on every infant, so no fold and no test infant; the
     metrics.json beside it holds its ARCHITECTURE's results on the study's folds (other models), not its own."""
-    inp, tr = c["input"], c["training"]
+    tr = c["training"]
     lines = [
-        f"model       {c['model']}",
-        f"arch        {c['arch_hash']}  ({c['n_params']} parameters)  {json.dumps(c['architecture'])}",
-        f"input       {len(inp['channels'])} channels x {inp['shape'][2]} samples ({inp['sfreq_hz']:g} Hz, "
-        f"{inp['epoch_s']:g} s epochs)",
-        f"channels    {' '.join(inp['channels'])}",
-        f"classes     {' '.join(c['output']['classes'])}",
+        *_header(c),
         f"trained on  {' '.join(tr['train_ids']) or '-'}  (validation {' '.join(tr['val_ids']) or '-'}; "
         f"the study's final model: every infant, no fold; seed {tr['seed']}, best epoch {tr['best_epoch']} of "
         f"{tr['epochs_run']})",
