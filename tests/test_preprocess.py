@@ -260,16 +260,18 @@ def test_workflow_reruns_preprocessing_exactly_when_its_config_changes(tmp_path)
     assert planned() == []  # nothing changed: nothing to do
     first = {n: (wd / f"results/rr/h5/{n}.h5").stat().st_mtime_ns for n in "abc"}
 
-    (wd / "cohort.tsv").write_text(cohort.replace("b\tb.edf\t\tannotations\t\t", "b\tb.edf\t\tannotations\t\th_freq=20"))
+    # a per-recording setting that does not shape the signal (its own epoch grid); a filter per row is refused
+    (wd / "cohort.tsv").write_text(cohort.replace("b\tb.edf\t\tannotations\t\t",
+                                                  "b\tb.edf\t\tannotations\t\tgrid_start_s=10"))
     assert planned() == ["b"]
     snakemake(wd, *h5, "--cores", "1", "--configfile", "study.yaml")
     after = {n: (wd / f"results/rr/h5/{n}.h5").stat().st_mtime_ns for n in "abc"}
     assert [n for n in "abc" if after[n] != first[n]] == ["b"]
-    assert read_recording(wd / "results/rr/h5/b.h5").preprocess_config["h_freq"] == 20
+    assert read_recording(wd / "results/rr/h5/b.h5").preprocess_config["grid_start_s"] == 10
 
-    # the config file's contents: every recording whose resolved config changes (b's own h_freq=20 wins)
+    # the config file's contents: every recording whose resolved config changes
     (wd / "pre.yaml").write_text("preset: neonatal\nh_freq: 25\n")
-    assert planned() == ["a", "c"]
+    assert planned() == ["a", "b", "c"]
     (wd / "pre.yaml").write_text("preset: neonatl\n")
     proc = snakemake(wd, *h5, "-n", "--configfile", "study.yaml", check=False)
     assert proc.returncode != 0

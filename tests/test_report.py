@@ -41,6 +41,8 @@ def yardstick_files():  # the common yardstick (workflow/rules/yardstick.smk): n
     return []
 def sanity_files():
     return []
+def fidelity_dirs():  # the fidelity check (workflow/rules/fidelity.smk): not in this study
+    return []
 include: {aggregate!r}
 include: {report!r}
 rule all:
