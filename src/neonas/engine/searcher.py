@@ -76,6 +76,13 @@ class SearchConfig:
     sampler: Literal["controller", "random"] = "controller"
 
 
+def search_config(data: dict, where: str = "search") -> SearchConfig:
+    """SearchConfig from a mapping whose `space` may be a named space (`space: thesis`, space.NAMED_SPACES)."""
+    if isinstance(data.get("space"), str):
+        data = {**data, "space": named_space(data["space"])}
+    return from_dict(SearchConfig, data, where)
+
+
 def load_config(path: str | os.PathLike | None, overrides: list[str] | None = None) -> SearchConfig:
     """SEARCH.yaml (or the defaults when None) plus `key.sub=value` overrides."""
     data = load_yaml(path) if path is not None else {}
@@ -84,9 +91,7 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
             data["space"] = named_space(data["space"])  # `space: NAME` then --set space.KEY=...: keys on top
         set_dotted(data, item)
     try:
-        if isinstance(data.get("space"), str):  # `space: thesis`: a named space (space.NAMED_SPACES)
-            data["space"] = named_space(data["space"])
-        return from_dict(SearchConfig, data)
+        return search_config(data, "")
     except NeonasError as err:
         raise NeonasError(str(err), path) from None
 

@@ -46,7 +46,7 @@ DEFAULT_SAMPLES_PER_SECOND = 20.0
 #: measured with the thesis space on CPU (6,000 scored epochs in 148 s beside 120 training epochs in 6-8 s),
 #: 0.27-0.3 with the default space (docs/search.md)
 FORWARD_SHARE = 0.4
-GPU_RULES = ("search", "retrain", "retrain_baseline", "yardstick", "final")
+GPU_RULES = ("search", "fidelity", "retrain", "retrain_baseline", "yardstick", "final")
 
 
 @dataclass
@@ -141,12 +141,29 @@ def study_folds(cfg: dict, infants: list[str]) -> list[dict]:
 
 def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
     """Training samples of one search and its derive."""
-    from neonas.engine.search import SearchConfig
+    from neonas.engine.searcher import search_config
 
-    s = from_dict(SearchConfig, {k: v for k, v in search.items() if k != "pack"}, "search")
+    s = search_config({k: v for k, v in search.items() if k != "pack"}, "search")
     per_child = n_val if s.reward.validation == "full" else min(s.training.val_batch_size, n_val)
     scored = s.controller.train_steps * s.controller.num_aggregate * per_child
     return s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
+
+
+def fidelity_work(fidelity: dict, search: dict, n_train: int, n_val: int) -> float:
+    """Training samples of one fold's fidelity check: the panel (one homogeneous net per op of the space, an upper
+    bound on the montage's distinct ops, plus panel_samples) trained alone, and the uniformly trained supernets."""
+    from neonas.engine.searcher import search_config
+    from neonas.engine.space import op_choices
+    from neonas.training.fidelity import FidelityConfig
+
+    f = from_dict(FidelityConfig, {k: v for k, v in fidelity.items() if k != "enabled"}, "fidelity")
+    s = search_config({k: v for k, v in search.items() if k != "pack"}, "search")
+    panel = len(op_choices(s.space)) + f.panel_samples
+    alone = panel * f.standalone_seeds * f.standalone_epochs * (n_train + FORWARD_SHARE * n_val)
+    epochs = max(f.checkpoints) if f.checkpoints else s.training.epochs  # the supernets train to the last checkpoint
+    points = len(f.checkpoints) or max(s.training.epochs // 5, 1)
+    shared = len(f.supernet_seeds) * (epochs * n_train + FORWARD_SHARE * panel * n_val * points)
+    return alone + shared
 
 
 def retrain_work(retrain: dict, n_train: int, n_val: int, n_test: int) -> float:
@@ -184,6 +201,11 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
         for n in size:
             add("search", search_work(search, cfg["derive"], n["train"], n["val"]), seeds)
             add("retrain", top_k * retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)
+    fid = cfg.get("fidelity") or {}
+    if fid.get("enabled", True):
+        random_search = merge(cfg["search"], {"sampler": "random"})
+        for n in size:
+            add("fidelity", fidelity_work(fid, random_search, n["train"], n["val"]))
     for n in size:
         if cfg["arms"].get("handcrafted"):
             add("retrain_baseline", retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)
@@ -199,7 +221,8 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
             "search_config": len(arms), "search": len(arms) * -(-n_grid // pack["search"]),
             "retrain": len(arms) * -(-n_grid // pack["retrain"]),
             "retrain_baseline": n_grid if cfg["arms"].get("handcrafted") else 0,
-            "yardstick": n_grid if cfg["arms"].get("random") else 0, "final": 1, "aggregate": 1, "report": 1,
+            "yardstick": n_grid if cfg["arms"].get("random") else 0,
+            "fidelity": len(folds) if fid.get("enabled", True) else 0, "final": 1, "aggregate": 1, "report": 1,
             "summary": 1}
     return {"jobs": jobs, "samples": samples, "longest": longest, "epochs": counts, "source": source, "epoch_s": epoch_s,
             "folds": folds, "arms": len(arms), "seeds": seeds, "pack": pack}
@@ -290,7 +313,7 @@ def report(result: dict, rates: dict[str, float], rate_source: str, max_jobs: in
     total = sum(hours(samples[r], rates[r]) for r in samples)
     lines.append(f"{'total':<18}{sum(jobs.values()):>7}{'':>22}{total:>12,.0f}")
     # stages run one after the other; within one, at most max_jobs GPU jobs at a time
-    stages = (("search", ("search",)), ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")),
+    stages = (("search + fidelity", ("search", "fidelity")), ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")),
               ("final", ("final",)))
     wall = [(name, max(max(hours(longest[r], rates[r]) for r in rules),
                        sum(hours(samples[r], rates[r]) for r in rules) / max_jobs)) for name, rules in stages]
