@@ -22,7 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("neonas.study.inspect", "print a summary of a preprocessed HDF5 file, a model.pt or a search run"),
     "folds": ("neonas.store.splits", "split infants into train/validation/test folds (never splitting an infant)"),
     "search": ("neonas.engine.search", "run an ENAS (or random) architecture search on one fold"),
-    "derive": ("neonas.engine.derive", "sample architectures from a trained search and keep the best on validation"),
+    "derive": ("neonas.training.rerank", "sample architectures from a trained search, keep the best on validation "
+               "(optionally re-ranked by short stand-alone training)"),
     "yardstick": ("neonas.engine.yardstick", "score every arm's final policy and top-k on one shared, uniformly "
                   "trained supernet (the common yardstick)"),
     "retrain": ("neonas.training.retrain", "train an architecture from scratch and evaluate it on the test infants"),

@@ -47,6 +47,7 @@ rule search:
     params:
         device=config["device"],
         samples=config["derive"]["samples"],
+        rerank=config["derive"]["rerank"],
         top_k=TOP_K,
     wildcard_constraints:
         arm="nas|random",
@@ -74,6 +75,8 @@ rule search:
         done
         # the partial run stays until derive succeeds: a failed derive resumes the finished search in seconds
         neonas derive --run $run --samples {params.samples} --top-k {params.top_k} --seed {wildcards.seed} \
-            --folds {input.folds} --device {params.device} --out $run/derived.json >> {log} 2>&1
+            --folds {input.folds} --device {params.device} --rerank {params.rerank[method]} \
+            --rerank-candidates {params.rerank[candidates]} --rerank-epochs {params.rerank[epochs]} \
+            --rerank-eta {params.rerank[eta]} --out $run/derived.json >> {log} 2>&1
         rm -rf $partial
         """
