@@ -19,7 +19,7 @@ from neonas.cli import main
 from neonas.engine.space import SpaceConfig, arch_hash
 from neonas.store.h5io import Recording, write_recording
 from neonas.store.splits import write_folds
-from neonas.training.rerank import RerankConfig, rerank
+from neonas.training.rerank import RerankConfig, planned_child_epochs, rerank
 from neonas.training.retrain import RetrainConfig
 
 SPACE = SpaceConfig(n_layers=2, filters=4, spans=[1, 2], dilations=[1], time_kernels=[3], stem_stride=2, stem_pool=2,
@@ -79,7 +79,7 @@ def test_rerank_finds_the_net_the_supernet_ranked_last_without_reading_test_infa
     r = out["rerank"]
     assert [rd["epochs"] for rd in r["rounds"]] == [3, 6]  # 5 candidates -> 2 -> 1, epochs doubling
     assert [len(rd["candidates"]) for rd in r["rounds"]] == [5, 2]
-    assert r["child_epochs"] == 5 * 3 + 2 * 6 and r["seconds"] > 0
+    assert r["child_epochs"] == 5 * 3 + 2 * 6 == planned_child_epochs(cfg, 5, 1) and r["seconds"] > 0
     first = {c["hash"]: c["score"] for c in r["rounds"][0]["candidates"]}
     assert first[good] > 0.5 and max(v for h, v in first.items() if h != good) < 0.3  # chance for the blind nets
     last = {c["hash"]: c["score"] for c in r["rounds"][-1]["candidates"]}
@@ -102,3 +102,22 @@ def test_rerank_keeps_top_k_and_checks_its_options(sign_cohort, one_torch_thread
     assert main(["derive", "--run", str(tmp_path), "--rerank", "halving", "--rerank-eta", "1",
                  "--out", str(tmp_path / "d.json")]) == 2
     assert "--rerank options" in capsys.readouterr().err
+
+
+def test_planned_cost_of_the_defaults():
+    cfg = RerankConfig("halving")
+    assert planned_child_epochs(cfg, 100, 1) == planned_child_epochs(cfg, 100, 3) == 16 * 5 + 4 * 10
+    assert planned_child_epochs(cfg, 100, 4) == 16 * 5  # 16 -> 4 = top_k: ranked by round 1
+    assert planned_child_epochs(cfg, 3, 1) == 3 * 5  # fewer distinct candidates than C
+    assert planned_child_epochs(RerankConfig("halving", eta=2), 100, 1) == 16 * 5 + 8 * 10 + 4 * 20 + 2 * 40
+    assert planned_child_epochs(RerankConfig(), 100, 1) == 0
+
+
+def test_plan_counts_the_re_ranking_epochs():
+    from neonas.study.plan import search_work
+
+    search = {"training": {"epochs": 2}}
+    plain = search_work(search, {"samples": 50, "top_k": 1}, 1000, 100)
+    halving = search_work(search, {"samples": 50, "top_k": 1, "rerank": {"method": "halving"}}, 1000, 100)
+    measured = search_work(search, {"samples": 50, "rerank_child_epochs": 7}, 1000, 100)
+    assert halving - plain == pytest.approx(120 * (measured - plain) / 7) and halving > plain

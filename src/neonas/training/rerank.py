@@ -59,6 +59,19 @@ class RerankConfig:
                              f"{self.epochs} and {self.eta}")
 
 
+def planned_child_epochs(cfg: RerankConfig, n_candidates: int, top_k: int) -> int:
+    """Stand-alone training epochs that re-ranking n_candidates down to top_k costs (0 for method none)."""
+    if cfg.method == "none":
+        return 0
+    n, epochs, total = min(n_candidates, cfg.candidates), cfg.epochs, 0
+    while True:
+        total += n * epochs
+        n = max(top_k, math.ceil(n / cfg.eta))
+        if n <= top_k:
+            return total
+        epochs *= 2
+
+
 def ranked_candidates(doc: dict) -> list[dict]:
     """derive's distinct, non-constant sampled architectures, best supernet score first (ties: sampling order)."""
     out, seen = [], set()
