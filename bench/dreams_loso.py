@@ -221,7 +221,10 @@ def main() -> int:
     if not rows:
         print("no runs yet")
         return 0
-    scale = f"{len({r['fold'] for r in rows})} folds x {len({r['seed'] for r in rows})} seeds"
+    per_seed = {s: sorted(r["fold"] for r in rows if r["seed"] == s) for s in sorted({r["seed"] for r in rows})}
+    n_folds = {len(f) for f in per_seed.values()}
+    scale = (f"{n_folds.pop()} folds x {len(per_seed)} seeds" if len(n_folds) == 1 else
+             "; ".join(f"seed {s}: {len(f)} fold(s)" for s, f in per_seed.items()))
     print(table(rows, scale))
     return 0
 
