@@ -3,7 +3,7 @@ by short stand-alone training.
 
 Step 1 (neonas.engine.derive): M architectures are sampled from the final policy (or uniformly, for a
 random search) and scored on the WHOLE validation set with the shared weights; the K best distinct ones
-are kept. The shared weights rank architectures poorly in the default space (issue 16), so
+are kept. The shared weights rank architectures poorly in the default space (issue 16), hence
 
 Step 2 (`--rerank halving`, successive halving): the C best distinct candidates by that supernet score are
 each trained FROM SCRATCH for E epochs on the fold's training infants (retrain's training loop and recipe,
@@ -12,7 +12,8 @@ retrain's early stopping would keep). The best 1/eta go on to a round with twice
 remain; those K are ranked by the last round's score. 16 -> 4 -> 1 with E = 5 trains 16 x 5 + 4 x 10 = 120
 child-epochs. The test infants are never read. derived.json then holds every round's scores, the seconds
 and the child-epochs spent (`rerank`), and the supernet's own top-K (`top_supernet`); `top` is the
-re-ranked list that `neonas retrain --arch derived.json --rank R` reads.
+re-ranked list that `neonas retrain --arch derived.json --rank R` reads. The default is none: on DREAMS,
+leave one subject out, re-ranking did not improve the retrained rank 0 (docs/search.md, bench/dreams_loso.py).
 """
 
 from __future__ import annotations
