@@ -294,3 +294,19 @@ def test_help_reads_well(command, capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--out" in text and ("--resume" in text if command == "search" else "--top-k" in text)
+
+
+def test_derive_can_rerank_by_stand_alone_training(straight, tmp_path):
+    """`--rerank halving` re-ranks the supernet's best candidates; `top_supernet` is plain derive's top."""
+    plain, reranked = tmp_path / "plain.json", tmp_path / "reranked.json"
+    assert main(["derive", "--run", str(straight), "--samples", "12", "--top-k", "2", "--out", str(plain)]) == 0
+    assert main(["derive", "--run", str(straight), "--samples", "12", "--top-k", "2", "--rerank", "halving",
+                 "--rerank-candidates", "4", "--rerank-epochs", "1", "--rerank-eta", "2", "--rerank-set",
+                 "batch_size=16", "--out", str(reranked)]) == 0
+    p, r = json.loads(plain.read_text()), json.loads(reranked.read_text())
+    assert p["rerank"] == {"method": "none", "candidates": 16, "epochs": 5, "eta": 4, "child_epochs": 0, "seconds": 0.0}
+    assert r["top_supernet"] == p["top"] and r["sampled"] == p["sampled"]
+    rounds = r["rerank"]["rounds"]
+    assert r["rerank"]["child_epochs"] == sum(rd["epochs"] * len(rd["candidates"]) for rd in rounds)
+    assert r["rerank"]["train_config"]["batch_size"] == 16 and len(r["top"]) == 2
+    assert {t["hash"] for t in r["top"]} <= {c["hash"] for c in rounds[0]["candidates"]}

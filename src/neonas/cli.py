@@ -24,7 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fidelity": ("neonas.training.fidelity", "check the estimator before searching: do the shared weights rank "
                  "architectures as stand-alone training does (Kendall tau, verdict)?"),
     "search": ("neonas.engine.search", "run an ENAS (or random) architecture search on one fold"),
-    "derive": ("neonas.engine.derive", "sample architectures from a trained search and keep the best on validation"),
+    "derive": ("neonas.training.rerank", "sample architectures from a trained search, keep the best on validation "
+               "(optionally re-ranked by short stand-alone training)"),
     "yardstick": ("neonas.engine.yardstick", "score every arm's final policy and top-k on one shared, uniformly "
                   "trained supernet (the common yardstick)"),
     "retrain": ("neonas.training.retrain", "train an architecture from scratch and evaluate it on the test infants"),

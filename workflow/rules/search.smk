@@ -38,6 +38,12 @@ rule search_config:
 #   snakemake --cores 2 results/demo/search/nas/sigmoid/seed0/fold0
 
 
+# derive's re-ranking (config derive.rerank; docs/search.md): the same arguments for every search of the study
+RERANK_ARGS = "--rerank {method} --rerank-candidates {candidates} --rerank-epochs {epochs} --rerank-eta {eta}".format(
+    **config["derive"]["rerank"]
+)
+
+
 if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules below
 
     rule search:
@@ -51,6 +57,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
             device=config["device"],
             samples=config["derive"]["samples"],
             top_k=TOP_K,
+            rerank=RERANK_ARGS,
         wildcard_constraints:
             arm="nas|random",
         threads: 1
@@ -77,7 +84,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
             done
             # the partial run stays until derive succeeds: a failed derive resumes the finished search in seconds
             neonas derive --run $run --samples {params.samples} --top-k {params.top_k} --seed {wildcards.seed} \
-                --folds {input.folds} --device {params.device} --out $run/derived.json >> {log} 2>&1
+                {params.rerank} --folds {input.folds} --device {params.device} --out $run/derived.json >> {log} 2>&1
             rm -rf $partial
             """
 
@@ -98,7 +105,7 @@ search_one() {{  # run seed fold log: one search of the pack, as rule search run
         echo "config or folds changed since $partial was started: starting over" > $log; rm -rf $partial
     fi
     mkdir -p $partial $run; cat {input.config} {input.folds} > $partial/inputs
-    local args="--samples {params.samples} --top-k {params.top_k} --seed $seed"
+    local args="--samples {params.samples} --top-k {params.top_k} --seed $seed {params.rerank}"
     if [ -f $partial/derived.json ] && [ "$(cat $partial/derive.args 2>/dev/null)" = "$args" ]; then
         echo "search and derive finished in an earlier attempt of this pack: linking $partial" >> $log
     else
@@ -159,6 +166,7 @@ if SEARCH_PACK > 1:
                 device=config["device"],
                 samples=config["derive"]["samples"],
                 top_k=TOP_K,
+                rerank=RERANK_ARGS,
                 threads=pack_threads(),
                 members=" ".join(f"{s}:{f}" for s, f in _members),
                 n=len(_members),

@@ -11,7 +11,6 @@ infants are never read.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
@@ -24,7 +23,6 @@ from neonas.engine.controller import Controller
 from neonas.engine.search import Search, SearchConfig
 from neonas.engine.space import arch_hash, canonical
 from neonas.errors import NeonasError
-from neonas.io import write_text_atomic
 from neonas.store.data import load_infants
 from neonas.store.splits import load_fold
 from neonas.torchutil import select_device
@@ -93,7 +91,8 @@ def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int
     log.info("scored %d sampled architectures (%d distinct) on %d validation epochs; best %s %.4f (%s)",
              samples, len(scores), len(val), cfg.reward.metric, top[0]["supernet_metric"], top[0]["hash"])
     return {"run": str(run), "metric_name": cfg.reward.metric, "n_sampled": samples, "sampled": sampled, "top": top,
-            "sampler": cfg.sampler, "seed": seed, "space": to_dict(cfg.space)}
+            "sampler": cfg.sampler, "seed": seed, "space": to_dict(cfg.space), "folds": str(folds or final["folds"]),
+            "fold": final["fold"]}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,11 +106,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="folds file, if it moved since the search (default: the path recorded by the search)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     p.add_argument("--out", required=True, metavar="derived.json", help="where to write the result")
-
-
-def run(args: argparse.Namespace) -> int:
-    doc = derive(args.run, args.samples, args.top_k, args.seed, args.folds, args.device)
-    write_text_atomic(args.out, json.dumps(doc, indent=2) + "\n")
-    for item in doc["top"]:
-        print(f"rank {item['rank']}: {doc['metric_name']} {item['supernet_metric']:.4f}  {item['hash']}")
-    return 0
+    # the command itself (with re-ranking by stand-alone training) is neonas.training.rerank

@@ -140,13 +140,20 @@ def study_folds(cfg: dict, infants: list[str]) -> list[dict]:
 
 
 def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
-    """Training samples of one search and its derive."""
+    """Training samples of one search and its derive (with its re-ranking, if any)."""
     from neonas.engine.searcher import search_config
 
     s = search_config({k: v for k, v in search.items() if k != "pack"}, "search")
     per_child = n_val if s.reward.validation == "full" else min(s.training.val_batch_size, n_val)
     scored = s.controller.train_steps * s.controller.num_aggregate * per_child
-    return s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
+    from neonas.training.rerank import RerankConfig, planned_child_epochs
+
+    rerank = derive.get("rerank_child_epochs")  # measured (a finished derive) or planned (stand-alone epochs)
+    if rerank is None:
+        rerank = planned_child_epochs(from_dict(RerankConfig, derive.get("rerank", {}), "derive.rerank"),
+                                      derive["samples"], derive.get("top_k", 1))
+    return (s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
+            + rerank * (n_train + FORWARD_SHARE * n_val))
 
 
 def fidelity_work(fidelity: dict, search: dict, n_train: int, n_val: int) -> float:
@@ -257,7 +264,9 @@ def measured_rate(benchmarks: Path) -> tuple[float, int]:
         with open(tsv) as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         derived = study_dir / "search" / arm / setting / tsv.parent.name / tsv.stem / "derived.json"
-        derive = {"samples": json.loads(derived.read_text())["n_sampled"] if derived.exists() else 0}
+        doc = json.loads(derived.read_text()) if derived.exists() else {}
+        derive = {"samples": doc.get("n_sampled", 0),
+                  "rerank_child_epochs": doc.get("rerank", {}).get("child_epochs", 0)}
         work += search_work(load_yaml(config), derive, n["train"], n["val"])
         # a packed search's share of its job: the job's wall time over its searches (benchmarks of search.pack)
         seconds += float(rows[0]["pack_s"]) / int(rows[0]["pack"]) if "pack" in rows[0] else float(rows[0]["s"])
