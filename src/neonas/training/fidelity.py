@@ -238,6 +238,10 @@ def verdict_text(result: dict, space_note: str) -> str:
 def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, device: str = "auto",
              planted: bool = False) -> dict:
     started = time.monotonic()
+    epochs = cfg.training.epochs  # checked first: the stand-alone panel below takes most of the time
+    points = sorted(set(fid.checkpoints or [*range(5, epochs, 5), epochs]))
+    if not points or points[0] < 0 or points[-1] > epochs:
+        raise NeonasError(f"fidelity.checkpoints must lie in 0..training.epochs ({epochs}), got {fid.checkpoints}")
     dev = select_device(device)
     split = load_fold(folds, fold)
     train_ds = load_split(split, "train", folds, cfg.training.drop_artifacts)
@@ -249,10 +253,6 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
     t0 = time.monotonic()
     reference = standalone(panel, cfg, fid, train_ds, val_ds, dev)
     standalone_s = time.monotonic() - t0
-    epochs = cfg.training.epochs
-    points = sorted(set(fid.checkpoints or [*range(5, epochs, 5), epochs]))
-    if not points or points[0] < 0 or points[-1] > epochs:
-        raise NeonasError(f"fidelity.checkpoints must lie in 0..training.epochs ({epochs}), got {fid.checkpoints}")
     t0 = time.monotonic()
     preds = {}  # seed -> epoch -> nets x val epochs
     for seed in fid.supernet_seeds:
