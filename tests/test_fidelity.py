@@ -105,13 +105,14 @@ def test_fidelity_fails_on_shared_weights_trained_zero_epochs(cohort, tmp_path, 
     out = tmp_path / "fid0"
     folds = folds_at(cohort, cohort / "h5", tmp_path / "folds.json")
     assert main(["fidelity", "--folds", folds, "--fold", "0", *SMALL,
-                 "--fidelity-set", "checkpoints=[0]", "--device", "cpu", "--out", str(out)]) == 0
+                 "--fidelity-set", "checkpoints=[0]", "--planted", "--device", "cpu", "--out", str(out)]) == 0
     doc = json.loads((out / "fidelity.json").read_text())
     assert not doc["passed"] and doc["warmup_epochs"] is None
     assert doc["verdict"].startswith(("No:", "Cannot tell:")) and doc["verdict"] in capsys.readouterr().out
     assert doc["panel_size"] == 6 and len(doc["panel"][0]["standalone"]) == 2
     assert (out / "panel.csv").read_text().count("\n") == 7 and (out / "fidelity.png").stat().st_size > 1000
     assert set(doc["cost_seconds"]) == {"standalone", "supernet", "total"}
+    assert doc["planted"]["pair_ops"] == ["conv s2 d4 t5"] and doc["planted"]["pair_net_standalone_rank"]
     assert doc["scoring"]["full_epochs_per_child"] >= doc["scoring"]["minibatch_epochs_per_child"] > 0
     assert set(doc["val_ids"]).isdisjoint(json.loads(open(folds).read())["folds"][0]["test"])
 

@@ -288,7 +288,7 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
                    "standalone": reference[i].tolist(), "supernet": last[i].tolist()} for i, a in enumerate(panel)],
     }
     if planted:
-        result["planted"] = planted_cue(result, panel, reference, last, preds, points[-1], val_ds, fid)
+        result["planted"] = planted_cue(result, cfg.space, panel, reference, last, preds, points[-1], val_ds, fid)
     note = f"{cfg.space.n_layers} layers, {len(labels)} distinct ops, panel of {len(panel)}, fold {fold}"
     result["verdict"] = verdict_text(result, note)
     return result
@@ -314,9 +314,9 @@ def minibatch_scoring(reference, preds, epoch, val_ds, cfg: SearchConfig, fid: F
             "cost_ratio_full_vs_minibatch": round(n / size, 2)}
 
 
-def planted_cue(result: dict, panel, reference, last, preds, epoch, val_ds, fid) -> dict:
+def planted_cue(result: dict, space, panel, reference, last, preds, epoch, val_ds, fid) -> dict:
     """The synthetic cohort's cue: the pair op's layer-0 gain (both estimates) and the pair net's QS/IS recall."""
-    pair = [op_label(op) for op in op_choices(replace_space(result["space"]), result["n_channels"])
+    pair = [op_label(op) for op in op_choices(space, result["n_channels"])
             if op["op"] == "conv" and (op["span"], op["dilation"]) == PAIR]
     out = {"pair_ops": pair, "layer0_gain": {}, "pair_net_recall": {}}
     for kind, table in result["gains"].items():
@@ -332,12 +332,6 @@ def planted_cue(result: dict, panel, reference, last, preds, epoch, val_ds, fid)
         out.setdefault("pair_net_standalone_rank", {})[arch_hash(panel[i])] = int(
             (reference.mean(axis=1) > reference[i].mean()).sum()) + 1
     return out
-
-
-def replace_space(space: dict):
-    from neonas.engine.space import SpaceConfig
-
-    return from_dict(SpaceConfig, space)
 
 
 # ----------------------------------------------------------------------------- output
