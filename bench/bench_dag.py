@@ -56,6 +56,15 @@ def make_study(root: Path, n_settings: int, pack: int = 1) -> Path:
     return wd
 
 
+# the hand-designed arm's rule, the same in both bare workflows (appended to each)
+BASELINE = """rule baseline:
+    input: "folds.json"
+    output: directory("b/{{seed}}/{{f}}")
+    log: "logs/baseline/{{seed}}/{{f}}.log"
+    benchmark: "benchmarks/baseline/{{seed}}/{{f}}.tsv"
+    shell: "neonas retrain --baseline handcrafted --out {{output}} > {{log}}"
+"""
+
 BARE_ONE = """
 RUNS = [(s, seed, f) for s in range({n}) for seed in range(10) for f in range(10)]
 rule all:
@@ -74,12 +83,6 @@ rule retrain:
     log: "logs/retrain/{{s}}/{{seed}}/{{f}}.log"
     benchmark: "benchmarks/retrain/{{s}}/{{seed}}/{{f}}.tsv"
     shell: "neonas retrain --arch {{input[0]}}/derived.json --out {{output}} > {{log}}"
-rule baseline:
-    input: "folds.json"
-    output: directory("b/{{seed}}/{{f}}")
-    log: "logs/baseline/{{seed}}/{{f}}.log"
-    benchmark: "benchmarks/baseline/{{seed}}/{{f}}.tsv"
-    shell: "neonas retrain --baseline handcrafted --out {{output}} > {{log}}"
 """
 
 BARE = """
@@ -105,12 +108,6 @@ for p, members in enumerate(PACKS):
         log: [f"logs/retrain/{{{{s}}}}/{{seed}}/{{f}}.log" for seed, f in members]
         benchmark: f"benchmarks/retrain/{{{{s}}}}/{{p}}.tsv"
         shell: "neonas retrain --arch {{input[0]}}/derived.json --out {{output}} > {{log}}"
-rule baseline:
-    input: "folds.json"
-    output: directory("b/{{seed}}/{{f}}")
-    log: "logs/baseline/{{seed}}/{{f}}.log"
-    benchmark: "benchmarks/baseline/{{seed}}/{{f}}.tsv"
-    shell: "neonas retrain --baseline handcrafted --out {{output}} > {{log}}"
 """
 
 
@@ -119,7 +116,7 @@ def make_bare(root: Path, n_settings: int, pack: int = 1) -> Path:
     search and a rule retrain with one output each; pack N: one rule per pack position, as the study's)."""
     wd = root / f"bare{n_settings}-pack{pack}"
     wd.mkdir()
-    (wd / "Snakefile").write_text((BARE if pack > 1 else BARE_ONE).format(n=n_settings, pack=pack))
+    (wd / "Snakefile").write_text(((BARE if pack > 1 else BARE_ONE) + BASELINE).format(n=n_settings, pack=pack))
     (wd / "folds.json").touch()
     return wd
 
