@@ -7,6 +7,7 @@ architecture for 2 epochs. `tiny_model_once` trains it once per session.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -20,6 +21,12 @@ SETTINGS = ["channels=[C3, O1, Cz]", "resample_hz=32", "epoch_s=8", "h_freq=12",
 EPOCH_S, SFREQ, CHANNELS = 8.0, 32.0, ["C3", "O1", "Cz"]
 ARCH = {"layers": [{"op": "conv", "span": 2, "dilation": 1, "time_kernel": 3, "skips": []},
                    {"op": "pool", "kind": "avg", "skips": [0]}]}
+
+
+def read_tsv(path: Path) -> list[dict]:
+    """The rows of a TSV file (predict's hypnograms) as dicts."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def stages(seconds: float, seed: int) -> list[tuple[float, float, str]]:

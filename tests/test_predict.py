@@ -3,7 +3,6 @@ with MNE; several recordings and cohort sheets; bad input fails with one clear l
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -18,7 +17,16 @@ from edfmaker import tone, write_edf
 from neonas.cli import main
 from neonas.store.h5io import read_recording
 from neonas.training.evaluate import load_model, predict
-from predictfixture import CHANNELS, EPOCH_S, SETTINGS, recording, set_args, tiny_model_once, train_tiny
+from predictfixture import (
+    CHANNELS,
+    EPOCH_S,
+    SETTINGS,
+    read_tsv,
+    recording,
+    set_args,
+    tiny_model_once,
+    train_tiny,
+)
 from wfutil import copy_workflow, snakemake
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -27,11 +35,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     return tiny_model_once(tmp_path_factory)
-
-
-def read_tsv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def edited_model(model: Path, out: Path, edit) -> Path:

@@ -4,7 +4,6 @@ recording's length, flat or disconnected input channels flag their epochs, and t
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,7 @@ from conftest import shared_file
 from edfmaker import tone, write_edf
 from neonas.cli import main
 from neonas.store.h5io import read_recording
-from predictfixture import CHANNELS, set_args, tiny_model_once
+from predictfixture import CHANNELS, read_tsv, set_args, tiny_model_once
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -23,11 +22,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     return tiny_model_once(tmp_path_factory)
-
-
-def read_tsv(path: Path) -> list[dict]:
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
 
 
 def text_recording(path: Path, seconds: float, sfreq: float) -> Path:
