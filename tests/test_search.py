@@ -69,7 +69,7 @@ def rows(path: Path) -> list[dict]:
 
 def assert_same_run(a: Path, b: Path) -> None:
     assert (a / "children.csv").read_text() == (b / "children.csv").read_text()
-    drop = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+    drop = lambda rs: [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rs]  # noqa: E731
     assert drop(rows(a / "epochs.csv")) == drop(rows(b / "epochs.csv"))
     fa, fb = (torch.load(d / "final.pt", weights_only=False) for d in (a, b))
     for part in ("supernet", "controller"):
@@ -310,3 +310,19 @@ def test_derive_can_rerank_by_stand_alone_training(straight, tmp_path):
     assert r["rerank"]["child_epochs"] == sum(rd["epochs"] * len(rd["candidates"]) for rd in rounds)
     assert r["rerank"]["train_config"]["batch_size"] == 16 and len(r["top"]) == 2
     assert {t["hash"] for t in r["top"]} <= {c["hash"] for c in rounds[0]["candidates"]}
+
+
+def test_the_warm_up_runs_at_the_full_rate_and_the_cosine_spans_the_controller_epochs():
+    """Search.lr_at (issue 16): the fidelity check trains its supernets at the full rate, so the warm-up it finds
+    must be trained the same way; the decay to lr_min spans only the epochs after it."""
+    from types import SimpleNamespace
+
+    from neonas.engine.searcher import Search, SearchConfig
+
+    cfg = SearchConfig()
+    cfg.training.epochs, cfg.training.warmup_epochs, cfg.training.lr, cfg.training.lr_min = 50, 40, 0.05, 0.0005
+    lr = [Search.lr_at(SimpleNamespace(cfg=cfg), e) for e in range(50)]
+    assert lr[:41] == [0.05] * 41  # epoch 40, the first controller epoch, starts the cosine at the full rate
+    assert all(a > b for a, b in zip(lr[40:-1], lr[41:], strict=True)) and lr[45] == pytest.approx((0.05 + 0.0005) / 2)
+    cfg.training.warmup_epochs = 0
+    assert Search.lr_at(SimpleNamespace(cfg=cfg), 25) == pytest.approx((0.05 + 0.0005) / 2)

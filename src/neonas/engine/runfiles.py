@@ -12,7 +12,8 @@ from neonas.io import write_text_atomic
 
 CHILD_COLUMNS = ["epoch", "step", "sampler", "arch_hash", "arch", "metric_name", "metric", "reward", "baseline",
                  "entropy", "log_prob", "skip_rate", "threshold", "constant"]
-EPOCH_COLUMNS = ["epoch", "shared_loss", "shared_acc", "mean_metric", "mean_reward", "baseline", "entropy", "seconds"]
+EPOCH_COLUMNS = ["epoch", "shared_loss", "shared_acc", "mean_metric", "mean_reward", "baseline", "entropy", "seconds",
+                 "scoring_seconds"]  # wall times: the whole epoch, and its controller phase (scoring the children)
 #: training knobs that may change between a checkpoint and its resume (they do not change the results)
 RUNTIME_ONLY = ("max_minutes", "checkpoint_every")
 

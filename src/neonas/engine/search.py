@@ -142,6 +142,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                 if p["pos"] == n_batches:
                     p.update(phase="controller", pos=0, perm=None)
             if p["phase"] == "controller":
+                scoring = time.monotonic()
                 steps = 0 if epoch < t.warmup_epochs else cfg.controller.train_steps  # warm-up: no children
                 while p["pos"] < steps and not stopping():
                     for row in search.controller_step(epoch):
@@ -152,6 +153,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                         acc["children"] += 1
                     p["step"] += 1
                     p["pos"] += 1
+                acc["scoring_seconds"] = acc.get("scoring_seconds", 0.0) + time.monotonic() - scoring
             acc["seconds"] += time.monotonic() - tick
             if stop.reason:
                 break
@@ -160,7 +162,8 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                 "epoch": epoch, "shared_loss": acc["loss"] / max(acc["n"], 1),
                 "shared_acc": acc["correct"] / max(acc["n"], 1), "mean_metric": acc["metric"] / k,
                 "mean_reward": acc["reward"] / k, "baseline": search.current_baseline,
-                "entropy": acc["entropy"] / k, "seconds": round(acc["seconds"], 3)})
+                "entropy": acc["entropy"] / k, "seconds": round(acc["seconds"], 3),
+                "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3)})
             log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f s",
                      epoch, acc["loss"] / max(acc["n"], 1), acc["correct"] / max(acc["n"], 1), acc["children"],
                      cfg.reward.metric, acc["metric"] / k, acc["reward"] / k, acc["seconds"])
@@ -237,9 +240,13 @@ def warmup_from(cfg: SearchConfig, path: str | os.PathLike) -> SearchConfig:
         log.warning("the fidelity check %s did not pass (%s); warm-up stays at training.warmup_epochs=%d", path,
                     doc.get("verdict", "no verdict"), cfg.training.warmup_epochs)
         return cfg
-    if not isinstance(warm, int) or not 0 <= warm < cfg.training.epochs:
-        raise NeonasError(f"warmup_epochs {warm!r} must lie in [0, training.epochs={cfg.training.epochs}); was the "
-                          "check run with this search config?", path)
+    if not isinstance(warm, int) or warm < 0:
+        raise NeonasError(f"warmup_epochs {warm!r} must be a whole number of epochs >= 0", path)
+    if warm >= cfg.training.epochs:
+        log.warning("the fidelity check %s passed only after %d uniform epochs, and this search has %d: no epoch "
+                    "would be left for the controller; warm-up stays at training.warmup_epochs=%d", path, warm,
+                    cfg.training.epochs, cfg.training.warmup_epochs)
+        return cfg
     log.info("warm-up set by the fidelity check %s: %d uniform epochs (the shared weights ranked the panel from "
              "there on)", path, warm)
     return replace(cfg, training=replace(cfg.training, warmup_epochs=warm))

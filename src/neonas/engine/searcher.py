@@ -45,7 +45,7 @@ class TrainingConfig:
     epochs: int = 3  # search epochs (one shared pass + controller steps each); the thesis ran 3500
     batch_size: int = 64  # training minibatch of the shared weights
     val_batch_size: int = 128  # validation minibatch scoring one child (and chunk size of full scoring)
-    lr: float = 0.05  # SGD (Nesterov momentum) with cosine decay to lr_min over `epochs`
+    lr: float = 0.05  # constant through the warm-up, then cosine decay to lr_min over the remaining epochs
     lr_min: float = 0.0005
     momentum: float = 0.9
     weight_decay: float = 1e-4
@@ -140,8 +140,14 @@ class Search:
 
     # --- shared weights
     def lr_at(self, epoch: int) -> float:
+        """The full rate through the warm-up, then cosine decay to lr_min over the controller's epochs. The
+        fidelity check trains its uniform supernets at the full rate too, so the warm-up it finds is this one
+        (a cosine over all epochs left the weights of some seeds unable to rank after the same 40 epochs)."""
         t = self.cfg.training
-        return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1.0 + math.cos(math.pi * epoch / t.epochs))
+        if epoch < t.warmup_epochs:
+            return t.lr
+        done = (epoch - t.warmup_epochs) / (t.epochs - t.warmup_epochs)
+        return t.lr_min + 0.5 * (t.lr - t.lr_min) * (1.0 + math.cos(math.pi * done))
 
     def decode(self, choices: list) -> dict:
         return decode(self.cfg.space, choices, self.n_channels)
@@ -258,4 +264,4 @@ class Search:
 
 def new_acc() -> dict:
     return {"loss": 0.0, "correct": 0, "n": 0, "metric": 0.0, "reward": 0.0, "entropy": 0.0, "children": 0,
-            "seconds": 0.0}
+            "seconds": 0.0, "scoring_seconds": 0.0}
