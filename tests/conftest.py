@@ -4,6 +4,7 @@ where missing data is a failure."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,28 @@ def uninterrupted_search(tmp_path_factory) -> Path:
     (wd / "longer.yaml").write_text(LONGER)
     snakemake(wd, RUN, "--cores", "1", "--profile", "profiles/local", "--configfile", "config/test.yaml", "longer.yaml")
     return wd / RUN
+
+
+# ----------------------------------------------------------------------------- background jobs (tests/background.py)
+
+def pytest_collection_modifyitems(config, items):
+    """The tests that wait for a background job run last: the job has the whole session to run beside the rest."""
+    waiting = [item for item in items if item.get_closest_marker("background")]
+    items[:] = [item for item in items if not item.get_closest_marker("background")] + waiting
+
+
+def pytest_collection_finish(session):
+    import background
+
+    names = sorted({m.args[0] for item in session.items for m in item.iter_markers("background")})
+    if names and not session.config.option.collectonly:
+        factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's tmp_path_factory
+        root = factory.mktemp("background") if factory else Path(tempfile.mkdtemp(prefix="neonas-background-"))
+        for name in names:
+            background.start(name, root)
+
+
+def pytest_sessionfinish(session):
+    import background
+
+    background.stop_all()

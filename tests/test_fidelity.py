@@ -1,5 +1,6 @@
-"""The fidelity check of the estimator (`neonas fidelity`, issue 16): its statistics on planted numbers, and the
-whole check on the test cohort where it must fail (shared weights trained 0 epochs; shuffled labels)."""
+"""The fidelity check of the estimator (`neonas fidelity`, issue 16): its statistics on planted numbers; the
+whole check on the test cohort, where it must fail (shared weights trained 0 epochs; shuffled labels); and on the
+synthetic calibration cohort at the calibration budget, where it must pass (run in the background of the session)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+import yaml
 
 from neonas.cli import main
 from neonas.engine.searcher import SearchConfig
@@ -22,6 +24,7 @@ from neonas.training.fidelity import (
     op_gains,
     split_half,
 )
+from wfutil import REPO
 
 FID = FidelityConfig(supernet_seeds=[0, 1, 2], bootstrap=200)
 
@@ -111,7 +114,7 @@ def test_fidelity_fails_on_shared_weights_trained_zero_epochs(cohort, tmp_path, 
     assert doc["verdict"].startswith(("No:", "Cannot tell:")) and doc["verdict"] in capsys.readouterr().out
     assert doc["panel_size"] == 6 and len(doc["panel"][0]["standalone"]) == 2
     assert (out / "panel.csv").read_text().count("\n") == 7 and (out / "fidelity.png").stat().st_size > 1000
-    assert set(doc["cost_seconds"]) == {"standalone", "supernet", "total"}
+    assert set(doc["cost_seconds"]) == {"standalone", "supernet", "total", "workers"}
     assert doc["planted"]["pair_ops"] == ["conv s2 d4 t5"] and doc["planted"]["pair_net_standalone_rank"]
     assert doc["scoring"]["full_epochs_per_child"] >= doc["scoring"]["minibatch_epochs_per_child"] > 0
     assert set(doc["val_ids"]).isdisjoint(json.loads(open(folds).read())["folds"][0]["test"])
@@ -139,13 +142,58 @@ def test_the_search_takes_its_warm_up_from_a_passed_check_only(tmp_path, caplog)
 
     cfg = SearchConfig()
     cfg.training.epochs, cfg.training.warmup_epochs = 10, 1
-    passed, failed, bad = tmp_path / "passed.json", tmp_path / "failed.json", tmp_path / "bad.json"
+    passed, failed = tmp_path / "passed.json", tmp_path / "failed.json"
     passed.write_text(json.dumps({"passed": True, "warmup_epochs": 5, "verdict": "Yes"}))
     failed.write_text(json.dumps({"passed": False, "warmup_epochs": None, "verdict": "No: tau +0.01"}))
-    bad.write_text(json.dumps({"passed": True, "warmup_epochs": 10}))
+    late, bad = tmp_path / "late.json", tmp_path / "bad.json"
+    late.write_text(json.dumps({"passed": True, "warmup_epochs": 10, "verdict": "Yes"}))
+    bad.write_text(json.dumps({"passed": True, "warmup_epochs": -1}))
     assert warmup_from(cfg, passed).training.warmup_epochs == 5
     assert warmup_from(cfg, failed).training.warmup_epochs == 1 and "did not pass" in caplog.text
-    with pytest.raises(NeonasError, match="bad.json.*must lie in"):
+    assert warmup_from(cfg, late).training.warmup_epochs == 1 and "no epoch would be left" in caplog.text
+    with pytest.raises(NeonasError, match="bad.json.*whole number"):
         warmup_from(cfg, bad)
     with pytest.raises(NeonasError, match="run `neonas fidelity` first"):
         warmup_from(cfg, tmp_path / "missing.json")
+
+
+@pytest.mark.slow
+def test_side_by_side_workers_give_the_same_result(cohort, tmp_path, one_torch_thread):
+    """fidelity.workers only runs the panel's trainings in parallel processes: every number is the same."""
+    folds = folds_at(cohort, cohort / "h5", tmp_path / "folds.json")
+    tiny = [*SMALL, "--fidelity-set", "panel_samples=1", "--fidelity-set", "standalone_epochs=1",
+            "--set", "training.epochs=2", "--fidelity-set", "checkpoints=[1,2]"]
+    docs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        assert main(["fidelity", "--folds", folds, "--fold", "0", *tiny, "--fidelity-set", f"workers={workers}",
+                     "--device", "cpu", "--out", str(out)]) == 0
+        docs.append(json.loads((out / "fidelity.json").read_text()))
+    for doc in docs:
+        doc.pop("cost_seconds"), doc["config"].pop("workers")
+    assert docs[0] == docs[1]
+
+
+@pytest.mark.slow
+@pytest.mark.background("fidelity_calibration")
+def test_fidelity_passes_on_the_default_space_at_the_calibration_budget():
+    """The positive control: the study default space on the synthetic calibration cohort, run as the workflow runs
+    it at config/calibration.yaml's budget (tests/background.py starts it when the session is collected). The
+    answer is planted (homologous pairs 4 channels apart), so the reference must rank the pair nets first and the
+    shared weights must rank the panel as the reference does: the check passes, every seed positive."""
+    import background
+
+    wd = background.wait("fidelity_calibration", timeout=45 * 60)
+    doc = json.loads((wd / "results/calibration/fidelity/fold0/fidelity.json").read_text())
+    calibration = yaml.safe_load((REPO / "config/calibration.yaml").read_text())
+    assert doc["config"]["supernet_seeds"] == calibration["fidelity"]["supernet_seeds"]
+    assert doc["offered_ops"] == ["conv s1 d1 t5", "conv s2 d1 t5", "conv s2 d4 t5"]
+    final = doc["final"]
+    assert final["reference_ranks"] and final["split_half_p"] < 0.05, doc["verdict"]
+    assert doc["passed"] and doc["verdict"].startswith("Yes:"), doc["verdict"]
+    assert min(final["tau_per_seed"]) > 0 and final["tau"] >= final["needed"]
+    assert doc["warmup_epochs"] is not None
+    planted = doc["planted"]
+    assert all(rank <= 3 for rank in planted["pair_net_standalone_rank"].values())  # the reference finds the cue
+    summary = (wd / "results/calibration/logs/fidelity/fold0.log").read_text()
+    assert doc["verdict"] in summary

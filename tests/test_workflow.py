@@ -83,6 +83,26 @@ def test_dag_covers_every_arm_setting_seed_and_fold(wd, tmp_path):
     assert counts["fidelity"] == 5  # the estimator's fidelity check: once per fold (workflow/rules/fidelity.smk)
 
 
+def test_searches_take_their_warm_up_from_their_folds_fidelity_check(wd, tmp_path):
+    """fidelity.warmup_from_check (issue 16): each search waits for its own fold's check and passes its result to
+    `neonas search --warmup-from` (also packed); switched off, the searches neither wait nor read it."""
+    sheet = write_sheet(tmp_path / "sheet.tsv", [f"b{i}" for i in range(4)], tmp_path / "edf")
+    base = ["--config", f"cohort={sheet}", "synthetic={enabled: false}", "folds={run: [0, 2]}"]
+    for pack in (1, 2):
+        out = snakemake(wd, "-n", "-p", *base, f"search={{pack: {pack}}}").stdout
+        jobs = [j for j in out.split("\n\n") if re.search(r"^rule search(_pack\d+)?:", j, re.M)]
+        assert jobs and all("fidelity/fold" in j for j in jobs), "a search job does not wait for the check"
+        for job in jobs:
+            folds = set(re.findall(r"search/\w+/[^/\s]+/seed\d+/fold(\d+)", job.split("output:")[1].split("\n")[0]))
+            assert {int(f) for f in re.findall(r"fidelity/fold(\d+)", job.split("output:")[0])} == \
+                {int(f) for f in folds}
+        assert "--warmup-from $warm" in out and "results/demo/fidelity/fold$fold/fidelity.json" in out
+    off = snakemake(wd, "-n", "-p", *base, "fidelity={warmup_from_check: false}").stdout
+    jobs = [j for j in off.split("\n\n") if re.search(r"^rule search:", j, re.M)]
+    assert jobs and not any("fidelity/fold" in j.split("output:")[0] for j in jobs)
+    assert "warm=;" in off or "warm= " in off or "warm=\n" in off
+
+
 def test_thesis_config_builds_its_dag(wd, tmp_path):
     """thesis.yaml, with the template sheet replaced by one whose files exist, gives its grid (one seed here,
     to keep the dry run short; bench/bench_dag.py times the full size)."""

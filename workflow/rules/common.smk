@@ -138,6 +138,21 @@ def planted_files():
     return [f"{config['synthetic']['out']}/planted.json"] if config["synthetic"]["enabled"] else []
 
 
+# The warm-up from the fidelity check (config fidelity.warmup_from_check; docs/search.md): every search of fold F
+# waits for fidelity/foldF and takes training.warmup_epochs from the first checkpoint where the shared weights
+# ranked the panel; where they never did, the configured warm-up stays, and the search log says so.
+WARMUP_FROM_CHECK = config["fidelity"]["enabled"] and config["fidelity"]["warmup_from_check"]
+
+
+def fidelity_of(folds):
+    """{"fidelity": [fidelity/fold<F> of each fold]} when the searches take their warm-up from the check, else {}."""
+    return {"fidelity": [study(f"fidelity/fold{f}") for f in folds]} if WARMUP_FROM_CHECK else {}
+
+
+# the check's result a search reads ($fold: the shell variable of the search's fold), or "" (no warm-up from it)
+WARMUP_JSON = f"{study('fidelity')}/fold$fold/fidelity.json" if WARMUP_FROM_CHECK else ""
+
+
 def fidelity_dirs():
     """fidelity/fold<F> of every fold (workflow/rules/fidelity.smk), or [] when the check is off."""
     if not config["fidelity"]["enabled"]:

@@ -15,10 +15,10 @@ rule fidelity:
         device=config["device"],
         budget=lambda wildcards: " ".join(
             f"--fidelity-set {key}={json.dumps(value, separators=(',', ':'))}"
-            for key, value in config["fidelity"].items() if key != "enabled"
+            for key, value in config["fidelity"].items() if key not in ("enabled", "warmup_from_check")
         ),
         planted="--planted" if config["synthetic"]["enabled"] else "",
-    threads: 1
+    threads: config["fidelity"].get("workers", 1)
     resources:
         gpu=1,
     log:

@@ -49,6 +49,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
     rule search:
         """ENAS (arm nas) or random search (arm random) on one fold with one seed, then derive its top-k."""
         input:
+            unpack(lambda wildcards: fidelity_of([wildcards.fold])),
             folds=study("folds.json"),
             config=study("config/search/{arm}/{setting}.yaml"),
         output:
@@ -58,6 +59,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
             samples=config["derive"]["samples"],
             top_k=TOP_K,
             rerank=RERANK_ARGS,
+            warmup=WARMUP_JSON,
         wildcard_constraints:
             arm="nas|random",
         threads: 1
@@ -72,12 +74,13 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
         shell:
             """
             export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}
-            run={output.run}; partial={output.run}.partial
-            if [ -d $partial ] && ! cat {input.config} {input.folds} | cmp -s - $partial/inputs; then
-                echo "config or folds changed since $partial was started: starting over" > {log}; rm -rf $partial
+            run={output.run}; partial={output.run}.partial; fold={wildcards.fold}; warm={params.warmup}
+            if [ -d $partial ] && ! cat {input.config} {input.folds} $warm | cmp -s - $partial/inputs; then
+                echo "config, folds or fidelity check changed since $partial was started: starting over" > {log}
+                rm -rf $partial
             fi
-            mkdir -p $partial $run; cat {input.config} {input.folds} > $partial/inputs
-            neonas search --folds {input.folds} --fold {wildcards.fold} --config {input.config} \
+            mkdir -p $partial $run; cat {input.config} {input.folds} $warm > $partial/inputs
+            neonas search --folds {input.folds} --fold $fold --config {input.config} ${{warm:+--warmup-from $warm}} \
                 --seed {wildcards.seed} --device {params.device} --resume --out $partial >> {log} 2>&1
             for f in children.csv epochs.csv summary.json final.pt; do
                 ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
@@ -101,17 +104,19 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
 SEARCH_ONE = r"""
 search_one() {{  # run seed fold log: one search of the pack, as rule search runs it (above)
     local run=$1 seed=$2 fold=$3 log=$4; local partial=$run.partial; local t0; t0=$(date +%s.%N)
-    if [ -d $partial ] && ! cat {input.config} {input.folds} | cmp -s - $partial/inputs; then
-        echo "config or folds changed since $partial was started: starting over" > $log; rm -rf $partial
+    local warm={params.warmup}
+    if [ -d $partial ] && ! cat {input.config} {input.folds} $warm | cmp -s - $partial/inputs; then
+        echo "config, folds or fidelity check changed since $partial was started: starting over" > $log
+        rm -rf $partial
     fi
-    mkdir -p $partial $run; cat {input.config} {input.folds} > $partial/inputs
+    mkdir -p $partial $run; cat {input.config} {input.folds} $warm > $partial/inputs
     local args="--samples {params.samples} --top-k {params.top_k} --seed $seed {params.rerank}"
     if [ -f $partial/derived.json ] && [ "$(cat $partial/derive.args 2>/dev/null)" = "$args" ]; then
         echo "search and derive finished in an earlier attempt of this pack: linking $partial" >> $log
     else
         rm -f $partial/derived.json
         neonas search --folds {input.folds} --fold $fold --config {input.config} --seed $seed \
-            --device {params.device} --resume --out $partial >> $log 2>&1
+            ${{warm:+--warmup-from $warm}} --device {params.device} --resume --out $partial >> $log 2>&1
         for f in children.csv epochs.csv summary.json final.pt; do
             ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
         done
@@ -158,6 +163,7 @@ if SEARCH_PACK > 1:
             name:
                 f"search_pack{_pack}"
             input:
+                **fidelity_of(sorted({f for _, f in _members})),
                 folds=study("folds.json"),
                 config=study("config/search/{arm}/{setting}.yaml"),
             output:
@@ -167,6 +173,7 @@ if SEARCH_PACK > 1:
                 samples=config["derive"]["samples"],
                 top_k=TOP_K,
                 rerank=RERANK_ARGS,
+                warmup=WARMUP_JSON,
                 threads=pack_threads(),
                 members=" ".join(f"{s}:{f}" for s, f in _members),
                 n=len(_members),

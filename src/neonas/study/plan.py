@@ -163,7 +163,8 @@ def fidelity_work(fidelity: dict, search: dict, n_train: int, n_val: int) -> flo
     from neonas.engine.space import op_choices
     from neonas.training.fidelity import FidelityConfig
 
-    f = from_dict(FidelityConfig, {k: v for k, v in fidelity.items() if k != "enabled"}, "fidelity")
+    f = from_dict(FidelityConfig, {k: v for k, v in fidelity.items() if k not in ("enabled", "warmup_from_check")},
+                  "fidelity")
     s = search_config({k: v for k, v in search.items() if k != "pack"}, "search")
     panel = len(op_choices(s.space)) + f.panel_samples
     alone = panel * f.standalone_seeds * f.standalone_epochs * (n_train + FORWARD_SHARE * n_val)
@@ -322,8 +323,11 @@ def report(result: dict, rates: dict[str, float], rate_source: str, max_jobs: in
     total = sum(hours(samples[r], rates[r]) for r in samples)
     lines.append(f"{'total':<18}{sum(jobs.values()):>7}{'':>22}{total:>12,.0f}")
     # stages run one after the other; within one, at most max_jobs GPU jobs at a time
-    stages = (("search + fidelity", ("search", "fidelity")), ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")),
-              ("final", ("final",)))
+    fid = cfg.get("fidelity") or {}
+    first = ((("fidelity", ("fidelity",)), ("search", ("search",)))  # the searches wait for their fold's check
+             if fid.get("enabled", True) and fid.get("warmup_from_check", True) else
+             (("search + fidelity", ("search", "fidelity")),))
+    stages = (*first, ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")), ("final", ("final",)))
     wall = [(name, max(max(hours(longest[r], rates[r]) for r in rules),
                        sum(hours(samples[r], rates[r]) for r in rules) / max_jobs)) for name, rules in stages]
     days = sum(w for _, w in wall) / 24

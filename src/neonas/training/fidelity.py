@@ -68,12 +68,13 @@ class FidelityConfig:
     checkpoints: list[int] = field(default_factory=list)  # supernet epochs to check at ([] = every 5 and the end)
     ratio: float = 0.6  # pass: mean tau >= ratio x split-half agreement, and every seed's tau > 0
     bootstrap: int = 1000  # resamples of the panel for tau's confidence interval
+    workers: int = 1  # trainings side by side in as many processes (the results do not depend on it)
 
     def __post_init__(self) -> None:
         if self.panel_samples < 0 or self.standalone_seeds < 2 or self.standalone_epochs < 1:
             raise ValueError("fidelity needs panel_samples >= 0, standalone_seeds >= 2 and standalone_epochs >= 1")
-        if not self.supernet_seeds or not 0 < self.ratio <= 1 or self.bootstrap < 100:
-            raise ValueError("fidelity needs supernet_seeds, 0 < ratio <= 1 and bootstrap >= 100")
+        if not self.supernet_seeds or not 0 < self.ratio <= 1 or self.bootstrap < 100 or self.workers < 1:
+            raise ValueError("fidelity needs supernet_seeds, 0 < ratio <= 1, bootstrap >= 100 and workers >= 1")
 
 
 # ----------------------------------------------------------------------------- the panel
@@ -162,22 +163,17 @@ def recall(y: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict[str,
 
 # ----------------------------------------------------------------------------- the two estimates
 
-def standalone(panel: list[dict], cfg: SearchConfig, fid: FidelityConfig, train_ds, val_ds, device) -> np.ndarray:
-    """nets x seeds: the reward metric on the validation infants after training each net alone."""
+def train_alone(arch: dict, seed: int, cfg: SearchConfig, fid: FidelityConfig, train_ds, val_ds, device) -> float:
+    """The reward metric on the validation infants after training one panel net alone (stand-alone seed `seed`)."""
     recipe = RetrainConfig(epochs=fid.standalone_epochs, patience=fid.standalone_epochs,
                            min_epochs=min(5, fid.standalone_epochs))
-    out = np.zeros((len(panel), fid.standalone_seeds))
-    for k, arch in enumerate(panel):
-        for s in range(fid.standalone_seeds):
-            seed_everything(1000 + s)
-            model = build_model(arch, cfg.space, train_ds.n_channels, train_ds.n_samples, train_ds.n_classes).to(device)
-            state, _, _ = train(model, train_ds, val_ds, recipe, device, seed=1000 + s)
-            if state is not None:
-                model.load_state_dict(state)
-            pred = predict(model, val_ds.x, device).argmax(1)
-            out[k, s] = metric(val_ds.y, pred, cfg.reward.metric, val_ds.n_classes)
-        log.info("stand-alone %d/%d %s: %s", k + 1, len(panel), arch_hash(arch), np.round(out[k], 3).tolist())
-    return out
+    seed_everything(1000 + seed)
+    model = build_model(arch, cfg.space, train_ds.n_channels, train_ds.n_samples, train_ds.n_classes).to(device)
+    state, _, _ = train(model, train_ds, val_ds, recipe, device, seed=1000 + seed)
+    if state is not None:
+        model.load_state_dict(state)
+    pred = predict(model, val_ds.x, device).argmax(1)
+    return metric(val_ds.y, pred, cfg.reward.metric, val_ds.n_classes)
 
 
 def supernet_scores(panel: list[dict], cfg: SearchConfig, train_ds, val_ds, seed: int, checkpoints: list[int],
@@ -191,13 +187,56 @@ def supernet_scores(panel: list[dict], cfg: SearchConfig, train_ds, val_ds, seed
         out[0] = np.stack([search.predict(a, search.x_val) for a in panel])
     for epoch in range(max(checkpoints)):
         for group in search.optimizer.param_groups:
-            group["lr"] = search.lr_at(epoch)
+            group["lr"] = cfg.training.lr  # a warm-up: the full rate (Search.lr_at), however long the search
         perm = torch.randperm(len(search.y_train), generator=search.gens["train"])
         for start in range(0, len(perm), batch):
             search.train_batch(perm[start:start + batch].to(device), warmup=True)
         if epoch + 1 in checkpoints:
             out[epoch + 1] = np.stack([search.predict(a, search.x_val) for a in panel])
     return out
+
+
+# ----------------------------------------------------------------------------- the panel's jobs, side by side
+
+_WORKER: dict = {}  # a worker's search config, device and the fold's data, loaded once per process
+
+
+def _start_worker(cfg: SearchConfig, folds: str, fold: int, device: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    split = load_fold(folds, fold)
+    _WORKER.update(cfg=cfg, device=select_device(device),
+                   train=load_split(split, "train", folds, cfg.training.drop_artifacts),
+                   val=load_split(split, "val", folds, cfg.training.drop_artifacts))
+
+
+def _run_task(task: tuple) -> tuple:
+    """(("alone", net, seed), arch, fid) -> a stand-alone score, or (("supernet", seed), panel, checkpoints) -> the
+    panel's predictions; returned with the key and the seconds it took."""
+    key, first, second = task
+    w, t0 = _WORKER, time.monotonic()
+    if key[0] == "alone":
+        out = train_alone(first, key[2], w["cfg"], second, w["train"], w["val"], w["device"])
+    else:
+        out = supernet_scores(first, w["cfg"], w["train"], w["val"], key[1], second, w["device"])
+    return key, out, time.monotonic() - t0
+
+
+def run_tasks(tasks: list[tuple], workers: int, cfg: SearchConfig, folds: str, fold: int, device: str, loaded: dict):
+    """Yield (key, result, seconds) as the tasks finish: here, one after the other (workers 1), or in `workers`
+    processes side by side, each with its share of the torch threads (one GPU holds several tiny nets at once).
+    Every task seeds itself, so the results do not depend on `workers` or on the order they finish in."""
+    if workers == 1:
+        _WORKER.update(loaded)
+        yield from map(_run_task, tasks)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, torch.get_num_threads() // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+                             initargs=(cfg, folds, fold, device, threads)) as pool:
+        for done in as_completed([pool.submit(_run_task, t) for t in tasks]):
+            yield done.result()
 
 
 # ----------------------------------------------------------------------------- the check
@@ -250,14 +289,21 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
     log.info("fold %d: panel of %d nets (%d homogeneous), %d stand-alone trainings, %d supernet seeds", fold,
              len(panel), len(op_choices(cfg.space, train_ds.n_channels)), len(panel) * fid.standalone_seeds,
              len(fid.supernet_seeds))
-    t0 = time.monotonic()
-    reference = standalone(panel, cfg, fid, train_ds, val_ds, dev)
-    standalone_s = time.monotonic() - t0
-    t0 = time.monotonic()
+    alone = [(("alone", k, s), arch, fid) for k, arch in enumerate(panel) for s in range(fid.standalone_seeds)]
+    shared = [(("supernet", seed), panel, points) for seed in fid.supernet_seeds]
+    tasks = alone + shared if fid.workers == 1 else shared + alone  # side by side: the longest jobs first
+    reference = np.zeros((len(panel), fid.standalone_seeds))
     preds = {}  # seed -> epoch -> nets x val epochs
-    for seed in fid.supernet_seeds:
-        preds[seed] = supernet_scores(panel, cfg, train_ds, val_ds, seed, points, dev)
-    supernet_s = time.monotonic() - t0
+    seconds = {"alone": 0.0, "supernet": 0.0}
+    loaded = {"cfg": cfg, "device": dev, "train": train_ds, "val": val_ds}
+    for key, out, took in run_tasks(tasks, fid.workers, cfg, folds, fold, device, loaded):
+        seconds[key[0]] += took
+        if key[0] == "alone":
+            reference[key[1], key[2]] = out
+            log.info("stand-alone %s seed %d: %.3f (%.0f s)", arch_hash(panel[key[1]]), key[2], out, took)
+        else:
+            preds[key[1]] = out
+            log.info("supernet seed %d trained to epoch %d and scored (%.0f s)", key[1], points[-1], took)
     k = val_ds.n_classes
     curve, scores = [], {}
     for epoch in points:
@@ -282,8 +328,8 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
                             "standalone": float(reference[best].mean()),
                             "supernet_recall": {str(s): recall(val_ds.y, preds[s][points[-1]][best], val_ds.label_names)
                                                 for s in fid.supernet_seeds}},
-        "cost_seconds": {"standalone": round(standalone_s, 1), "supernet": round(supernet_s, 1),
-                         "total": round(time.monotonic() - started, 1)},
+        "cost_seconds": {"standalone": round(seconds["alone"], 1), "supernet": round(seconds["supernet"], 1),
+                         "total": round(time.monotonic() - started, 1), "workers": fid.workers},
         "panel": [{"arch_hash": arch_hash(a), "arch": arch_json(a), "homogeneous": homogeneous_op(a),
                    "standalone": reference[i].tolist(), "supernet": last[i].tolist()} for i, a in enumerate(panel)],
     }
