@@ -6,7 +6,7 @@ weights' Kendall tau at each checkpoint, the verdict, the planted pair op's laye
 the pair net's rank on the shared weights. docs/search.md ("Fidelity of each named space") holds its output.
 
     .venv/bin/python bench/calibration.py --skip-workflow   # or any run that built results/calibration/{h5,folds.json}
-    OMP_NUM_THREADS=1 .venv/bin/python bench/fidelity_spaces.py     # ~45 min per space on 2 idle cores
+    .venv/bin/python bench/fidelity_spaces.py     # pairs ~6 min, thesis ~15 min on 2 idle cores
 
 Writes results/<study>/fidelity_spaces/<space>/ (each check's fidelity.json, panel.csv, fidelity.png) and
 fidelity_spaces.md; a space whose fidelity.json exists is not run again.
@@ -38,7 +38,7 @@ def run(study: Path, name: str, args: argparse.Namespace) -> dict:
         sets = [*SPACES[name], "space.n_layers=3", f"training.epochs={max(args.checkpoints)}"]
         budget = [f"panel_samples={args.panel_samples}", f"standalone_epochs={args.standalone_epochs}",
                   f"standalone_seeds={args.standalone_seeds}", f"supernet_seeds={json.dumps(args.supernet_seeds)}",
-                  f"checkpoints={json.dumps(args.checkpoints)}"]
+                  f"checkpoints={json.dumps(args.checkpoints)}", f"workers={args.workers}"]
         cmd = [str(REPO / ".venv/bin/neonas"), "fidelity", "--folds", str(study / "folds.json"), "--fold", "0",
                "--device", "cpu", "--planted", "--out", str(out), *[a for s in sets for a in ("--set", s)],
                *[a for b in budget for a in ("--fidelity-set", b)]]
@@ -70,7 +70,8 @@ def main() -> int:
     ap.add_argument("--standalone-epochs", type=int, default=12)
     ap.add_argument("--standalone-seeds", type=int, default=3)
     ap.add_argument("--supernet-seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--checkpoints", type=int, nargs="+", default=[20, 40, 80, 130])
+    ap.add_argument("--checkpoints", type=int, nargs="+", default=[20, 30, 40])
+    ap.add_argument("--workers", type=int, default=2, help="trainings side by side (default 2: the 2-core machine)")
     args = ap.parse_args()
     study = REPO / args.study
     if not (study / "folds.json").exists():

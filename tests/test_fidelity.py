@@ -197,3 +197,23 @@ def test_fidelity_passes_on_the_default_space_at_the_calibration_budget():
     assert all(rank <= 3 for rank in planted["pair_net_standalone_rank"].values())  # the reference finds the cue
     summary = (wd / "results/calibration/logs/fidelity/fold0.log").read_text()
     assert doc["verdict"] in summary
+
+
+def test_the_summary_opens_with_each_folds_verdict_and_the_warm_up_its_searches_take(tmp_path):
+    from neonas.study.summary import fidelity_html
+
+    docs = {0: {"fold": 0, "passed": True, "warmup_epochs": 30, "verdict": "Yes: tau +0.52",
+                "cost_seconds": {"total": 400.0}},
+            1: {"fold": 1, "passed": False, "warmup_epochs": None, "verdict": "No: tau +0.01"}}
+    dirs = []
+    for fold, doc in docs.items():
+        (tmp_path / f"fold{fold}").mkdir()
+        (tmp_path / f"fold{fold}/fidelity.json").write_text(json.dumps(doc))
+        dirs.append(tmp_path / f"fold{fold}")
+    from html import unescape
+
+    html = unescape(fidelity_html(dirs))
+    assert "Fold 0: Yes: tau +0.52 With fidelity.warmup_from_check, this fold's searches warm up 30" in html
+    assert "Fold 1: No: tau +0.01 This fold's searches keep their configured warm-up" in html
+    assert "class='warnings'" in html and "(400 s)" in html  # one fold failed: the box warns
+    assert "class='ok'" in fidelity_html(dirs[:1])

@@ -196,7 +196,11 @@ def fidelity_html(dirs: list[Path]) -> str:
         doc = read_json(Path(d) / "fidelity.json", "fidelity result not found (run `neonas fidelity`)")
         passed.append(bool(doc.get("passed")))
         cost = doc.get("cost_seconds", {}).get("total")
-        items.append(f"<li>Fold {esc(doc.get('fold'))}: {esc(doc.get('verdict', ''))}"
+        warm = (f" With fidelity.warmup_from_check, this fold's searches warm up {doc['warmup_epochs']} uniform epochs."
+                if doc.get("passed") and doc.get("warmup_epochs") is not None else
+                " This fold's searches keep their configured warm-up: the check found none after which the shared "
+                "weights rank.")
+        items.append(f"<li>Fold {esc(doc.get('fold'))}: {esc(doc.get('verdict', '') + warm)}"
                      + (f" <span class='files'>({cost:.0f} s)</span>" if cost is not None else "") + "</li>")
         if not figure and (Path(d) / "fidelity.png").exists():
             figure = (f"<figure id='fidelity'><img src='{png_uri(Path(d) / 'fidelity.png')}' alt='fidelity'>"
