@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy import stats
+from tqdm import tqdm
 
 from neonas.config import from_dict, load_yaml, set_dotted, to_dict
 from neonas.engine.controller import UniformSampler
@@ -296,7 +297,8 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
     preds = {}  # seed -> epoch -> nets x val epochs
     seconds = {"alone": 0.0, "supernet": 0.0}
     loaded = {"cfg": cfg, "device": dev, "train": train_ds, "val": val_ds}
-    for key, out, took in run_tasks(tasks, fid.workers, cfg, folds, fold, device, loaded):
+    jobs = run_tasks(tasks, fid.workers, cfg, folds, fold, device, loaded)
+    for key, out, took in tqdm(jobs, total=len(tasks), desc="fidelity", unit="training", disable=None):
         seconds[key[0]] += took
         if key[0] == "alone":
             reference[key[1], key[2]] = out
