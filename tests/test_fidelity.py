@@ -4,6 +4,7 @@ synthetic calibration cohort at the calibration budget, where it must pass (run 
 
 from __future__ import annotations
 
+import ast
 import json
 import shutil
 
@@ -217,3 +218,11 @@ def test_the_summary_opens_with_each_folds_verdict_and_the_warm_up_its_searches_
     assert "Fold 1: No: tau +0.01 This fold's searches keep their configured warm-up" in html
     assert "class='warnings'" in html and "(400 s)" in html  # one fold failed: the box warns
     assert "class='ok'" in fidelity_html(dirs[:1])
+
+
+def test_the_workflow_and_the_check_agree_on_which_fidelity_keys_are_not_budget():
+    from neonas.training.fidelity import STUDY_KEYS
+
+    line = next(ln for ln in (REPO / "workflow/rules/common.smk").read_text().splitlines()
+                if ln.startswith("FIDELITY_STUDY_KEYS = "))
+    assert ast.literal_eval(line.split("=", 1)[1].strip()) == STUDY_KEYS

@@ -143,6 +143,10 @@ def planted_files():
 # ranked the panel; where they never did, the configured warm-up stays, and the search log says so.
 WARMUP_FROM_CHECK = config["fidelity"]["enabled"] and config["fidelity"]["warmup_from_check"]
 
+# keys of `fidelity:` that steer the workflow; the rest is the check's budget (--fidelity-set). The same tuple as
+# neonas.training.fidelity.STUDY_KEYS, written out: importing it would load torch every time the DAG is parsed.
+FIDELITY_STUDY_KEYS = ("enabled", "warmup_from_check")
+
 
 def fidelity_of(folds):
     """{"fidelity": [fidelity/fold<F> of each fold]} when the searches take their warm-up from the check, else {}."""

@@ -15,7 +15,7 @@ rule fidelity:
         device=config["device"],
         budget=lambda wildcards: " ".join(
             f"--fidelity-set {key}={json.dumps(value, separators=(',', ':'))}"
-            for key, value in config["fidelity"].items() if key not in ("enabled", "warmup_from_check")
+            for key, value in config["fidelity"].items() if key not in FIDELITY_STUDY_KEYS
         ),
         planted="--planted" if config["synthetic"]["enabled"] else "",
     threads: config["fidelity"].get("workers", 1)

@@ -161,10 +161,9 @@ def fidelity_work(fidelity: dict, search: dict, n_train: int, n_val: int) -> flo
     bound on the montage's distinct ops, plus panel_samples) trained alone, and the uniformly trained supernets."""
     from neonas.engine.searcher import search_config
     from neonas.engine.space import op_choices
-    from neonas.training.fidelity import FidelityConfig
+    from neonas.training.fidelity import STUDY_KEYS, FidelityConfig
 
-    f = from_dict(FidelityConfig, {k: v for k, v in fidelity.items() if k not in ("enabled", "warmup_from_check")},
-                  "fidelity")
+    f = from_dict(FidelityConfig, {k: v for k, v in fidelity.items() if k not in STUDY_KEYS}, "fidelity")
     s = search_config({k: v for k, v in search.items() if k != "pack"}, "search")
     panel = len(op_choices(s.space)) + f.panel_samples
     alone = panel * f.standalone_seeds * f.standalone_epochs * (n_train + FORWARD_SHARE * n_val)

@@ -57,6 +57,9 @@ REFERENCE_P = 0.05  # the reference must rank its own panel: split-half tau > 0 
 PAIR = (2, 4)  # span x channel dilation of the planted cue of the synthetic cohort (homologous electrodes)
 
 
+STUDY_KEYS = ("enabled", "warmup_from_check")  # config `fidelity:` keys of the workflow, not of the check's budget
+
+
 @dataclass
 class FidelityConfig:
     """The check's budget. Defaults: ~35 stand-alone trainings and 3 supernets; docs/search.md gives the cost."""
@@ -444,7 +447,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one search config value "
                    "(repeatable), e.g. --set training.epochs=60")
     p.add_argument("--fidelity", metavar="FIDELITY.yaml", help="the check's budget (keys of FidelityConfig: "
-                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap)")
+                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap, workers)")
     p.add_argument("--fidelity-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key of the check's budget, e.g. --fidelity-set standalone_epochs=10")
     p.add_argument("--planted", action="store_true", help="the synthetic cohort: also check its planted cue (the "
