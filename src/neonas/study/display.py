@@ -15,6 +15,7 @@ METRIC_HEADERS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", 
                   "macro_f1": "Macro-F1"}
 # The study's questions in reading order (verdicts.json keys); the yardstick's per-arm answers follow them.
 QUESTIONS = {
+    "fidelity": "Do the shared weights rank architectures as stand-alone training does (the fidelity check)?",
     "comparison": "Does NAS find networks that beat random search and the hand-designed baseline?",
     "reward": "Does the reward setting change the result?",
     "learning": "Did the controller learn (did its policy leave uniform sampling)?",
@@ -70,15 +71,18 @@ def warning_tags(checks: pd.DataFrame | None) -> dict[tuple[str, str], list[str]
             continue
         targets = [((str(r["arm"]), str(r["setting"])), tag)]
         other = "" if pd.isna(r["other"]) else str(r["other"])
-        if ": " in tag and "/" in other:
+        if ": " in tag and "/" in other:  # a pair, or a group ("a/b; c/d": every member is named on the others)
             what = tag.split(": ", 1)[0]
-            o_arm, o_setting = other.split("/", 1)
-            targets.append(((o_arm, o_setting), f"{what}: {method(str(r['arm']), str(r['setting']), short=True)}"))
+            members = [(str(r["arm"]), str(r["setting"]))] + [tuple(o.split("/", 1)) for o in other.split("; ")]
+            for m in members[1:]:
+                rest = ", ".join(method(a, s, short=True) for a, s in members if (a, s) != m)
+                targets.append((m, f"{what}: {rest}"))
         for key, t in targets:
             what, _, item = t.partition(": ")
             items = merged.setdefault(key, {}).setdefault(what, [])
-            if item and item not in items:
-                items.append(item)
+            for one in item.split(", ") if item else []:
+                if one not in items:
+                    items.append(one)
     return {k: [f"{w}: {', '.join(v)}" if v else w for w, v in tags.items()] for k, tags in merged.items()}
 
 

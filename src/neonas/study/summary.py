@@ -145,8 +145,13 @@ def png_uri(path: Path) -> str:
 # ----------------------------------------------------------------------------- the answers
 
 
-def _arms(rows: pd.DataFrame) -> str:
-    """'A vs B, C vs D' for checks of pairs, else the arms grouped by their tag."""
+def _arms(rows: pd.DataFrame, check: str = "") -> str:
+    """'A = B = C (k cells)' for groups of identical arms, 'A vs B, C vs D' for checks of pairs, else the
+    arms grouped by their tag."""
+    if check == "identical_policies":
+        return "; ".join(" = ".join(method(*m, short=True) for m in [(r["arm"], str(r["setting"]))] + [
+            tuple(o.split("/", 1)) for o in str(r["other"]).split("; ")]) + f" (in {int(r['value'])} seed x fold "
+            "cell(s))" for r in rows.to_dict("records"))
     if rows["other"].fillna("").astype(str).str.contains("/").any():
         return ", ".join(f"{method(r['arm'], str(r['setting']), short=True)} vs "
                          f"{method(*str(r['other']).split('/', 1), short=True)}" for r in rows.to_dict("records"))
@@ -169,7 +174,7 @@ def warnings_html(checks: pd.DataFrame) -> str:
     items = []
     for check, rows in groups:
         head, why = WARNED.get(check, (TITLES.get(check, check), ""))
-        items.append(f"<li><b>{esc(head)}</b>: {esc(_arms(rows))}." + (f" {esc(why.capitalize())}." if why else "")
+        items.append(f"<li><b>{esc(head)}</b>: {esc(_arms(rows, check))}." + (f" {esc(why.capitalize())}." if why else "")
                      + "</li>")
     n, k = len(groups), len(warned)
     return (f"<div class='warnings'>\n<h3>{n} warning{'s' * (n != 1)} ({k} finding{'s' * (k != 1)}): read these "
