@@ -287,6 +287,8 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     verdicts = {"fidelity": trust.fidelity_verdict(f_summary), "trust": verdict_trust} if f_summary else \
         {"trust": verdict_trust}
     tables["space"] = spaceinfo.space_info(runs)
+    if f_summary:
+        tables["fidelity_summary"] = f_summary
     if offset is not None:
         tables["planted"], verdicts["planted"] = planted_table(runs, arch_df, offset)
     tables["checklist"] = checklist_table(runs, metrics, order)

@@ -76,7 +76,7 @@ def combine(us: list[dict]) -> dict:
 
 
 def merged_note(us: list[dict]) -> str:
-    """'NAS a, NAS b and NAS c derived the same architectures in 2 run(s) (seed x fold) and count once' per group."""
+    """One clause per group of arms whose runs were merged: 'NAS a and NAS b derived the same architectures in ...'."""
     groups: dict[tuple, int] = {}
     for u in us:
         if len(u["members"]) > 1:
@@ -85,7 +85,7 @@ def merged_note(us: list[dict]) -> str:
     for members, k in groups.items():
         names = [name(*m) for m in members]
         parts.append(f"{', '.join(names[:-1])} and {names[-1]} derived the same architectures in {k} seed x fold "
-                     "cell(s); each counts once")
+                     "cell(s), counted as one run each time")
     return "; ".join(parts)
 
 
