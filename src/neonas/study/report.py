@@ -314,22 +314,32 @@ def use_final(agg: Aggregate, final: Path) -> None:
                                    "architecture"}
 
 
+def bundle_captions(agg: Aggregate) -> dict[str, str]:
+    """Each figure's and table's caption, with what the study's search space fixes by construction said."""
+    return {n: c + (" " + fixed_caption(agg, n) if fixed_caption(agg, n) else "") for n, _, c in FIGURES + TABLES}
+
+
+def verdict_macros(agg: Aggregate) -> dict[str, str]:
+    """The bundle's macros: the opening line, the fidelity verdict (it leads), then every other answer."""
+    v = agg.verdicts
+    return {"neonasHeadline": headline(v, agg.csv("checks"), agg.fidelity),
+            "neonasFidelityVerdict": v.get("fidelity", "not checked (no fidelity check in this study)"),
+            "neonasTrustVerdict": v.get("trust", "not checked"),
+            "neonasPlantedVerdict": v.get("planted", "not checked (no planted.json given)"),
+            "neonasComparisonVerdict": v.get("comparison", "not checked"),
+            "neonasRewardVerdict": v.get("reward", "not checked"),
+            "neonasLearningVerdict": v.get("learning", "not checked")}
+
+
 def run(args: argparse.Namespace) -> int:
     agg = Aggregate(args.aggregate)
     if Path(args.out).resolve() == Path(args.latex).resolve():
         raise NeonasError("--out and --latex must be different directories")
     tables = make_tables(agg)
-    captions = {n: c for n, _, c in FIGURES + TABLES}
     if getattr(args, "final", None):
         use_final(agg, Path(args.final))
-    captions = {n: c + (" " + fixed_caption(agg, n) if fixed_caption(agg, n) else "") for n, c in captions.items()}
-    macros = {"neonasHeadline": headline(agg.verdicts, agg.csv("checks"), agg.fidelity),
-              "neonasFidelityVerdict": agg.verdicts.get("fidelity", "not checked (no fidelity check in this study)"),
-              "neonasTrustVerdict": agg.verdicts.get("trust", "not checked"),
-              "neonasPlantedVerdict": agg.verdicts.get("planted", "not checked (no planted.json given)"),
-              "neonasComparisonVerdict": agg.verdicts.get("comparison", "not checked"),
-              "neonasRewardVerdict": agg.verdicts.get("reward", "not checked"),
-              "neonasLearningVerdict": agg.verdicts.get("learning", "not checked")}
+    captions = bundle_captions(agg)
+    macros = verdict_macros(agg)
     with atomic_dir(args.out) as out, atomic_dir(args.latex) as tex:
         make_figures(agg, out)
         (tex / "figures").mkdir()

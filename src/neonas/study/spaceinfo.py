@@ -64,7 +64,7 @@ def fixed(space, n_ops: int) -> dict[str, str]:
     if len(space.time_kernels) == 1 and len(space.time_dilations) == 1:
         out["time"] = f"the space has one time kernel ({space.time_kernels[0]} steps)"
     if not space.pools:
-        out["pools"] = "the space has no pooling ops: every layer is a conv"
+        out["pools"] = "the space has no pooling ops, so every layer is a conv"
     if len(space.spans) == 1:
         out["span"] = f"the space has one channel span ({space.spans[0]})"
     if len(space.dilations) == 1 or set(space.spans) == {1}:
@@ -116,9 +116,6 @@ def describe(info: dict) -> str:
 
 def fixed_note(info: dict, keys=None) -> str:
     """The sentence a caption gets: which statistics the space fixes and why (empty when none)."""
-    items = [(k, why) for k, why in (info or {}).get("fixed", {}).items() if k in FIXED_LABELS
-             and (keys is None or k in keys)]
-    if not items:
-        return ""
-    return ("Fixed by the search space, not findings: " + "; ".join(f"{FIXED_LABELS[k]} ({why})" for k, why in items)
-            + ".")
+    fixed = (info or {}).get("fixed", {})
+    items = [fixed[k] for k in FIXED_LABELS if k in fixed and (keys is None or k in keys)]
+    return "Not findings, fixed by the search space: " + "; ".join(items) + "." if items else ""

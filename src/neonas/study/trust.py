@@ -142,7 +142,7 @@ def fidelity_verdict(f: dict) -> str:
         why.append(f"{len(f['failed'])} do not rank")
     if f["unknown"]:
         why.append(f"{len(f['unknown'])} cannot tell: the stand-alone reference does not rank its own panel")
-    detail = f" ({'; '.join(why)})" if why else ""
+    detail = "".join(f"; {w}" for w in why)
     if n == 0:
         return "not checked (no fidelity check in this study)"
     if k == n:
@@ -175,8 +175,11 @@ def trust_verdict(c: dict, metric: str, note: str = "", fidelity: dict | None = 
             lead, text = "no", (f"No: within a run, the supernet's ranking is {strength} reversed after retraining "
                                 f"({stats_text}); the weight-sharing scores mislead the search.")
         else:
-            lead, text = "no", (f"No evidence that it does: runs disagree on the sign ({stats_text}); treat the "
-                                "order among a run's top-k as noise.")
+            why = "runs disagree on the sign" if pos and neg else \
+                f"with {m} runs a sign test cannot go below p = {2 / 2 ** m:.3g}" if 2 / 2 ** m >= ALPHA else \
+                "the interval includes 0"
+            lead, text = "no", (f"No evidence that it does: {why} ({stats_text}); treat the order among a run's "
+                                "top-k as noise.")
     if note:
         text += f" {note[0].upper()}{note[1:]}."
     if fidelity is None or not fidelity["n"]:
