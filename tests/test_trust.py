@@ -13,7 +13,14 @@ import pytest
 from neonas.cli import main
 from neonas.study import latex, spaceinfo, trust
 from neonas.study.display import questions
-from neonas.study.report import Aggregate, bundle_captions, make_tables, use_final, verdict_macros
+from neonas.study.report import (
+    Aggregate,
+    bundle_captions,
+    make_figures,
+    make_tables,
+    use_final,
+    verdict_macros,
+)
 from neonas.study.stats import kendall
 from studyfixture import BEST, FANCY, PLAIN, aggregate_argv, make_study, write_metrics, write_run
 
@@ -190,3 +197,5 @@ def test_the_best_architecture_figure_draws_the_final_models(tmp_path, caplog):
     use_final(agg, final)
     assert agg.highlights["best"]["arch"] == PLAIN
     assert agg.highlights["best"]["why"] == "the final model's architecture: best yardstick"
+    make_figures(agg, tmp_path, only=["fig_arch_best"])  # the diagram draws it
+    assert (tmp_path / "fig_arch_best.png").stat().st_size > 5000

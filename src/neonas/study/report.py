@@ -230,7 +230,8 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
         "fig_archstats_best": lambda: FA.arch_distributions(dist, "top", searched),
         "fig_archstats_policy": lambda: FA.arch_distributions(dist, "sampled", searched),
         "fig_archstats_over_time": lambda: FA.arch_over_time(summary, agg.csv("windows"), searched),
-        "fig_arch_best": lambda: diagram("best", "Best architecture"),
+        "fig_arch_best": lambda: diagram("best", "The final model's architecture" if (agg.highlights.get("best") or {})
+                                         .get("final") else "Best architecture"),
         "fig_arch_fancy": lambda: diagram("fancy", "Weak 'fancy' architecture"),
         "fig_confusion": lambda: F.confusion_matrices(agg.csv("confusion"), every),
         "fig_hypnogram": lambda: hypnogram_figure(agg.csv("hypnogram")),
@@ -286,7 +287,7 @@ To place floats yourself, `\\input` single tables from tables/ and include figur
 
 # figures and tables whose statistics a space may fix by construction (spaceinfo.fixed), and which statistics
 FIXED_IN = {"fig_archstats_best": None, "fig_archstats_policy": None, "fig_archstats_over_time": ("skips", "time", "pools"),
-            "tab_archstats": None}
+            "tab_archstats": None, "fig_arch_best": ("skips",), "fig_arch_fancy": ("skips",)}
 
 
 def fixed_caption(agg: Aggregate, name: str) -> str:
@@ -307,7 +308,8 @@ def use_final(agg: Aggregate, final: Path) -> None:
         return
     h = str(doc.get("arch_hash") or archstats.arch_hash(arch))
     why = str(doc.get("why") or "chosen by `neonas final`")
-    agg.highlights["best"] = {"arch_hash": h, "arch": arch, "score": None, "why": f"the final model's architecture: {why}"}
+    agg.highlights["best"] = {"arch_hash": h, "arch": arch, "score": None, "final": True,
+                              "why": f"the final model's architecture: {why}"}
     fancy = agg.highlights.get("fancy") or {}
     if fancy.get("arch_hash") == h:
         agg.highlights["fancy"] = {"arch_hash": None, "arch": None, "why": "the weak 'fancy' pick is the final model's "

@@ -39,8 +39,8 @@ SECTIONS = [
      "What the children scored over the search epochs, how the controller's policy changed, and the reward it was "
      "given for each child."),
     ("Architectures", "What the search found",
-     "The best architecture, a weak 'fancy' contrast, and the layers of the best architectures and of the final "
-     "policies."),
+     "The final model's architecture, a weak 'fancy' contrast, and the layers of the best architectures and of the "
+     "final policies."),
     ("Results", "How good the found networks are",
      "The best architectures retrained from scratch and tested on held-out infants, beside random search and a "
      "hand-designed network on the same folds."),
