@@ -122,6 +122,8 @@ def test_latex_bundle_inputs_every_figure_and_table(study):
     labels = re.findall(r"\\label\{([^}]*)\}", text)
     assert len(labels) == len(set(labels)) == len(FIGURES) + len(TABLES)
     assert r"\def\neonasTrustVerdict{Yes" in text and r"\def\neonasPlantedVerdict{" in text
+    assert r"\def\neonasFidelityVerdict{not checked (no fidelity check in this study)}" in text
+    assert r"\def\neonasHeadline{" in text
     assert "\\input{path/to/this/folder/neonas_results.tex}" in (latex / "README.md").read_text()
 
 
@@ -163,9 +165,15 @@ def test_summary_reads_from_answers_to_figures(study):
     caption) and table inline, in reading order; a link to the Snakemake report."""
     page = (study / "results/t/summary.html").read_text()
     first = "\n".join(_body_lines(page)[:20])
+    assert _body_lines(page)[2] == ("<p class='headline'><b>What this study shows.</b> What can be concluded: NAS is "
+                                    "not shown to beat its baselines.</p>")
+    assert "Search space: the &#x27;thesis&#x27; space: 4 layers x 23 ops per layer, with skips: 17,909,824 " \
+           "architectures." in first
     assert "Questions and answers" in first and "read these before the numbers" in first
     assert "Arms not shown to differ" in first  # 3 folds: no test can reach p < 0.05
-    assert "Identical final policies in different arms" in first  # the fixture's arms sample the same archs
+    # the fixture's three searched arms sample the same archs: one group, every member named
+    assert f"Identical final policies in different arms</b>: NAS identity = NAS {SIGMOID} = random search (in 6 " \
+           "seed x fold cell(s))" in first
     assert "Does the supernet&#x27;s ranking survive retraining from scratch?</dt><dd>Yes" in first
     assert "<a href='report.html'>Snakemake report</a>" in first
     order = [page.index(f"id='{key}'") for key in ("answers", "search", "architectures", "results", "trust")]
@@ -191,6 +199,7 @@ def test_summary_of_a_one_seed_one_fold_study_says_there_is_nothing_to_conclude(
     assert main(["summary", "--aggregate", str(tmp_path / "agg"), "--report", str(report), "--out", str(out),
                  "--captions", str(REPO / "workflow/report")]) == 0
     first = "\n".join(_body_lines(out.read_text())[:20])
+    assert "What this study shows.</b> Nothing to conclude yet: too few seeds or folds for a test." in first
     assert "Too few seeds or folds</b>: NAS identity, NAS sigmoid-t0.6-s20, random search, hand-designed " \
            "(n = 1 seed, 1 fold)" in first
     assert "<dd>Cannot tell (too few seeds or folds for a test): NAS identity vs random search" in first

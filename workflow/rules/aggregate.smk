@@ -11,6 +11,7 @@ _AGGREGATE_LISTS = {
     "--planted": planted_files(),
     "--yardstick": yardstick_files(),  # workflow/rules/yardstick.smk
     "--sanity": sanity_files(),
+    "--fidelity": fidelity_dirs(),  # workflow/rules/fidelity.smk: its verdict leads, the trust verdict is said beside it
 }
 AGGREGATE_ARGS = [item for flag, paths in _AGGREGATE_LISTS.items() if paths for item in (flag, *paths)]
 
@@ -32,7 +33,8 @@ rule aggregate_args:
 
 rule aggregate:
     """Architecture statistics, accuracy and controller curves, retrained results with paired tests, compute,
-    and the two trust checks (Kendall tau of supernet vs retrained ranking; the planted spatial structure)."""
+    and the trust checks (the fidelity verdict first; Kendall tau of supernet vs retrained within runs; the planted
+    spatial structure)."""
     input:
         args=study("config/aggregate.args"),
         searches=search_dirs(),  # one run directory per job: the DAG stays small (docs/cluster.md, "Scale")
@@ -40,6 +42,7 @@ rule aggregate:
         planted=planted_files(),
         yardstick=yardstick_files(),
         sanity=sanity_files(),
+        fidelity=fidelity_dirs(),
     output:
         directory(study("aggregate")),
     threads: 1

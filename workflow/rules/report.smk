@@ -40,9 +40,11 @@ LATEX_BUNDLE = study("latex")
 
 
 rule report:
-    """PDF/PNG figures, CSV/LaTeX tables and the LaTeX bundle of the study."""
+    """PDF/PNG figures, CSV/LaTeX tables and the LaTeX bundle of the study; the best-architecture figure draws the
+    final model's architecture when the study has one (final.smk)."""
     input:
-        study("aggregate"),
+        aggregate=study("aggregate"),
+        final=lambda wildcards: [study("final")] if "final" in config else [],
     output:
         figures=[
             report(study(f"report/{name}.png"), caption=f"../report/{name}.rst", category=cat, subcategory="Figures")
@@ -58,6 +60,7 @@ rule report:
     params:
         out=lambda wildcards, output: Path(output.figures[0]).parent,
         title=f"neonas study '{config['study']}'",
+        final=lambda wildcards, input: f"--final {input.final}" if input.final else "",
     threads: 1
     log:
         study("logs/report.log"),
@@ -67,8 +70,8 @@ rule report:
         ENV
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
-        'neonas report --aggregate {input} --out {params.out} --latex {output.latex} --title "{params.title}"'
-        " > {log} 2>&1"
+        "neonas report --aggregate {input.aggregate} --out {params.out} --latex {output.latex} {params.final}"
+        ' --title "{params.title}" > {log} 2>&1'
 
 
 # summary.html reads the captions of the Snakemake report (workflow/report/<name>.rst, beside this folder)

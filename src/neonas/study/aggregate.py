@@ -53,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sanity", nargs="*", default=[], metavar="FILE",
                         help="sanity CSVs of `neonas yardstick --sanity` (homogeneous nets on the shared weights): "
                         "table sanity and its verdict")
+    parser.add_argument("--fidelity", nargs="*", default=[], metavar="DIR",
+                        help="`neonas fidelity` output folders (fidelity.json), one per fold: the fidelity verdict "
+                        "(do the shared weights rank?) leads the answers, and the trust verdict is said beside it")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory for the CSV tables")
     parser.add_argument("--windows", type=int, default=5, metavar="N",
                         help="epoch windows for the statistics of sampled children over time (default 5)")
@@ -92,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     metrics = read_metrics(args.metrics)
     planted = read_json(Path(args.planted), "planted.json") if args.planted else None
     log.info("aggregating %d search runs, %d derived, %d retrained models", len(runs), len(args.derived), len(metrics))
-    tables = build_tables(runs, metrics, planted, args, archs)
+    fidelity = [read_json(Path(d) / "fidelity.json", "fidelity result (run `neonas fidelity`)") for d in args.fidelity]
+    tables = build_tables(runs, metrics, planted, args, archs, fidelity)
     tables["hypnogram"] = best_predictions(metrics)  # reads the best model's predictions.tsv only
     with atomic_dir(args.out) as tmp:
         for name, table in tables.items():

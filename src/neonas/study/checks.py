@@ -15,39 +15,25 @@ import math
 import numpy as np
 import pandas as pd
 
-from neonas.errors import NeonasError
 from neonas.study.archstats import arch_hash
-from neonas.study.runs import ALPHA, Run, find
+from neonas.study.checkrows import COLUMNS, TITLES, _row, name  # noqa: F401  (TITLES re-exported)
+from neonas.study.controller_checks import (  # noqa: F401  (re-exported)
+    ENTROPY_RATIO_MAX,
+    policy_moved,
+    policy_test,
+    reward_signal,
+    run_uniform_entropy,
+    uniform_entropy,
+)
+from neonas.study.runs import ALPHA, Run
 
 log = logging.getLogger(__name__)
 
 MIN_REPLICATES = 2  # seeds and folds: one of either leaves no spread to estimate and nothing to pair
 PRIMARY = "kappa"  # the metric the comparison verdicts use (chance-corrected, robust to stage shares)
-ADVANTAGE_SD_MIN = 0.01  # SD over children of reward - baseline, in units of the reward's scale C
-REWARD_LOW, REWARD_HIGH = 0.05, 0.95  # mean reward / C below / above: "~0" / "saturated" (wording only)
-ENTROPY_RATIO_MAX = 0.95  # final policy entropy / uniform entropy at or above: "did not move"
 YARDSTICK_QUANTITY = "policy_mean"  # of yardstick_paired: the per-arm yardstick verdict's quantity
-MC_DRAWS = 10_000  # Monte Carlo draws of the G-test of the final policy's ops against uniform
 DEFAULT_SETTING = {"random": "uniform", "handcrafted": "reference"}  # the one setting of these arms
-COLUMNS = ["check", "status", "arm", "setting", "other", "value", "threshold", "tag", "message"]
-TITLES = {  # what each check asks for; status `warning` = it failed
-    "replicates": "At least 2 seeds and 2 folds",
-    "indistinguishable": "Arms differ",
-    "reward_signal": "Reward tells children apart",
-    "policy_moved": "Policy left uniform sampling",
-    "constant_top": "No constant networks among the best",
-    "identical_policies": "Final policies differ between arms",
-}
-
-
-def name(arm: str, setting: str) -> str:
-    return {"random": "random search", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
-
-
-def _row(check: str, status: str, arm: str = "", setting: str = "", other: str = "", value: float = math.nan,
-         threshold: float = math.nan, tag: str = "", message: str = "") -> dict:
-    return {"check": check, "status": status, "arm": arm, "setting": setting, "other": other, "value": value,
-            "threshold": threshold, "tag": tag if status == "warning" else "", "message": message}
+GROUP_SEP = "; "  # between the other members of a group in the `other` column ("nas/b; random/uniform")
 
 
 # ----------------------------------------------------------------------------- replicates
@@ -143,198 +129,51 @@ def indistinguishable(paired: pd.DataFrame, yardstick_paired: pd.DataFrame | Non
     return rows
 
 
-# ----------------------------------------------------------------------------- the controller
-
-
-def _scale(run: Run) -> float:
-    try:
-        return float((run.summary.get("reward") or {}).get("scale", 1.0) or 1.0)
-    except (TypeError, ValueError):
-        return 1.0
-
-
-def reward_signal(runs: list[Run]) -> list[dict]:
-    """Per NAS setting: SD over children of reward - baseline (the advantage REINFORCE sees before any
-    normalisation), median over runs, against ADVANTAGE_SD_MIN x the reward's scale."""
-    rows = []
-    for setting in dict.fromkeys(r.setting for r in runs if r.arm == "nas"):
-        rs = [r for r in runs if (r.arm, r.setting) == ("nas", setting)]
-        sds, means = [], []
-        for r in rs:
-            if r.signal.get("n_adv", 0) > 1:
-                sds.append(r.signal["adv_sd"] / _scale(r))
-                means.append(r.signal["mean_reward"] / _scale(r))
-        if not sds:
-            rows.append(_row("reward_signal", "n/a", "nas", setting, threshold=ADVANTAGE_SD_MIN,
-                             message=f"NAS {setting}: children.csv has no reward and baseline to check."))
-            continue
-        sd, mean = float(np.median(sds)), float(np.median(means))
-        level = "~0" if mean < REWARD_LOW else "saturated" if mean > REWARD_HIGH else "flat"
-        low = sum(s < ADVANTAGE_SD_MIN for s in sds)
-        text = (f"NAS {setting}: SD of reward - baseline over children {sd:.3g} (median of {len(sds)} run(s); "
-                f"{low} below {ADVANTAGE_SD_MIN:g}), mean reward {mean:.3g} of its scale")
-        if sd < ADVANTAGE_SD_MIN:
-            rows.append(_row("reward_signal", "warning", "nas", setting, value=sd, threshold=ADVANTAGE_SD_MIN,
-                             tag=f"reward {level}", message=text + f": the reward is {level} for all children, so "
-                             "the controller's update carries (almost) no information about which child was better."))
-        else:
-            rows.append(_row("reward_signal", "ok", "nas", setting, value=sd, threshold=ADVANTAGE_SD_MIN,
-                             message=text + "."))
-    return rows
-
-
-def uniform_entropy(space_cfg: dict | None, removed_ops=()) -> float:
-    """Entropy (nats) of the uniform policy over the space's decisions without `removed_ops` (labels of the
-    ops a montage left out): ln(options) per op choice, ln 2 per possible skip. The controller's entropy in
-    epochs.csv is on the same scale. For a run, use run_uniform_entropy (what the search recorded)."""
-    from dataclasses import replace
-
-    from neonas.config import from_dict
-    from neonas.engine.controller import uniform_entropy as entropy_of
-    from neonas.engine.space import SpaceConfig, decisions
-
-    try:
-        space = from_dict(SpaceConfig, space_cfg or {}, "summary.json: space")
-    except (NeonasError, ValueError, TypeError):
-        return math.nan
-    gone = set(removed_ops or ())
-    offered = [replace(d, size=sum(lab not in gone for lab in d.labels)) if d.kind == "choice" else d
-               for d in decisions(space)]
-    if any(d.kind == "choice" and d.size < 1 for d in offered):
-        return math.nan
-    return entropy_of(offered)
-
-
-def run_uniform_entropy(summary: dict) -> float:
-    """The uniform policy's entropy over the decisions a search actually offered: summary.json's
-    `uniform_entropy` (written by the search), else (older runs) recomputed from its space config without
-    its `removed_ops`, never the full space's (on a reduced montage that is larger, and a stuck controller
-    would look as if it had learned)."""
-    value = summary.get("uniform_entropy")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return uniform_entropy(find(summary.get("config", {}), "space"), summary.get("removed_ops") or ())
-
-
-def policy_test(archs: list[dict], space_cfg: dict | None, draws: int = MC_DRAWS,
-                removed_ops=(), offered_ops=None) -> tuple[float, float]:
-    """(p of ops, p of skips) of sampled architectures against the uniform policy over the offered ops
-    (`offered_ops`, summary.json's list, after ops merged per montage; for older runs the space's without
-    `removed_ops`): a G-test of the per-layer op counts against equal rates (p by Monte
-    Carlo, fixed seed, exact for small counts) and a two-sided binomial test of the skip count against p = 1/2."""
-    from scipy import stats
-
-    from neonas.config import from_dict
-    from neonas.engine.space import SpaceConfig, op_choices, op_label
-
-    try:
-        space = from_dict(SpaceConfig, space_cfg or {}, "summary.json: space")
-    except (NeonasError, ValueError, TypeError):
-        return math.nan, math.nan
-    gone = set(removed_ops or ())
-    labels = list(offered_ops) if offered_ops else [op_label(op) for op in op_choices(space) if op_label(op) not in gone]
-    index = {lab: k for k, lab in enumerate(labels)}
-    counts = np.zeros(len(labels))
-    skips = slots = 0
-    for arch in archs:
-        for i, layer in enumerate(arch["layers"]):
-            op = {k: v for k, v in layer.items() if k != "skips"}
-            k = index.get(op_label(op))
-            if k is None:
-                return math.nan, math.nan  # not this space's op: no uniform rate to test against
-            counts[k] += 1
-            skips += len(layer.get("skips", []))
-            slots += i if space.skips else 0
-    n = int(counts.sum())
-    if n == 0:
-        return math.nan, math.nan
-    expected = n / len(labels)
-
-    def g(c: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return 2 * np.where(c > 0, c * np.log(c / expected), 0.0).sum(axis=-1)
-
-    sims = np.random.default_rng(0).multinomial(n, np.full(len(labels), 1 / len(labels)), size=draws)
-    p_ops = float((1 + np.sum(g(sims) >= g(counts) - 1e-9)) / (draws + 1))
-    p_skips = float(stats.binomtest(skips, slots, 0.5).pvalue) if slots else math.nan
-    return p_ops, p_skips
-
-
-def policy_moved(runs: list[Run]) -> list[dict]:
-    """Per NAS setting: did the typical run's policy leave uniform? The controller's mean entropy in the
-    last search epoch over the uniform policy's entropy on the decisions the search offered
-    (run_uniform_entropy; >= ENTROPY_RATIO_MAX: did not move); runs
-    without an entropy log fall back to testing the final policy's samples (derived.json) against uniform
-    (both tests p >= ALPHA/2: no evidence it moved). Warns when half the runs or more did not move."""
-    rows = []
-    for setting in dict.fromkeys(r.setting for r in runs if r.arm == "nas"):
-        rs = [r for r in runs if (r.arm, r.setting) == ("nas", setting)]
-        ratios, stuck, judged, notes = [], 0, 0, []
-        for r in rs:
-            space = find(r.summary.get("config", {}), "space")
-            h_max = run_uniform_entropy(r.summary)  # over what the search offered (montage's removed ops out)
-            ent = r.epochs.sort_values("epoch")["entropy"].dropna() if "entropy" in r.epochs else pd.Series([])
-            if len(ent) and h_max > 0:
-                ratio = float(ent.iloc[-1]) / h_max
-                ratios.append(ratio)
-                judged += 1
-                stuck += ratio >= ENTROPY_RATIO_MAX
-            elif r.derived is not None:
-                p_ops, p_skips = policy_test([item["arch"] for item in r.derived["sampled"]], space,
-                                             removed_ops=r.summary.get("removed_ops") or (),
-                                             offered_ops=r.summary.get("offered_ops"))
-                ps = [p for p in (p_ops, p_skips) if not math.isnan(p)]
-                if ps:
-                    judged += 1
-                    stuck += min(ps) >= ALPHA / 2
-                    notes.append(f"seed {r.seed} fold {r.fold}: final-policy samples vs uniform p = {min(ps):.3g}")
-        if not judged:
-            rows.append(_row("policy_moved", "n/a", "nas", setting, threshold=ENTROPY_RATIO_MAX,
-                             message=f"NAS {setting}: no entropy log and no final-policy samples to check."))
-            continue
-        ratio = float(np.median(ratios)) if ratios else math.nan
-        text = f"NAS {setting}: {stuck} of {judged} run(s) ended with a policy at uniform"
-        if ratios:
-            text += (f" (final entropy {ratio:.1%} of the uniform policy's, median over runs; threshold "
-                     f"{ENTROPY_RATIO_MAX:.0%})")
-        if notes:
-            text += "; " + "; ".join(notes[:3]) + ("; ..." if len(notes) > 3 else "")
-        short = f"NAS {setting}: {stuck} of {judged} run(s) at uniform" + (
-            f", final entropy {ratio:.0%} of the uniform policy's" if ratios else "")
-        if 2 * stuck >= judged:
-            rows.append({**_row("policy_moved", "warning", "nas", setting, value=ratio, threshold=ENTROPY_RATIO_MAX,
-                                tag=f"policy ≈ uniform in {stuck} of {judged} run(s)", message=text + ": what this arm found is what uniform "
-                                "sampling would have found; its results say nothing about the reward."),
-                         "short": short})
-        else:
-            rows.append({**_row("policy_moved", "ok", "nas", setting, value=ratio, threshold=ENTROPY_RATIO_MAX,
-                                message=text + "."), "short": short})
-    return rows
+def identical_groups(cells: dict[tuple, dict[tuple, object]]) -> list[tuple[tuple, int, int]]:
+    """Groups of arms with the same result in the same seed and fold: (members in study order, cells where
+    exactly these arms coincided, cells where all of them ran). `cells` maps (seed, fold) to {(arm, setting):
+    a comparable result}. A group is counted in a cell when its members' results are equal there and no
+    other arm's is, so three identical arms make one group of three, never three pairs."""
+    order = list(dict.fromkeys(k for cell in cells.values() for k in cell))
+    seen: dict[tuple, int] = {}
+    for cell in cells.values():
+        by_result: dict[str, list[tuple]] = {}
+        for key, result in cell.items():
+            by_result.setdefault(repr(result), []).append(key)
+        for members in by_result.values():
+            if len(members) > 1:
+                group = tuple(sorted(members, key=order.index))
+                seen[group] = seen.get(group, 0) + 1
+    return [(g, k, sum(all(m in cell for m in g) for cell in cells.values()))
+            for g, k in sorted(seen.items(), key=lambda item: (-len(item[0]), [order.index(m) for m in item[0]]))]
 
 
 def identical_policies(runs: list[Run]) -> list[dict]:
-    """Pairs of searched arms whose final-policy samples (derived.json) are the same architectures in
-    the same seed and fold: the two arms ended with one policy (typically: neither learned)."""
+    """Groups of searched arms whose final-policy samples (derived.json) are the same architectures in the
+    same seed and fold: those arms ended with one policy (typically: none of them learned). One row per
+    group names every member (arm = the first, other = the rest); without any group one `ok` row."""
     by_cell: dict[tuple, dict] = {}
     for r in runs:
         if r.derived is not None:
             hashes = sorted(arch_hash(item["arch"]) for item in r.derived["sampled"])
             by_cell.setdefault((r.seed, r.fold), {})[(r.arm, r.setting)] = hashes
-    pairs: dict[tuple, list[int]] = {}
-    for cell in by_cell.values():
-        keys = list(cell)
-        for i, a in enumerate(keys):
-            for b in keys[i + 1:]:
-                same = pairs.setdefault((a, b), [0, 0])
-                same[0] += cell[a] == cell[b]
-                same[1] += 1
+    compared = [c for c in by_cell.values() if len(c) > 1]
+    if not compared:
+        return []
     rows = []
-    for (a, b), (k, n) in pairs.items():
-        text = f"{name(*a)} and {name(*b)}: {k} of {n} seed x fold cell(s) with identical final-policy samples"
-        status = "warning" if k else "ok"
-        rows.append(_row("identical_policies", status, a[0], a[1], f"{b[0]}/{b[1]}", k, 0, tag=f"same final policy as: {name(*b)}",
-                         message=text + (": the two arms ended with the same policy, so a difference in their "
-                                         "results cannot come from what they are meant to compare." if k else ".")))
+    for group, k, n in identical_groups(by_cell):
+        (arm, setting), rest = group[0], group[1:]
+        names = [name(*m) for m in group]
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        rows.append(_row("identical_policies", "warning", arm, setting, GROUP_SEP.join(f"{a}/{s}" for a, s in rest),
+                         k, 0, tag="same final policy as: " + ", ".join(names[1:]),
+                         message=f"{listed}: identical final-policy samples in {k} of {n} seed x fold cell(s): "
+                         f"{'these arms' if len(group) > 2 else 'the two arms'} ended with the same policy, so a "
+                         "difference in their results cannot come from what they are meant to compare."))
+    if not rows:
+        rows.append(_row("identical_policies", "ok", value=0, threshold=0,
+                         message=f"No two arms share their final-policy samples in any of {len(compared)} seed x "
+                         "fold cell(s)."))
     return rows
 
 

@@ -15,6 +15,7 @@ METRIC_HEADERS = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced acc.", 
                   "macro_f1": "Macro-F1"}
 # The study's questions in reading order (verdicts.json keys); the yardstick's per-arm answers follow them.
 QUESTIONS = {
+    "fidelity": "Do the shared weights rank architectures as stand-alone training does (the fidelity check)?",
     "comparison": "Does NAS find networks that beat random search and the hand-designed baseline?",
     "reward": "Does the reward setting change the result?",
     "learning": "Did the controller learn (did its policy leave uniform sampling)?",
@@ -70,15 +71,18 @@ def warning_tags(checks: pd.DataFrame | None) -> dict[tuple[str, str], list[str]
             continue
         targets = [((str(r["arm"]), str(r["setting"])), tag)]
         other = "" if pd.isna(r["other"]) else str(r["other"])
-        if ": " in tag and "/" in other:
+        if ": " in tag and "/" in other:  # a pair, or a group ("a/b; c/d": every member is named on the others)
             what = tag.split(": ", 1)[0]
-            o_arm, o_setting = other.split("/", 1)
-            targets.append(((o_arm, o_setting), f"{what}: {method(str(r['arm']), str(r['setting']), short=True)}"))
+            members = [(str(r["arm"]), str(r["setting"]))] + [tuple(o.split("/", 1)) for o in other.split("; ")]
+            for m in members[1:]:
+                rest = ", ".join(method(a, s, short=True) for a, s in members if (a, s) != m)
+                targets.append((m, f"{what}: {rest}"))
         for key, t in targets:
             what, _, item = t.partition(": ")
             items = merged.setdefault(key, {}).setdefault(what, [])
-            if item and item not in items:
-                items.append(item)
+            for one in item.split(", ") if item else []:
+                if one not in items:
+                    items.append(one)
     return {k: [f"{w}: {', '.join(v)}" if v else w for w, v in tags.items()] for k, tags in merged.items()}
 
 
@@ -121,7 +125,11 @@ def checklist_table(checklist: pd.DataFrame) -> pd.DataFrame:
     return checklist.rename(columns={"item": "Item", "answer": "Answer", "evidence": "Evidence"}).fillna("")
 
 
-def archstats_table(summary: pd.DataFrame, planted_offset: int | None) -> pd.DataFrame:
+def archstats_table(summary: pd.DataFrame, planted_offset: int | None, fixed: dict | None = None) -> pd.DataFrame:
+    """Architecture statistics per kind and arm; a column the space fixes by construction (spaceinfo.fixed:
+    no skips, one time kernel, no pools) says "(fixed)" in every cell: it describes the space, not a finding."""
+    from neonas.study.spaceinfo import FIXED_COLUMNS
+
     s = summary[summary["window"] == 0]
     rows = []
     for r in s.to_dict("records"):
@@ -141,16 +149,26 @@ def archstats_table(summary: pd.DataFrame, planted_offset: int | None) -> pd.Dat
         table = table.drop(columns=spatial)  # a 1-2 channel montage: the note says why
     if "Note" in table and not table["Note"].any():
         table = table.drop(columns="Note")
+    for col in (c for key in (fixed or {}) for c in FIXED_COLUMNS.get(key, []) if rows and c in table):
+        table[col] = table[col] + " (fixed)"
     return table
 
 
 def kendall_table(kendall: pd.DataFrame) -> pd.DataFrame:
-    k = kendall[kendall["scope"].isin(["pooled", "setting"])] if len(kendall) else kendall
+    """Per setting and over all NAS runs: runs, informative runs, mean within-run tau [95 % CI], signs, sign test."""
+    k = kendall[kendall["scope"].isin(["all", "setting"])] if len(kendall) else kendall
+    if len(k) and "n_informative" not in k:  # an aggregate of an older neonas: one pooled tau
+        return _or_empty([{"Runs": str(r["scope"]), "n": str(int(r["n"])), "τ": fmt(r["tau"], 2), "p": fmt_p(r["p"])}
+                          for r in kendall.to_dict("records") if r["scope"] != "run"], "no retrained architectures")
     rows = []
     for r in k.to_dict("records"):
-        scope = "all NAS runs (pooled)" if r["scope"] == "pooled" else method(r["arm"], str(r["setting"]))
-        rows.append({"Runs": scope, "n": str(int(r["n"])), "τ": fmt(r["tau"], 2), "p": fmt_p(r["p"]),
-                     "Note": "" if pd.isna(r["note"]) else str(r["note"])})
+        scope = "all NAS runs" if r["scope"] == "all" else method(r["arm"], str(r["setting"]))
+        ci = "" if pd.isna(r["tau_low"]) else f" [{r['tau_low']:+.2f}, {r['tau_high']:+.2f}]"
+        notes = [str(r[c]) for c in ("note", "same_as") if c in r and not pd.isna(r[c]) and str(r[c])]
+        rows.append({"Runs": scope, "Informative / runs": f"{int(r['n_informative'])} / {int(r['n_runs'])}",
+                     "Mean τ within runs": ("n/a" if pd.isna(r["tau"]) else f"{r['tau']:+.2f}") + ci,
+                     "τ > 0 / τ < 0": f"{int(r['positive'])} / {int(r['negative'])}", "Sign test p": fmt_p(r["p"]),
+                     "Note": "; ".join(notes)})
     return _or_empty(rows, "no retrained architectures with a supernet score")
 
 
@@ -176,6 +194,35 @@ def questions(verdicts: dict) -> list[tuple[str, str, str]]:
             q = k
         out.append((k, q, verdicts[k]))
     return out
+
+
+def _lead(text: str) -> str:
+    return text.split(":", 1)[0].split(",", 1)[0].split("(", 1)[0].strip().lower()
+
+
+def headline(verdicts: dict, checks: pd.DataFrame | None, fidelity: dict | None = None) -> str:
+    """One line: what this study can and cannot conclude. The fidelity check leads (no estimator that ranks, no
+    NAS conclusion), then a controller that did not learn, then too few seeds or folds; what still holds follows."""
+    warned = set() if checks is None or not len(checks) else set(checks.loc[checks["status"] == "warning", "check"])
+    stop = partial = ""
+    if fidelity and fidelity.get("n"):
+        k, n = len(fidelity["passed"]), fidelity["n"]
+        if k == 0:
+            stop = f"No NAS conclusion: the estimator (the shared weights) was not shown to rank ({k} of {n} folds)"
+        elif k < n:
+            partial = f"NAS conclusions hold for {k} of {n} folds only (where the estimator ranks)"
+    if not stop and _lead(verdicts.get("learning", "")) == "no":
+        stop = "No NAS conclusion: the controller did not learn (its policy stayed at uniform sampling)"
+    if not stop and "replicates" in warned:
+        stop = "Nothing to conclude yet: too few seeds or folds for a test"
+    comp = {"yes": "NAS beats its baselines in every comparison", "partly": "NAS beats some baselines, not all",
+            "no": "NAS is worse than a baseline where they differ",
+            "no evidence of a difference": "NAS is not shown to beat its baselines"}.get(
+        _lead(verdicts.get("comparison", "")), "no comparison of arms could be tested")
+    if stop:
+        return f"{stop}. What still holds: the retrained networks' test scores, as networks; {comp}."
+    lead = f"{partial}. " if partial else ""
+    return f"{lead}What can be concluded: {comp}."
 
 
 def verdict_table(verdicts: dict) -> pd.DataFrame:

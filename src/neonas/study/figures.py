@@ -276,6 +276,10 @@ def supernet_vs_retrained(results: pd.DataFrame, kendall: pd.DataFrame, settings
     """Each retrained architecture: its supernet score vs its accuracy retrained from scratch."""
     style()
     r = results[results["arm"].isin(["nas", "random"]) & results["supernet_metric"].notna()]
+    # the score tau was computed on (neonas.study.trust: the searches' reward metric), else accuracy
+    metric = str(kendall["metric"].dropna().iloc[0]) if "metric" in kendall and kendall["metric"].notna().any() \
+        else "accuracy"
+    metric = metric if metric in results else "accuracy"
     if not len(r):
         return placeholder("No retrained architectures with a supernet score (meta.supernet_metric).")
     fig, ax = plt.subplots(figsize=(WIDTH * 0.75, 3.0), layout="constrained")
@@ -287,10 +291,10 @@ def supernet_vs_retrained(results: pd.DataFrame, kendall: pd.DataFrame, settings
         k = kendall[(kendall["scope"] == "setting") & (kendall["arm"] == arm) & (kendall["setting"] == setting)]
         tau = k["tau"].iloc[0] if len(k) else math.nan
         tau_text = f"τ = {tau:.2f}" if not math.isnan(tau) else "τ n/a"
-        ax.scatter(g["supernet_metric"], g["accuracy"], s=14, color=col[(arm, setting)], alpha=0.8,
+        ax.scatter(g["supernet_metric"], g[metric], s=14, color=col[(arm, setting)], alpha=0.8,
                    label=f"{label(arm, setting)} ({tau_text}, n = {len(g)})")
     ax.set_xlabel("supernet score (shared weights, validation)")
-    ax.set_ylabel("accuracy retrained (test)")
+    ax.set_ylabel(f"{metric.replace('_', ' ')} retrained (test)")
     ax.legend(frameon=False, loc="best")
     mark_cut(ax)  # the ranks matter here, not the distance from 0: keep the zoom, but say so
     return fig

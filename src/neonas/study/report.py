@@ -28,6 +28,7 @@ from neonas.study.display import (
     archstats_table,
     checklist_table,
     compute_table,
+    headline,
     kendall_table,
     paired_table,
     planted_table,
@@ -35,6 +36,7 @@ from neonas.study.display import (
     verdict_table,
     warnings_table,
 )
+from neonas.study.spaceinfo import fixed_note
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,8 @@ FIGURES = [
      "How the sampled children change during the search: mean spatial extent, time kernel, share of "
      "architectures with skips and share of conv layers, per window of epochs."),
     ("fig_arch_best", "Architectures",
-     "The best architecture found (highest mean accuracy retrained from scratch). Boxes: layers with channel "
+     "The final model's architecture (results/<study>/final/choice.json); without a final model, the NAS "
+     "architecture with the highest mean test kappa retrained from scratch. Boxes: layers with channel "
      "span x dilation, spatial extent in electrodes and time kernel; red arcs: skip connections."),
     ("fig_arch_fancy", "Architectures",
      "A weak 'fancy' architecture: among the final policy's samples other than the best architecture, the one "
@@ -78,7 +81,8 @@ FIGURES = [
      "held-out infants, with the epochs where they disagree shaded, and the predicted stage probabilities."),
     ("fig_supernet_vs_retrained", "Trust",
      "Supernet score (shared weights, validation) vs accuracy after retraining from scratch (test) of every "
-     "retrained top-k architecture; tau: Kendall's rank correlation per setting."),
+     "retrained top-k architecture; tau: the mean over runs of Kendall's tau within a run (each distinct "
+     "architecture once), per setting."),
 ]
 TABLES = [
     ("tab_results", "Results",
@@ -96,8 +100,9 @@ TABLES = [
      "Architecture statistics per setting, pooled over seeds and folds: means over conv layers, share of "
      "architectures with skips, share of conv layers among all layers, and share covering the planted offset."),
     ("tab_kendall", "Trust",
-     "Kendall's tau between the supernet's ranking and accuracy retrained from scratch, pooled over all NAS "
-     "runs and per setting."),
+     "Kendall's tau between the supernet's ranking and the score retrained from scratch, within each run over "
+     "its distinct architectures, then combined over the informative runs (mean with 95 % t-interval, sign "
+     "test) per setting and over all NAS runs (runs of arms that derived the same architectures count once)."),
     ("tab_planted", "Trust",
      "Does the search find the planted spatial structure? Share of architectures with a conv layer mixing "
      "channels the planted offset apart, vs the exact share under uniform sampling of the search space."),
@@ -124,6 +129,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latex", required=True, metavar="DIR",
                         help="directory for the LaTeX bundle (neonas_results.tex, figures/, tables/, README.md)")
     parser.add_argument("--title", default="neonas study", help="name of the study in the bundle's header")
+    parser.add_argument("--final", metavar="DIR", help="the study's final model (`neonas final`'s folder): the "
+                        "best-architecture figure draws the architecture its choice.json names")
 
 
 # ----------------------------------------------------------------------------- reading
@@ -141,12 +148,19 @@ class Aggregate:
             raise NeonasError(f"not a complete `neonas aggregate` output: missing {missing}", self.path)
         self.highlights = json.loads((self.path / "highlights.json").read_text())
         self.verdicts = json.loads((self.path / "verdicts.json").read_text())
+        # optional (older aggregates lack them): the search space (spaceinfo.space_info), the fidelity check
+        self.space = self.json("space")
+        self.fidelity = self.json("fidelity_summary") or None
         runs = self.csv("runs")
         results = self.csv("results")
         pairs = list(zip(runs["arm"], runs["setting"], strict=True)) + \
             list(zip(results["arm"], results["setting"], strict=True))
         order = {"nas": 0, "random": 1, "handcrafted": 2}
         self.settings = sorted(dict.fromkeys(pairs), key=lambda p: order.get(p[0], 9))
+
+    def json(self, name: str) -> dict:
+        path = self.path / f"{name}.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
     def csv(self, name: str) -> pd.DataFrame:
         path = self.path / f"{name}.csv"
@@ -216,7 +230,8 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
         "fig_archstats_best": lambda: FA.arch_distributions(dist, "top", searched),
         "fig_archstats_policy": lambda: FA.arch_distributions(dist, "sampled", searched),
         "fig_archstats_over_time": lambda: FA.arch_over_time(summary, agg.csv("windows"), searched),
-        "fig_arch_best": lambda: diagram("best", "Best architecture"),
+        "fig_arch_best": lambda: diagram("best", "The final model's architecture" if (agg.highlights.get("best") or {})
+                                         .get("final") else "Best architecture"),
         "fig_arch_fancy": lambda: diagram("fancy", "Weak 'fancy' architecture"),
         "fig_confusion": lambda: F.confusion_matrices(agg.csv("confusion"), every),
         "fig_hypnogram": lambda: hypnogram_figure(agg.csv("hypnogram")),
@@ -246,7 +261,7 @@ def make_tables(agg: Aggregate) -> dict[str, pd.DataFrame]:
         "tab_paired_tests": paired_table(agg.csv("paired_tests")),
         "tab_compute": compute_table(agg.csv("compute")),
         "tab_checklist": checklist_table(agg.csv("checklist")),
-        "tab_archstats": archstats_table(agg.csv("arch_summary"), offset),
+        "tab_archstats": archstats_table(agg.csv("arch_summary"), offset, agg.space.get("fixed", {})),
         "tab_kendall": kendall_table(agg.csv("kendall")),
         "tab_planted": planted_table(planted),
         "tab_verdicts": verdict_table(agg.verdicts),
@@ -270,17 +285,63 @@ To place floats yourself, `\\input` single tables from tables/ and include figur
 """
 
 
+# figures and tables whose statistics a space may fix by construction (spaceinfo.fixed), and which statistics
+FIXED_IN = {"fig_archstats_best": None, "fig_archstats_policy": None, "fig_archstats_over_time": ("skips", "time", "pools"),
+            "tab_archstats": None, "fig_arch_best": ("skips",), "fig_arch_fancy": ("skips",)}
+
+
+def fixed_caption(agg: Aggregate, name: str) -> str:
+    """The sentence a caption gets when the study's space fixes some of what the item shows (empty if none)."""
+    return fixed_note(agg.space, FIXED_IN[name]) if name in FIXED_IN else ""
+
+
+def use_final(agg: Aggregate, final: Path) -> None:
+    """The best-architecture figure draws the final model's architecture (choice.json's `arch`); a choice.json
+    that cannot be read or names no architecture leaves the aggregate's pick, with a warning."""
+    path = final / "choice.json"
+    try:
+        doc = json.loads(path.read_text())
+        arch = doc["arch"]
+        assert isinstance(arch, dict) and isinstance(arch.get("layers"), list)
+    except (OSError, ValueError, KeyError, AssertionError, TypeError):
+        log.warning("%s: no architecture to draw; the figure shows the aggregate's best architecture", path)
+        return
+    h = str(doc.get("arch_hash") or archstats.arch_hash(arch))
+    why = str(doc.get("why") or "chosen by `neonas final`")
+    agg.highlights["best"] = {"arch_hash": h, "arch": arch, "score": None, "final": True,
+                              "why": f"the final model's architecture: {why}"}
+    fancy = agg.highlights.get("fancy") or {}
+    if fancy.get("arch_hash") == h:
+        agg.highlights["fancy"] = {"arch_hash": None, "arch": None, "why": "the weak 'fancy' pick is the final model's "
+                                   "architecture"}
+
+
+def bundle_captions(agg: Aggregate) -> dict[str, str]:
+    """Each figure's and table's caption, with what the study's search space fixes by construction said."""
+    return {n: c + (" " + fixed_caption(agg, n) if fixed_caption(agg, n) else "") for n, _, c in FIGURES + TABLES}
+
+
+def verdict_macros(agg: Aggregate) -> dict[str, str]:
+    """The bundle's macros: the opening line, the fidelity verdict (it leads), then every other answer."""
+    v = agg.verdicts
+    return {"neonasHeadline": headline(v, agg.csv("checks"), agg.fidelity),
+            "neonasFidelityVerdict": v.get("fidelity", "not checked (no fidelity check in this study)"),
+            "neonasTrustVerdict": v.get("trust", "not checked"),
+            "neonasPlantedVerdict": v.get("planted", "not checked (no planted.json given)"),
+            "neonasComparisonVerdict": v.get("comparison", "not checked"),
+            "neonasRewardVerdict": v.get("reward", "not checked"),
+            "neonasLearningVerdict": v.get("learning", "not checked")}
+
+
 def run(args: argparse.Namespace) -> int:
     agg = Aggregate(args.aggregate)
     if Path(args.out).resolve() == Path(args.latex).resolve():
         raise NeonasError("--out and --latex must be different directories")
     tables = make_tables(agg)
-    captions = {n: c for n, _, c in FIGURES + TABLES}
-    macros = {"neonasTrustVerdict": agg.verdicts.get("trust", "not checked"),
-              "neonasPlantedVerdict": agg.verdicts.get("planted", "not checked (no planted.json given)"),
-              "neonasComparisonVerdict": agg.verdicts.get("comparison", "not checked"),
-              "neonasRewardVerdict": agg.verdicts.get("reward", "not checked"),
-              "neonasLearningVerdict": agg.verdicts.get("learning", "not checked")}
+    if getattr(args, "final", None):
+        use_final(agg, Path(args.final))
+    captions = bundle_captions(agg)
+    macros = verdict_macros(agg)
     with atomic_dir(args.out) as out, atomic_dir(args.latex) as tex:
         make_figures(agg, out)
         (tex / "figures").mkdir()

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 
 from neonas.errors import NeonasError
-from neonas.study import archstats
+from neonas.study import archstats, trust
 from neonas.study.runs import ARM_ORDER, KEYS, METRICS, Archs, Run, find
-from neonas.study.stats import kendall, mean_sd, paired_test, planted_verdict, trust_verdict
+from neonas.study.stats import mean_sd, paired_test, planted_verdict
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,9 @@ def compute_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def kendall_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> tuple[pd.DataFrame, str]:
-    """Kendall tau between supernet score and retrained accuracy: per run, per setting, pooled over NAS."""
+def kendall_table(runs: list[Run], metrics: pd.DataFrame, fidelity: dict | None = None) -> tuple[pd.DataFrame, str]:
+    """Kendall tau between supernet score and the score retrained from scratch: per run over its distinct
+    architectures, combined over runs per setting and over all NAS runs (neonas.study.trust), and the verdict."""
     searched = metrics[metrics["arm"].isin(["nas", "random"])].copy()
     # supernet score from meta, else from the run's derived top-k
     top = {}
@@ -160,23 +161,9 @@ def kendall_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> tuple[
     searched.loc[missing, "supernet_metric"] = [
         top.get((a, s, sd, f, rk), math.nan)
         for a, s, sd, f, rk in searched.loc[missing, ["arm", "setting", "seed", "fold", "rank"]].itertuples(index=False)]
-    rows = []
-    for (arm, setting), g in searched.groupby(["arm", "setting"], sort=False):
-        for (seed, fold), gr in g.groupby(["seed", "fold"]):
-            rows.append({"scope": "run", "arm": arm, "setting": setting, "seed": seed, "fold": fold,
-                         **kendall(gr["supernet_metric"], gr["accuracy"])})
-        rows.append({"scope": "setting", "arm": arm, "setting": setting, "seed": "all", "fold": "all",
-                     **kendall(g["supernet_metric"], g["accuracy"])})
-    nas = searched[searched["arm"] == "nas"]
-    pooled = {"scope": "pooled", "arm": "nas", "setting": "all", "seed": "all", "fold": "all",
-              **kendall(nas["supernet_metric"], nas["accuracy"])}
-    rows.append(pooled)
-    df = pd.DataFrame(rows, columns=["scope", "arm", "setting", "seed", "fold", "n", "tau", "p", "note"])
-    rank_of = {s: i for i, s in enumerate(order)}
-    scope_rank = {"pooled": 0, "setting": 1, "run": 2}
-    df = df.sort_values(["scope", "arm", "setting"], kind="stable",
-                        key=lambda s: s.map(scope_rank) if s.name == "scope" else sort_key(rank_of)(s))
-    return df.reset_index(drop=True), trust_verdict(pooled)
+    metric = trust.retrained_metric([metric_name(r) for r in runs if r.arm == "nas"], searched.columns)
+    df, combined, note = trust.trust_table(searched, metric)
+    return df, trust.trust_verdict(combined, metric, note, fidelity)
 
 
 def planted_table(runs: list[Run], arch_df: pd.DataFrame, offset: int) -> tuple[pd.DataFrame, str]:

@@ -120,24 +120,6 @@ def reward_curve(reward_cfg: dict, where: str, x: np.ndarray, threshold: float |
     return cfg.name, np.array([reward.reward(float(v), cfg, threshold) for v in x])
 
 
-def trust_verdict(row: dict) -> str:
-    """Plain-language verdict of the pooled Kendall tau of supernet vs retrained accuracy."""
-    n, tau, p = row["n"], row["tau"], row["p"]
-    if n < 3 or math.isnan(tau):
-        return (f"Cannot tell: only {n} retrained architecture(s) with a supernet score "
-                f"({row.get('note') or 'too few'}); retrain more of the top-k (derive.top_k) to check.")
-    strength = "weakly" if abs(tau) < 0.3 else "moderately" if abs(tau) < 0.5 else "strongly"
-    stats_text = f"Kendall tau = {tau:.2f}, p = {p:.3g}, n = {n}"
-    if p < ALPHA and tau > 0:
-        return (f"Yes, {strength}: architectures the supernet ranks higher also tend to be more accurate when "
-                f"retrained from scratch ({stats_text}).")
-    if p < ALPHA:
-        return (f"No: the supernet's ranking is {strength} reversed after retraining from scratch ({stats_text}); "
-                "the weight-sharing scores mislead the search.")
-    return (f"No evidence that it can: the supernet's ranking does not predict accuracy after retraining "
-            f"({stats_text}); treat the order among the top-k as noise.")
-
-
 def planted_verdict(found: int, n: int, expected: float, p: float, offset: int,
                     layers: tuple[int, int, float, float] | None = None) -> str:
     """`layers` = (covering layers, all layers, uniform per-layer rate, one-sided binomial p) of the best

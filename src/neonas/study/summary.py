@@ -26,8 +26,9 @@ import pandas as pd
 from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.study.checks import TITLES
-from neonas.study.display import method, questions
-from neonas.study.report import FIGURES, TABLES, Aggregate
+from neonas.study.display import headline, method, questions
+from neonas.study.report import FIGURES, TABLES, Aggregate, fixed_caption
+from neonas.study.spaceinfo import describe
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ SECTIONS = [
      "What the children scored over the search epochs, how the controller's policy changed, and the reward it was "
      "given for each child."),
     ("Architectures", "What the search found",
-     "The best architecture, a weak 'fancy' contrast, and the layers of the best architectures and of the final "
-     "policies."),
+     "The final model's architecture, a weak 'fancy' contrast, and the layers of the best architectures and of the "
+     "final policies."),
     ("Results", "How good the found networks are",
      "The best architectures retrained from scratch and tested on held-out infants, beside random search and a "
      "hand-designed network on the same folds."),
@@ -66,6 +67,7 @@ body { font-family: Georgia, 'DejaVu Serif', serif; max-width: 52em; margin: 2em
        line-height: 1.45; color: #222; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 .meta { color: #555; font-size: 0.92em; }
+.headline { font-size: 1.1em; background: #f3f3f3; border-left: 4px solid #555; padding: 0.5em 1em; }
 .warnings { background: #fff4e0; border-left: 4px solid #e08a00; padding: 0.5em 1em; margin: 1em 0; }
 .warnings h3 { margin: 0.3em 0; font-size: 1.05em; }
 .ok { background: #eef6ee; border-left: 4px solid #3a8a3a; padding: 0.5em 1em; }
@@ -145,8 +147,13 @@ def png_uri(path: Path) -> str:
 # ----------------------------------------------------------------------------- the answers
 
 
-def _arms(rows: pd.DataFrame) -> str:
-    """'A vs B, C vs D' for checks of pairs, else the arms grouped by their tag."""
+def _arms(rows: pd.DataFrame, check: str = "") -> str:
+    """'A = B = C (k cells)' for groups of identical arms, 'A vs B, C vs D' for checks of pairs, else the
+    arms grouped by their tag."""
+    if check == "identical_policies":
+        return "; ".join(" = ".join(method(*m, short=True) for m in [(r["arm"], str(r["setting"]))] + [
+            tuple(o.split("/", 1)) for o in str(r["other"]).split("; ")]) + f" (in {int(r['value'])} seed x fold "
+            "cell(s))" for r in rows.to_dict("records"))
     if rows["other"].fillna("").astype(str).str.contains("/").any():
         return ", ".join(f"{method(r['arm'], str(r['setting']), short=True)} vs "
                          f"{method(*str(r['other']).split('/', 1), short=True)}" for r in rows.to_dict("records"))
@@ -169,7 +176,7 @@ def warnings_html(checks: pd.DataFrame) -> str:
     items = []
     for check, rows in groups:
         head, why = WARNED.get(check, (TITLES.get(check, check), ""))
-        items.append(f"<li><b>{esc(head)}</b>: {esc(_arms(rows))}." + (f" {esc(why.capitalize())}." if why else "")
+        items.append(f"<li><b>{esc(head)}</b>: {esc(_arms(rows, check))}." + (f" {esc(why.capitalize())}." if why else "")
                      + "</li>")
     n, k = len(groups), len(warned)
     return (f"<div class='warnings'>\n<h3>{n} warning{'s' * (n != 1)} ({k} finding{'s' * (k != 1)}): read these "
@@ -177,9 +184,15 @@ def warnings_html(checks: pd.DataFrame) -> str:
             + "\n".join(items) + "\n</ul>\n</div>")
 
 
+def answer_html(key: str, question: str, answer: str) -> str:
+    """One question and its answer: the single place where a verdict line is rendered (a line of its own
+    beside a "cannot tell", e.g. what the study could have detected, goes here)."""
+    return f"<dt>{esc(question)}</dt><dd>{esc(answer)}</dd>"
+
+
 def answers_html(agg: Aggregate, checks: pd.DataFrame, report: Path) -> str:
     """The opening section: warnings, then each question with its answer, then the findings in full."""
-    qa = "\n".join(f"<dt>{esc(q)}</dt><dd>{esc(a)}</dd>" for _, q, a in questions(agg.verdicts))
+    qa = "\n".join(answer_html(k, q, a) for k, q, a in questions(agg.verdicts))
     every = table_html(report / "tab_warnings.csv")
     return (f"<section id='answers'>\n<h2>Questions and answers</h2>\n{warnings_html(checks)}\n"
             f"<dl class='qa'>\n{qa}\n</dl>\n<details><summary>Every check in full, with its threshold "
@@ -187,14 +200,16 @@ def answers_html(agg: Aggregate, checks: pd.DataFrame, report: Path) -> str:
 
 
 def fidelity_html(dirs: list[Path]) -> str:
-    """The estimator's fidelity verdict per fold (neonas.training.fidelity), with its figure: the first question,
-    because where the shared weights do not rank, no reward can teach the controller anything."""
+    """The estimator's fidelity verdict (neonas.training.fidelity): one line over the folds, the folds one by one
+    and the figure folded behind it. It comes first: where the shared weights do not rank, no reward can teach
+    the controller anything."""
     from neonas.io import read_json
+    from neonas.study.trust import fidelity_summary, fidelity_verdict
 
-    items, figure, passed = [], "", []
+    items, figure, docs = [], "", []
     for d in dirs:
         doc = read_json(Path(d) / "fidelity.json", "fidelity result not found (run `neonas fidelity`)")
-        passed.append(bool(doc.get("passed")))
+        docs.append(doc)
         cost = doc.get("cost_seconds", {}).get("total")
         warm = (f" With fidelity.warmup_from_check, this fold's searches warm up {doc['warmup_epochs']} uniform epochs."
                 if doc.get("passed") and doc.get("warmup_epochs") is not None else
@@ -207,9 +222,23 @@ def fidelity_html(dirs: list[Path]) -> str:
                       f"<figcaption>Fold {esc(doc.get('fold'))}: each panel net's score on the shared weights "
                       "against its score trained alone (left), and Kendall tau over the uniform warm-up (right). "
                       "docs/search.md, 'Fidelity check'.</figcaption></figure>")
-    box = "ok" if all(passed) else "warnings"
+    f = fidelity_summary(docs)
+    box = "ok" if len(f["passed"]) == f["n"] else "warnings"
     return (f"<section id='fidelity-check'>\n<h2>Do the shared weights rank architectures?</h2>\n"
-            f"<div class='{box}'><ul>{''.join(items)}</ul></div>\n{figure}\n</section>")
+            f"<div class='{box}'><p><b>{len(f['passed'])} of {f['n']} fold(s) rank.</b> {esc(fidelity_verdict(f))}</p>"
+            f"\n<details><summary>Fold by fold ({f['n']} fold(s))</summary><ul>{''.join(items)}</ul>\n{figure}"
+            "</details></div>\n</section>")
+
+
+def headline_html(agg: Aggregate, checks: pd.DataFrame, fidelity: list[Path] | None) -> str:
+    """The page's opening line: what this study can and cannot conclude (display.headline)."""
+    fid = agg.fidelity
+    if fid is None and fidelity:  # an aggregate made without --fidelity: count the folds here
+        from neonas.io import read_json
+        from neonas.study.trust import fidelity_summary
+
+        fid = fidelity_summary([read_json(Path(d) / "fidelity.json", "fidelity result not found") for d in fidelity])
+    return f"<p class='headline'><b>What this study shows.</b> {esc(headline(agg.verdicts, checks, fid))}</p>"
 
 
 def study_line(agg: Aggregate) -> str:
@@ -220,8 +249,9 @@ def study_line(agg: Aggregate) -> str:
     folds = sorted({int(f) for f in pd.concat([runs.get("fold", pd.Series([], dtype=int)),
                                                results.get("fold", pd.Series([], dtype=int))])})
     arms = ", ".join(method(a, str(s), short=True) for a, s in agg.settings)
+    space = describe(agg.space)
     return (f"{len(runs)} search run(s) and {len(results)} retrained model(s); arms: {arms}; "
-            f"seeds {seeds}, folds {folds}.")
+            f"seeds {seeds}, folds {folds}." + (f" Search space: {space}." if space else ""))
 
 
 # ----------------------------------------------------------------------------- the page
@@ -239,7 +269,7 @@ def render(agg: Aggregate, report: Path, out: Path, captions: Path | None, snake
            title: str, final: Path | None = None, fidelity: list[Path] | None = None) -> str:
     checks = agg.csv("checks")
     rel = Path(os.path.relpath(report.resolve(), out.parent.resolve())).as_posix()
-    parts = [f"<h1>{esc(title)}</h1>",
+    parts = [f"<h1>{esc(title)}</h1>", headline_html(agg, checks, fidelity),
              f"<p class='meta'>{esc(study_line(agg))} Provenance (rule graph, run times, every file): the "
              f"<a href='{esc(snakemake_report)}'>Snakemake report</a>. Figures as PDF and tables as LaTeX: "
              f"<a href='{esc(rel)}/'>{esc(rel)}/</a>.</p>",
@@ -259,6 +289,8 @@ def render(agg: Aggregate, report: Path, out: Path, captions: Path | None, snake
         for _, kind, name, short in (i for i in items if i[0] == cat):
             numbers[kind] += 1
             text = caption(name, short, captions)
+            if fixed_caption(agg, name):  # what the search space fixes by construction is not a finding
+                text += f"<p><i>{esc(fixed_caption(agg, name))}</i></p>"
             if kind == "fig":
                 png = report / f"{name}.png"
                 img = f"<img src='{png_uri(png)}' alt='{esc(name)}'>" if png.exists() else \

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from neonas.errors import NeonasError
-from neonas.study import archstats, checks, signal
+from neonas.study import archstats, checks, signal, spaceinfo, trust
 from neonas.study.results import (
     checklist_table,
     compute_table,
@@ -145,8 +145,9 @@ def arch_summary(arch_df: pd.DataFrame, layer_df: pd.DataFrame, op_df: pd.DataFr
 
 
 def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, args: argparse.Namespace,
-                 archs: Archs) -> dict:
-    """Every output table (name -> DataFrame, or dict for JSON); `archs` maps hashes to architectures."""
+                 archs: Archs, fidelity: list[dict] = ()) -> dict:
+    """Every output table (name -> DataFrame, or dict for JSON); `archs` maps hashes to architectures;
+    `fidelity` the fidelity.json of each fold's check (its verdict leads, the trust verdict is said beside it)."""
     order = setting_order(runs, metrics)
     rank_of = {s: i for i, s in enumerate(order)}
     tables: dict = {}
@@ -280,9 +281,14 @@ def build_tables(runs: list[Run], metrics: pd.DataFrame, planted: dict | None, a
     tables["paired_tests"] = paired_table(best, order)
     tables["confusion"] = confusion_table(best, order)
     tables["compute"] = compute_table(runs, metrics, order)
-    kt, verdict_trust = kendall_table(runs, metrics, order)
+    f_summary = trust.fidelity_summary(list(fidelity)) if fidelity else None
+    kt, verdict_trust = kendall_table(runs, metrics, f_summary)
     tables["kendall"] = kt
-    verdicts = {"trust": verdict_trust}
+    verdicts = {"fidelity": trust.fidelity_verdict(f_summary), "trust": verdict_trust} if f_summary else \
+        {"trust": verdict_trust}
+    tables["space"] = spaceinfo.space_info(runs)
+    if f_summary:
+        tables["fidelity_summary"] = f_summary
     if offset is not None:
         tables["planted"], verdicts["planted"] = planted_table(runs, arch_df, offset)
     tables["checklist"] = checklist_table(runs, metrics, order)
