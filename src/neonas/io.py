@@ -22,7 +22,6 @@ from pathlib import Path
 
 from neonas.errors import NeonasError
 
-
 #: errno of a full file system and of an exhausted disk quota
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
