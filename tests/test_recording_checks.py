@@ -75,11 +75,12 @@ def test_preprocess_refuses_labels_that_do_not_fit_the_recording(tmp_path, capsy
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sig.csv" in err and f"text_sfreq_hz={rate} Hz" in err, err
-    assert ("span only 50%" if rate == 64 else "run 5.48571 s past its end") in err, err
+    assert ("its 8192 samples last 128 s, but the labels " + str(labels) + " span 64 s (0-64 s): 64 s apart, more "
+            "than one 8 s epoch (they would fit 128 Hz)" if rate == 64 else "run 5.48571 s past its end") in err, err
     assert "--partial-labels" in err and not (tmp_path / "o.h5").exists()
     if case == "partial labels":  # the override: a warning, and the file is written
         assert main([*args, "--partial-labels"]) == 0
-        assert "span only 50%" in caplog.text and "labels_must_fit is false: kept" in caplog.text
+        assert "span 64 s" in caplog.text and "labels_must_fit is false: kept" in caplog.text
         assert read_recording(tmp_path / "o.h5", load_eeg=False).preprocess_config["labels_must_fit"] is False
 
 
@@ -100,7 +101,29 @@ def test_dreams_excerpt2_at_half_its_rate_is_refused(tmp_path, capsys):
     assert main(["preprocess", str(rec), "--labels", str(labels), "--preset", "dreams", "--set", "text_sfreq_hz=100",
                  "--out", str(tmp_path / "x.h5")]) == 2
     err = capsys.readouterr().err
-    assert "span only 50%" in err and "3600 s at the declared text_sfreq_hz=100 Hz" in err, err
+    assert "text_sfreq_hz=100 Hz its 360000 samples last 3600 s, but the labels" in err, err
+    assert "span 1800 s (0-1800 s): 1800 s apart" in err and "(they would fit 200 Hz)" in err, err
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("rate", [90, 200])
+def test_dreams_excerpt1_at_a_wrong_rate_is_refused_naming_it(tmp_path, capsys, rate):
+    """DREAMS excerpt1.txt is 100 Hz, 1800 s. Declared 90 Hz it lasts 2000 s: its labels still cover 90 % of it
+    (once accepted without a word), but are 200 s (10 epochs) off their EEG by the end; declared 200 Hz the labels
+    run past its end (once blamed on the label file, without naming the rate)."""
+    rec = shared_file("dreams-spindles", "excerpt1.txt")
+    labels = shared_file("dreams-spindles", "Hypnogram_excerpt1.txt")
+    out = tmp_path / "x.h5"
+    args = ["preprocess", str(rec), "--labels", str(labels), "--preset", "dreams", "--out", str(out)]
+    capsys.readouterr()
+    assert main([*args, "--set", f"text_sfreq_hz={rate}"]) == 2
+    err = capsys.readouterr().err
+    last = {90: 2000, 200: 900}[rate]
+    assert err.count("\n") == 1 and err.startswith(f"neonas preprocess: error: {rec}: at the declared "
+                                                     f"text_sfreq_hz={rate} Hz its 180000 samples last {last} s"), err
+    assert f"span 1800 s (0-1800 s): {abs(1800 - last)} s apart" in err and "(they would fit 100 Hz)" in err, err
+    assert not out.exists()
+    assert main([*args, "--set", "text_sfreq_hz=100"]) == 0 and out.exists()
 
 
 # --- finding 4: the EDF+ round trip --------------------------------------------------------------------
