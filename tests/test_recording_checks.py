@@ -56,6 +56,44 @@ def test_predict_never_lends_the_models_rate_to_a_text_file(tiny_model, tmp_path
     assert len(read_tsv(tmp_path / "hyp" / "n1.tsv")) == 6
 
 
+def test_predict_warns_when_a_declared_rate_looks_wrong(tiny_model, tmp_path, caplog):
+    """No labels check a text file's rate in predict (issue 24). A 128 Hz CSV with a 50 Hz power line, declared
+    100 Hz: not a rate of the model's training recordings (256 Hz EDF), and its line shows at 39 Hz, where no
+    power line is; declared 128 Hz, the line is at 50 Hz: only the training-rate note."""
+    seconds, sfreq = 64.0, 128.0
+    t = np.arange(round(seconds * sfreq)) / sfreq
+    data = np.column_stack([tone(c, seconds, sfreq) + 30 * np.sin(2 * np.pi * 50 * t) for c in CHANNELS])
+    rec = tmp_path / "mains.csv"
+    np.savetxt(rec, data, delimiter=",", header=",".join(CHANNELS), comments="", fmt="%.3f")
+    ckpt = torch.load(tiny_model, weights_only=True)
+    assert ckpt["training_cohort"]["source_sfreq_hz"] == [256.0]
+    out = tmp_path / "o.tsv"
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--set", "text_sfreq_hz=100", "--out", str(out)]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "text_sfreq_hz" in r.getMessage()]
+    assert len(warned) == 2 and all(str(rec) in w for w in warned), warned
+    assert "declared text_sfreq_hz=100 Hz is not one of the rates of the model's training recordings (256 Hz)" in \
+        warned[0]
+    assert "narrow line at 39" in warned[1] and "true rate is about 12" in warned[1], warned[1]
+    caplog.clear()
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--set", "text_sfreq_hz=128", "--out", str(out)]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "text_sfreq_hz" in r.getMessage()]
+    assert len(warned) == 1 and "text_sfreq_hz=128 Hz is not one of" in warned[0], warned
+
+
+def test_the_line_detector_finds_mains_not_rhythms():
+    """A 12 dB alpha-like rhythm 1 Hz wide is not a line; a 50 Hz sine 10x below the EEG's amplitude is."""
+    from neonas.ingest.ratecheck import line_peak
+
+    rng = np.random.default_rng(0)
+    fs, n = 200.0, 200 * 600
+    t = np.arange(n) / fs
+    eeg = np.cumsum(rng.normal(0, 1, n)) * 0.05 + rng.normal(0, 1, n)
+    alpha = 4 * np.sin(2 * np.pi * 10 * t - 10 * np.cos(2 * np.pi * 0.05 * t))  # 10 +- 0.5 Hz, wandering
+    assert line_peak((eeg + alpha)[None], fs) is None
+    freq, db = line_peak((eeg + alpha + 0.3 * np.sin(2 * np.pi * 50 * t))[None], fs)
+    assert freq == 50.0 and db > 8
+
+
 def _labels(path: Path, seconds: float) -> Path:
     rows = [f"{i * 8.0:.1f}\t8.0\t{('AS', 'QS')[i % 2]}" for i in range(int(seconds // 8))]
     path.write_text("onset_s\tduration_s\tstage\n" + "\n".join(rows) + "\n")
@@ -176,7 +214,8 @@ def test_synthetic_loose_electrode_episode_flags_its_epochs(tmp_path):
 
     assert rec.extra_attrs["synthetic"] is True
     assert training_cohort([tmp_path / "syn.h5"]) == {"source": "synthetic", "recordings": 1, "infants": 1,
-                                                      "synthetic_recordings": 1, "hours": 0.25}
+                                                      "synthetic_recordings": 1, "hours": 0.25,
+                                                      "source_sfreq_hz": [256.0]}
 
 
 def test_a_zeroed_channel_flags_every_epoch_in_predict_but_stays_a_reference_in_preprocess(tiny_model, tmp_path,
@@ -217,7 +256,7 @@ def test_model_card_states_the_training_cohort_and_predict_warns_on_synthetic_mo
     ckpt = torch.load(tiny_model, weights_only=True)
     # fold 0 of 3 infants: one training and one validation infant, 96 s (12 epochs of 8 s) each
     assert ckpt["training_cohort"] == {"source": "real", "recordings": 2, "infants": 2, "synthetic_recordings": 0,
-                                       "hours": round(192 / 3600, 3)}
+                                       "hours": round(192 / 3600, 3), "source_sfreq_hz": [256.0]}
     assert "training cohort: real recordings (not made by neonas synth): 2 recording(s) of 2 infant(s)" in \
         card_markdown(card(ckpt, tiny_model))
     rec = write_edf(tmp_path / "r.edf", {f"EEG {n}-Ref": tone(n, 24.0, 256.0) for n in CHANNELS})
