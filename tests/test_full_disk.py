@@ -150,6 +150,25 @@ def test_a_figure_onto_a_full_tmpfs(tmpfs):
     ballast.unlink()
 
 
+def test_a_search_log_appended_onto_a_full_tmpfs_names_its_file(tmpfs):
+    """children.csv is appended to row by row; a failed flush names no file by itself."""
+    import contextlib
+
+    from neonas.engine.runfiles import CsvLog
+
+    path = tmpfs / "log" / "children.csv"
+    log = CsvLog(path, ["a", "b"], None)
+    ballast = fill(tmpfs, 0)
+    with pytest.raises(NeonasError, match="no space left on the device") as err:
+        for i in range(100000):
+            log.write({"a": i, "b": "x" * 50})
+    assert str(err.value).startswith(f"{path}: cannot write it") and "redone on a resume" in str(err.value)
+    with contextlib.suppress(OSError):
+        log.file.close()
+    ballast.unlink()
+    shutil.rmtree(path.parent)
+
+
 # --- an injected full disk or quota -------------------------------------------------------------------
 
 @pytest.fixture

@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # a full disk or quota outside the shared writers (a log appended to, a library's file)
         if not is_disk_full(err):
             raise
-        print(f"neonas {command}: error: {disk_full_error(err, err.filename or '.')}", file=sys.stderr)
+        where = err.filename or "a file (not named by the system)"
+        print(f"neonas {command}: error: {disk_full_error(err, where, left='')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"neonas {command}: interrupted", file=sys.stderr)

@@ -49,16 +49,29 @@ def _free_bytes(path: Path) -> int | None:
     return None
 
 
-def disk_full_error(err: OSError, path: str | os.PathLike, needed: int | None = None) -> NeonasError:
+def disk_full_error(err: OSError, path: str | os.PathLike, needed: int | None = None,
+                    left: str = "nothing partial was left") -> NeonasError:
     """The one line a full disk or quota gives: the file, what failed, the bytes it needed (when known)
-    and the bytes free, and that a rerun after freeing space is safe."""
+    and the bytes free, what was left behind (`left`), and that a rerun after freeing space is safe."""
     path = Path(path)
     what = "disk quota exceeded" if err.errno == errno.EDQUOT else "no space left on the device"
     free = _free_bytes(path)
     sizes = ", ".join(x for x in (f"{_size(needed)} needed" if needed else "",
                                   f"{_size(free)} free" if free is not None else "") if x)
-    return NeonasError(f"cannot write it: {what}{f' ({sizes})' if sizes else ''}; nothing partial was left: free "
+    return NeonasError(f"cannot write it: {what}{f' ({sizes})' if sizes else ''}; {left + ': ' if left else ''}free "
                        "space (or raise your quota) and run the command again", path)
+
+
+@contextmanager
+def disk_full_names(path: str | os.PathLike) -> Iterator[None]:
+    """A full disk or quota inside the block is one NeonasError naming `path` (a file appended to: a partial last
+    row is cut on resume, as every row after the last checkpoint is)."""
+    try:
+        yield
+    except OSError as err:
+        if is_disk_full(err):
+            raise disk_full_error(err, path, left="its rows after the last checkpoint are redone on a resume") from None
+        raise
 
 
 def _umask_mode(mode: int) -> int:
