@@ -73,7 +73,8 @@ def add_arguments(parser) -> None:
                              "unlabelled=keep --set 'channels=[C3, O1]'); repeatable")
     parser.add_argument("--partial-labels", action="store_true",
                         help=f"accept labels that span less than {round(MIN_COVERAGE * 100)}%% of the recording or run past its "
-                             "end (a warning instead of an error; same as --set labels_must_fit=false)")
+                             "end, or a text signal's labels that miss its duration by more than one epoch (a warning "
+                             "instead of an error; same as --set labels_must_fit=false)")
     parser.add_argument("--infant-id", help="id stored in the file (default: the recording's file name stem)")
     parser.add_argument("--pma-weeks", type=float, help="post-menstrual age in weeks, stored as an attribute")
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="HDF5 file to write (atomically)")
