@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from conftest import SHARED_DATA, shared_file
 from neonas.cli import main
 from neonas.study import plan
 from wfutil import REPO, copy_workflow, snakemake
@@ -174,3 +175,69 @@ def test_plan_prices_a_packed_study_from_a_gpu_pilot(tmp_path, capsys, monkeypat
     assert "GPU pilot" in fast_out and "NOTE: no GPU" not in fast_out
     assert main(["plan", *args, "--config", "search={pack: 8}", "--benchmarks", str(pilot)]) == 2
     assert re.search(r"measured packs \[1, 4\].*--packs 1,8", capsys.readouterr().err)
+
+
+# --- issue 24: plan never crashes, and its counts are the docs' ----------------------------------------------
+
+
+@pytest.mark.shared
+def test_plan_of_the_dreams_study_prints_an_estimate(tmp_path, capsys, caplog, monkeypatch):
+    """config/dreams.yaml says to price the study with plan; MNE's read_raw sent its .txt files to the BOXY reader
+    (an AssertionError). Read as preprocess reads them: 8 excerpts of 1800 s at the sheet's declared rates."""
+    shared_file("dreams-spindles", "excerpt1.txt")
+    wd = copy_workflow(tmp_path / "wf")
+    (tmp_path / "shared").symlink_to(SHARED_DATA.parent)  # the sheet's ../shared/data, as beside a clone
+    monkeypatch.chdir(wd)
+    out = run_plan(capsys, "--configfile", "config/dreams.yaml")
+    assert "study 'dreams': 8 infants, 720 EEG epochs of 20 s in all (per infant 90-90; from header: 8)" in out, out
+    assert ("3 searches per seed and fold (2 reward settings of the NAS arm + the random-search arm) x 2 seeds x 8 "
+            "folds = 48 searches") in out
+    assert int(table(out)["search"][0]) == 48 and "total" in table(out)
+    assert "WARNING" not in caplog.text
+
+
+def test_plan_warns_once_per_unreadable_recording_and_goes_on(tmp_path, capsys, caplog, monkeypatch):
+    """Two readable EDF files and four that are not (missing, garbage EDF, garbage BrainVision, a text file
+    without its rate): one warning line each, naming the file; those infants are planned at the assumed length."""
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    good = write_edfs(tmp_path / "edf", [10, 20])
+    (tmp_path / "bad.edf").write_bytes(b"0       not an EDF header" * 20)
+    (tmp_path / "bad.vhdr").write_text("Brain Vision Data Exchange Header File Version 1.0\n[Common Infos]\n")
+    (tmp_path / "norate.txt").write_text("[C3]\n" + "\n".join("1.0" for _ in range(100)) + "\n")
+    bad = [tmp_path / "missing.edf", tmp_path / "bad.edf", tmp_path / "bad.vhdr", tmp_path / "norate.txt"]
+    sheet = tmp_path / "sheet.tsv"
+    rows = ["infant_id\teeg_path\tlabels_path\tlabel_format\tpma_weeks"]
+    rows += [f"i{n}\t{p}\t\tannotations\t40" for n, p in enumerate([*good, *bad])]
+    sheet.write_text("\n".join(rows) + "\n")
+    out = run_plan(capsys, "--config", f"cohort={sheet}", "synthetic={enabled: false}")
+    hours = plan.PlanConfig().assumed_hours
+    assert "6 infants" in out and f"assumed {hours:g} h: 4, header: 2" in out and "total" in table(out)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "neonas.study.plan"]
+    assert len(warnings) == 4, warnings
+    for path, message in zip(bad, warnings, strict=True):
+        assert str(path) in message and "\n" not in message and message.endswith("planned at the assumed length")
+    assert "text_sfreq_hz" in warnings[3]
+
+
+def test_thesis_counts_agree_in_config_header_docs_and_plan(tmp_path, capsys, monkeypatch):
+    """docs/cluster.md once said 17 reward settings and 1,800 searches, thesis.yaml's header 19 and 2,000, and plan
+    printed '20 arms/settings'. Searches per seed and fold = the NAS arm's reward settings + the random arm."""
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.chdir(wd)
+    out = run_plan(capsys, "--configfile", "config/thesis.yaml", "--infants", "30")
+    m = re.search(r"(\d+) searches per seed and fold \((\d+) reward settings of the NAS arm \+ the random-search "
+                  r"arm\) x (\d+) seeds x (\d+) folds = ([\d,]+) searches", out)
+    assert m, out
+    per, settings, seeds, folds, searches = (int(g.replace(",", "")) for g in m.groups())
+    thesis = yaml.safe_load((REPO / "config/thesis.yaml").read_text())
+    assert settings == len(thesis["rewards"]) and per == settings + 1 and searches == per * seeds * folds
+    models = searches * thesis["derive"]["top_k"]
+    assert int(table(out)["search"][0]) == int(table(out)["retrain"][0]) == searches
+    header = " ".join(line.lstrip("# ") for line in (REPO / "config/thesis.yaml").read_text().splitlines()
+                      if line.startswith("#"))
+    docs = " ".join((REPO / "docs/cluster.md").read_text().split())
+    for text in (header, docs):
+        assert f"{settings} reward settings" in text and f"{searches:,} searches" in text
+        assert f"{models:,} retrained models" in text and f"{seeds * folds:,} baseline models" in text
+        assert f"{per} searches per seed and fold ({settings} settings + random)" in text

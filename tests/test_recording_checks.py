@@ -56,6 +56,44 @@ def test_predict_never_lends_the_models_rate_to_a_text_file(tiny_model, tmp_path
     assert len(read_tsv(tmp_path / "hyp" / "n1.tsv")) == 6
 
 
+def test_predict_warns_when_a_declared_rate_looks_wrong(tiny_model, tmp_path, caplog):
+    """No labels check a text file's rate in predict (issue 24). A 128 Hz CSV with a 50 Hz power line, declared
+    100 Hz: not a rate of the model's training recordings (256 Hz EDF), and its line shows at 39 Hz, where no
+    power line is; declared 128 Hz, the line is at 50 Hz: only the training-rate note."""
+    seconds, sfreq = 64.0, 128.0
+    t = np.arange(round(seconds * sfreq)) / sfreq
+    data = np.column_stack([tone(c, seconds, sfreq) + 30 * np.sin(2 * np.pi * 50 * t) for c in CHANNELS])
+    rec = tmp_path / "mains.csv"
+    np.savetxt(rec, data, delimiter=",", header=",".join(CHANNELS), comments="", fmt="%.3f")
+    ckpt = torch.load(tiny_model, weights_only=True)
+    assert ckpt["training_cohort"]["source_sfreq_hz"] == [256.0]
+    out = tmp_path / "o.tsv"
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--set", "text_sfreq_hz=100", "--out", str(out)]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "text_sfreq_hz" in r.getMessage()]
+    assert len(warned) == 2 and all(str(rec) in w for w in warned), warned
+    assert "declared text_sfreq_hz=100 Hz is not one of the rates of the model's training recordings (256 Hz)" in \
+        warned[0]
+    assert "narrow line at 39" in warned[1] and "true rate is about 12" in warned[1], warned[1]
+    caplog.clear()
+    assert main(["predict", str(rec), "--model", str(tiny_model), "--set", "text_sfreq_hz=128", "--out", str(out)]) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "text_sfreq_hz" in r.getMessage()]
+    assert len(warned) == 1 and "text_sfreq_hz=128 Hz is not one of" in warned[0], warned
+
+
+def test_the_line_detector_finds_mains_not_rhythms():
+    """A 12 dB alpha-like rhythm 1 Hz wide is not a line; a 50 Hz sine 10x below the EEG's amplitude is."""
+    from neonas.ingest.ratecheck import line_peak
+
+    rng = np.random.default_rng(0)
+    fs, n = 200.0, 200 * 600
+    t = np.arange(n) / fs
+    eeg = np.cumsum(rng.normal(0, 1, n)) * 0.05 + rng.normal(0, 1, n)
+    alpha = 4 * np.sin(2 * np.pi * 10 * t - 10 * np.cos(2 * np.pi * 0.05 * t))  # 10 +- 0.5 Hz, wandering
+    assert line_peak((eeg + alpha)[None], fs) is None
+    freq, db = line_peak((eeg + alpha + 0.3 * np.sin(2 * np.pi * 50 * t))[None], fs)
+    assert freq == 50.0 and db > 8
+
+
 def _labels(path: Path, seconds: float) -> Path:
     rows = [f"{i * 8.0:.1f}\t8.0\t{('AS', 'QS')[i % 2]}" for i in range(int(seconds // 8))]
     path.write_text("onset_s\tduration_s\tstage\n" + "\n".join(rows) + "\n")
@@ -75,11 +113,12 @@ def test_preprocess_refuses_labels_that_do_not_fit_the_recording(tmp_path, capsy
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "sig.csv" in err and f"text_sfreq_hz={rate} Hz" in err, err
-    assert ("span only 50%" if rate == 64 else "run 5.48571 s past its end") in err, err
+    assert ("its 8192 samples last 128 s, but the labels " + str(labels) + " span 64 s (0-64 s): 64 s apart, more "
+            "than one 8 s epoch (they would fit 128 Hz)" if rate == 64 else "run 5.48571 s past its end") in err, err
     assert "--partial-labels" in err and not (tmp_path / "o.h5").exists()
     if case == "partial labels":  # the override: a warning, and the file is written
         assert main([*args, "--partial-labels"]) == 0
-        assert "span only 50%" in caplog.text and "labels_must_fit is false: kept" in caplog.text
+        assert "span 64 s" in caplog.text and "labels_must_fit is false: kept" in caplog.text
         assert read_recording(tmp_path / "o.h5", load_eeg=False).preprocess_config["labels_must_fit"] is False
 
 
@@ -100,7 +139,29 @@ def test_dreams_excerpt2_at_half_its_rate_is_refused(tmp_path, capsys):
     assert main(["preprocess", str(rec), "--labels", str(labels), "--preset", "dreams", "--set", "text_sfreq_hz=100",
                  "--out", str(tmp_path / "x.h5")]) == 2
     err = capsys.readouterr().err
-    assert "span only 50%" in err and "3600 s at the declared text_sfreq_hz=100 Hz" in err, err
+    assert "text_sfreq_hz=100 Hz its 360000 samples last 3600 s, but the labels" in err, err
+    assert "span 1800 s (0-1800 s): 1800 s apart" in err and "(they would fit 200 Hz)" in err, err
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("rate", [90, 200])
+def test_dreams_excerpt1_at_a_wrong_rate_is_refused_naming_it(tmp_path, capsys, rate):
+    """DREAMS excerpt1.txt is 100 Hz, 1800 s. Declared 90 Hz it lasts 2000 s: its labels still cover 90 % of it
+    (once accepted without a word), but are 200 s (10 epochs) off their EEG by the end; declared 200 Hz the labels
+    run past its end (once blamed on the label file, without naming the rate)."""
+    rec = shared_file("dreams-spindles", "excerpt1.txt")
+    labels = shared_file("dreams-spindles", "Hypnogram_excerpt1.txt")
+    out = tmp_path / "x.h5"
+    args = ["preprocess", str(rec), "--labels", str(labels), "--preset", "dreams", "--out", str(out)]
+    capsys.readouterr()
+    assert main([*args, "--set", f"text_sfreq_hz={rate}"]) == 2
+    err = capsys.readouterr().err
+    last = {90: 2000, 200: 900}[rate]
+    assert err.count("\n") == 1 and err.startswith(f"neonas preprocess: error: {rec}: at the declared "
+                                                     f"text_sfreq_hz={rate} Hz its 180000 samples last {last} s"), err
+    assert f"span 1800 s (0-1800 s): {abs(1800 - last)} s apart" in err and "(they would fit 100 Hz)" in err, err
+    assert not out.exists()
+    assert main([*args, "--set", "text_sfreq_hz=100"]) == 0 and out.exists()
 
 
 # --- finding 4: the EDF+ round trip --------------------------------------------------------------------
@@ -153,7 +214,8 @@ def test_synthetic_loose_electrode_episode_flags_its_epochs(tmp_path):
 
     assert rec.extra_attrs["synthetic"] is True
     assert training_cohort([tmp_path / "syn.h5"]) == {"source": "synthetic", "recordings": 1, "infants": 1,
-                                                      "synthetic_recordings": 1, "hours": 0.25}
+                                                      "synthetic_recordings": 1, "hours": 0.25,
+                                                      "source_sfreq_hz": [256.0]}
 
 
 def test_a_zeroed_channel_flags_every_epoch_in_predict_but_stays_a_reference_in_preprocess(tiny_model, tmp_path,
@@ -194,7 +256,7 @@ def test_model_card_states_the_training_cohort_and_predict_warns_on_synthetic_mo
     ckpt = torch.load(tiny_model, weights_only=True)
     # fold 0 of 3 infants: one training and one validation infant, 96 s (12 epochs of 8 s) each
     assert ckpt["training_cohort"] == {"source": "real", "recordings": 2, "infants": 2, "synthetic_recordings": 0,
-                                       "hours": round(192 / 3600, 3)}
+                                       "hours": round(192 / 3600, 3), "source_sfreq_hz": [256.0]}
     assert "training cohort: real recordings (not made by neonas synth): 2 recording(s) of 2 infant(s)" in \
         card_markdown(card(ckpt, tiny_model))
     rec = write_edf(tmp_path / "r.edf", {f"EEG {n}-Ref": tone(n, 24.0, 256.0) for n in CHANNELS})

@@ -213,3 +213,52 @@ def test_load_fold_refuses_one_recording_in_two_splits(folds_file, tmp_path):
     with pytest.raises(NeonasError, match="were preprocessed from the same recording") as err:
         load_fold(bad, 0)
     assert str(bad) in str(err.value)
+
+
+# --- issue 24: a file copied over another infant's after `neonas folds` ----------------------------------------
+
+
+@pytest.fixture
+def swapped(tmp_path) -> tuple[Path, Path, str]:
+    """A folds file whose fold-0 validation file was overwritten by a training infant's file after `neonas folds`
+    (the same training data would be scored again as validation). Returns (folds file, that file, its infant)."""
+    paths = make_cohort(tmp_path / "h5", n_infants=4, n_epochs=24)
+    folds = tmp_path / "folds.json"
+    assert main(["folds", *paths, "--out", str(folds)]) == 0
+    doc = json.loads(folds.read_text())
+    train, val = doc["folds"][0]["train"][0], doc["folds"][0]["val"][0]
+    Path(doc["files"][val]).write_bytes(Path(doc["files"][train]).read_bytes())
+    (tmp_path / "search.yaml").write_text("space: {n_layers: 1, filters: 4}\ntraining: {epochs: 1}\n")
+    return folds, Path(doc["files"][val]), train
+
+
+@pytest.mark.parametrize("command", ["search", "fidelity"])
+def test_search_and_fidelity_refuse_a_swapped_file(swapped, tmp_path, capsys, command):
+    folds, path, train = swapped
+    out = tmp_path / "out"
+    rc = main([command, "--folds", str(folds), "--fold", "0", "--config", str(tmp_path / "search.yaml"),
+               "--device", "cpu", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err and err.count("\n") == 1, err
+    assert f"{path} holds infant '{train}'" in err and "for val" in err and str(folds) in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_load_fold_refuses_a_file_from_another_recording(tmp_path):
+    from dataclasses import replace
+
+    from learnable import make_recording
+    from neonas.store.h5io import write_recording
+
+    paths = []
+    for i in range(4):
+        paths.append(str(tmp_path / f"inf{i}.h5"))
+        write_recording(paths[-1], replace(make_recording(f"inf{i}", i, 8), source_sha256=str(i) * 64))
+    folds = tmp_path / "folds.json"
+    assert main(["folds", *paths, "--out", str(folds)]) == 0
+    # inf1 preprocessed again from another recording, under its own id
+    write_recording(paths[1], replace(make_recording("inf1", 9, 8), source_sha256="9" * 64))
+    for fold in range(4):
+        with pytest.raises(NeonasError, match=r"inf1.h5 was preprocessed from another recording \(source_sha256 "
+                                              r"999999999999…\) than the folds file records for 'inf1' \(111111111111…\)"):
+            load_fold(folds, fold)

@@ -13,6 +13,7 @@ import sys
 
 from neonas import __version__
 from neonas.errors import NeonasError
+from neonas.io import disk_full_error, is_disk_full
 
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -85,6 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(module.run(args) or 0)
     except NeonasError as err:
         print(f"neonas {command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk or quota outside the shared writers (a log appended to, a library's file)
+        if not is_disk_full(err):
+            raise
+        where = err.filename or "a file (not named by the system)"
+        print(f"neonas {command}: error: {disk_full_error(err, where, left='')}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"neonas {command}: interrupted", file=sys.stderr)

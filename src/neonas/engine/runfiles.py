@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from neonas.errors import NeonasError
-from neonas.io import write_text_atomic
+from neonas.io import disk_full_names, write_text_atomic
 
 CHILD_COLUMNS = ["epoch", "step", "sampler", "arch_hash", "arch", "metric_name", "metric", "reward", "baseline",
                  "entropy", "log_prob", "skip_rate", "threshold", "constant"]
@@ -37,12 +37,14 @@ class CsvLog:
         self.writer = csv.writer(self.file, lineterminator="\n")
 
     def write(self, row: dict) -> None:
-        self.writer.writerow([_fmt(row[c]) for c in self.columns])
-        self.file.flush()
+        with disk_full_names(self.path):  # a flush fails without naming its file
+            self.writer.writerow([_fmt(row[c]) for c in self.columns])
+            self.file.flush()
         self.rows += 1
 
     def sync(self) -> None:
-        self.file.flush()
+        with disk_full_names(self.path):
+            self.file.flush()
         os.fsync(self.file.fileno())
 
     def close(self) -> None:

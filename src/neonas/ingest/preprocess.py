@@ -73,7 +73,8 @@ def add_arguments(parser) -> None:
                              "unlabelled=keep --set 'channels=[C3, O1]'); repeatable")
     parser.add_argument("--partial-labels", action="store_true",
                         help=f"accept labels that span less than {round(MIN_COVERAGE * 100)}%% of the recording or run past its "
-                             "end (a warning instead of an error; same as --set labels_must_fit=false)")
+                             "end, or a text signal's labels that miss its duration by more than one epoch (a warning "
+                             "instead of an error; same as --set labels_must_fit=false)")
     parser.add_argument("--infant-id", help="id stored in the file (default: the recording's file name stem)")
     parser.add_argument("--pma-weeks", type=float, help="post-menstrual age in weeks, stored as an attribute")
     parser.add_argument("--out", required=True, metavar="FILE.h5", help="HDF5 file to write (atomically)")
@@ -141,6 +142,8 @@ def preprocess(recording: str | os.PathLike | Source, out: str | os.PathLike, cf
         log.warning("%s: no labels (no --labels and no EDF+ annotations): every epoch is unlabelled", recording)
         fmt = "none"
     label_source = str(recording if fmt == "annotations" else labels_path or "")
+    if source.kind == "text" and fmt != "none" and labels:
+        _check_text_rate(labels, n_in, fs_in, cfg, source, label_source)
     lookup = stage_lookup(cfg.label_map, cfg.label_names)
     grid = epoch_grid(labels, lookup, cfg.epoch_s, duration_s, label_source or str(recording), cfg.grid_start_s)
     if fmt != "none" and labels:
@@ -207,6 +210,28 @@ def preprocess(recording: str | os.PathLike | Source, out: str | os.PathLike, cf
     log.info("wrote %s: %d epochs %s, %d unlabelled, %d with artefact flags", out, rec.n_epochs, counts,
              int((rec.labels < 0).sum()), int((rec.artifact != 0).sum()))
     return rec
+
+
+def _check_text_rate(labels, n_in: int, fs_in: float, cfg: PreprocessConfig, source, label_source: str) -> None:
+    """A text file carries no rate: its labels must span its duration at the declared rate within one epoch.
+
+    A rate 10 % off still leaves the labels covering 90 % of the signal, but slides them off their EEG by the
+    end (90 Hz for a 100 Hz DREAMS excerpt: 200 s, 10 epochs). Refused unless labels_must_fit is false
+    (--partial-labels: labels that really cover only part of the recording)."""
+    duration_s = n_in / fs_in
+    first = min(lab.onset_s for lab in labels)
+    last = max(lab.onset_s + lab.duration_s for lab in labels)
+    span = last - first
+    if abs(span - duration_s) <= cfg.epoch_s + TOL_S:
+        return
+    msg = (f"at the declared text_sfreq_hz={cfg.text_sfreq_hz:g} Hz its {n_in} samples last {duration_s:g} s, but "
+           f"the labels {label_source} span {span:g} s ({first:g}-{last:g} s): {abs(span - duration_s):g} s apart, "
+           f"more than one {cfg.epoch_s:g} s epoch (they would fit {n_in / span:.4g} Hz). A text file carries no "
+           "rate, and a wrong one slides the labels off their EEG")
+    if cfg.labels_must_fit:
+        raise NeonasError(f"{msg}: declare the file's true rate, or give --partial-labels if the labels cover only "
+                          "part of the recording", source.path)
+    log.warning("%s: %s (labels_must_fit is false: kept)", source.path, msg)
 
 
 def _check_label_fit(fit: tuple[float, float], duration_s: float, cfg: PreprocessConfig, source,

@@ -68,7 +68,7 @@ class PreprocessConfig:
     text_unit: str = "uV"  # unit of its values: uV, mV, V or nV
     text_channels: list[str] | None = None  # channel names, one per column (default: the file's header)
     # labels that do not fit the recording (a wrong text_sfreq_hz, the wrong label file): refuse, or only warn
-    labels_must_fit: bool = True  # refuse labels covering < 90 % of the recording or running past its end
+    labels_must_fit: bool = True  # refuse labels covering < 90 % of the recording, past its end, or (text) > 1 epoch off
 
     def __post_init__(self):
         if not self.channels:

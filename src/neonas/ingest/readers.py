@@ -67,6 +67,13 @@ class Source:
         """Written by `neonas synth` (its EDF+ header names SYNTHETIC_EQUIPMENT)."""
         return self._header is not None and SYNTHETIC_EQUIPMENT in self._header.recording.split()
 
+    @property
+    def duration_s(self) -> float:
+        """Length in seconds, from the header alone where the format has one (EDF/BDF, MNE's lazy readers)."""
+        if self._header is not None:
+            return float(self._header.duration_s)
+        return self._raw.n_times / float(self._raw.info["sfreq"])
+
     def open(self, used: list[Channel]):
         """An MNE Raw restricted to `used` (not loaded for file formats MNE reads lazily)."""
         for c in used:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neonas import NEONATAL_STAGES
+from neonas.ingest import synth_signal as build
 
 log = logging.getLogger(__name__)
 
@@ -220,87 +221,6 @@ class Synthetic:
     n_pops: int
 
 
-def _noise(rng: np.random.Generator, rows: int, n: int, amp: np.ndarray) -> np.ndarray:
-    """Gaussian noise with amplitude spectrum `amp` (over rfftfreq(n)), each row at unit RMS."""
-    out = np.empty((rows, n), np.float32)
-    nz = np.flatnonzero(amp)
-    for r in range(rows):
-        spec = np.zeros(amp.shape[0], np.complex128)
-        spec[nz] = (rng.standard_normal(nz.size) + 1j * rng.standard_normal(nz.size)) * amp[nz]
-        x = np.fft.irfft(spec, n)
-        out[r] = x / (x.std() + 1e-12)
-    return out
-
-
-def _band(f: np.ndarray, lo: float, hi: float, slope: float = 0.0) -> np.ndarray:
-    """Amplitude spectrum: smooth band lo..hi Hz (raised-cosine edges) with an optional 1/f^slope tilt."""
-    e_lo, e_hi = 0.3 * lo + 0.1, 0.1 * hi + 0.3
-    rise = np.clip((f - lo + e_lo) / (2 * e_lo), 0, 1)
-    fall = np.clip((hi + e_hi - f) / (2 * e_hi), 0, 1)
-    return (np.sin(0.5 * np.pi * rise) * np.sin(0.5 * np.pi * fall)) ** 2 / np.maximum(f, 0.5) ** slope
-
-
-def _peak(f: np.ndarray, f0: float, width: float) -> np.ndarray:
-    return np.exp(-0.5 * ((f - f0) / width) ** 2)
-
-
-def _mix(*parts: tuple[float, np.ndarray]) -> tuple[float, np.ndarray]:
-    """Sum of independent spectral parts given as (RMS µV, amplitude spectrum): (total RMS, spectrum)."""
-    power = sum(rms**2 * amp**2 / np.sum(amp**2) for rms, amp in parts)
-    return float(np.sqrt(sum(rms**2 for rms, _ in parts))), np.sqrt(power)
-
-
-def _smooth(x: np.ndarray, width: int) -> np.ndarray:
-    """Moving average along the last axis (edges of stage/burst changes become ramps, not steps)."""
-    if width <= 1:
-        return x.astype(np.float32)
-    pad = [(0, 0)] * (x.ndim - 1) + [(width // 2, width - 1 - width // 2)]
-    c = np.cumsum(np.pad(x.astype(np.float64), pad, mode="edge"), axis=-1)
-    c = np.concatenate([np.zeros(c.shape[:-1] + (1,)), c], axis=-1)
-    return ((c[..., width:] - c[..., :-width]) / width).astype(np.float32)
-
-
-def _intervals_mask(starts: np.ndarray, stops: np.ndarray, n: int) -> np.ndarray:
-    """Boolean (n,) that is True inside [start, stop) sample intervals (overlaps merge)."""
-    d = np.zeros(n + 1, np.int32)
-    np.add.at(d, np.clip(starts, 0, n), 1)
-    np.add.at(d, np.clip(stops, 0, n), -1)
-    return np.cumsum(d[:-1]) > 0
-
-
-def _burst_train(rng: np.random.Generator, duration_s: float, burst_s: float, ibi_s: float) -> np.ndarray:
-    """(k, 2) burst onsets/offsets in s: gamma-distributed bursts and inter-burst intervals (~6 s each)."""
-    k = int(duration_s / (burst_s + ibi_s) * 1.5) + 4
-    bursts = rng.gamma(6.0, burst_s / 6.0, k)
-    ibis = rng.gamma(6.0, ibi_s / 6.0, k)
-    starts = np.cumsum(ibis + np.concatenate([[0.0], bursts[:-1]])) - rng.uniform(0, burst_s + ibi_s)
-    return np.stack([starts, starts + bursts], axis=1)
-
-
-def _alternation(rng: np.random.Generator, duration_s: float, fs: float, share: float, mean_s: float) -> np.ndarray:
-    """Boolean (n,) alternating stretches: True for `share` of the time, in stretches of ~mean_s seconds."""
-    off_mean = mean_s * (1 - share) / share
-    k = int(duration_s / (mean_s + off_mean) * 2) + 4
-    off, on = rng.exponential(off_mean, k), rng.exponential(mean_s, k)
-    starts = np.cumsum(off + np.concatenate([[0], on[:-1]])) - rng.uniform(0, off_mean + mean_s)
-    n = int(round(duration_s * fs))
-    return _intervals_mask((starts * fs).astype(np.int64), ((starts + on) * fs).astype(np.int64), n)
-
-
-def _events(rng, rate_per_s: np.ndarray, sfreq: float, dur_range: tuple[float, float]) -> np.ndarray:
-    """(k, 2) sample intervals of Poisson events whose rate (per sample position) varies in time."""
-    n = rate_per_s.shape[0]
-    peak = float(rate_per_s.max())
-    if peak <= 0:
-        return np.zeros((0, 2), np.int64)
-    k = rng.poisson(peak * n / sfreq)
-    onsets = np.sort(rng.integers(0, n, k))
-    keep = rng.random(k) < rate_per_s[onsets] / peak
-    onsets = onsets[keep]
-    dur = (rng.uniform(*dur_range, onsets.size) * sfreq).astype(np.int64)
-    return np.stack([onsets, onsets + dur], axis=1)
-
-
 def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, index: int,
                     true_stages: np.ndarray | None = None) -> Synthetic:
     """Simulate one infant. `true_stages` (per epoch) overrides the drawn hypnogram and is then also
@@ -329,21 +249,21 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
         shift = int(rng.uniform(-10.0, 10.0) * fs)
         lo, hi = sorted((b * ep, b * ep + shift))
         sig[lo:hi] = true_stages[b - 1] if shift > 0 else true_stages[b]
-    weight = np.sqrt(_smooth(np.stack([sig == s for s in range(4)]), int(2 * fs)))  # (4, m)
+    weight = np.sqrt(build.smooth(np.stack([sig == s for s in range(4)]), int(2 * fs)))  # (4, m)
 
     brain = np.zeros((9, m), np.float32)
     gains = {AS: p.as_gain, QS: p.qs_gain, IS: p.qs_gain, W: p.wake_gain}
     burst_uv, hvs_uv, mixed_uv = BURST_UV * p.qs_gain, HVS_UV * p.qs_gain, AS_MIXED_UV * p.as_gain
 
     # background: 1/f with the infant's own theta/alpha mixture, private per electrode; reference noise
-    rms, bg = _mix((BACKGROUND_UV, _band(f, 0.3, BRAIN_TOP_HZ, p.bg_exponent / 2)),
-                   (p.theta_uv, _peak(f, 6.0, 1.0)), (p.alpha_uv, _peak(f, 9.5, 1.0)))
-    brain += rms * _noise(rng, 9, m, bg)
-    brain += REFERENCE_UV * _noise(rng, 1, m, _band(f, 0.3, BRAIN_TOP_HZ, 0.5))
+    rms, bg = build.mix((BACKGROUND_UV, build.band(f, 0.3, BRAIN_TOP_HZ, p.bg_exponent / 2)),
+                   (p.theta_uv, build.peak(f, 6.0, 1.0)), (p.alpha_uv, build.peak(f, 9.5, 1.0)))
+    brain += rms * build.noise(rng, 9, m, bg)
+    brain += REFERENCE_UV * build.noise(rng, 1, m, build.band(f, 0.3, BRAIN_TOP_HZ, 0.5))
 
     # continuous activity in three bands; gains follow the stage (AS mixed, W faster, QS/IS IBI slower)
     for b, (lo, hi, slope) in enumerate(((0.5, 4.0, 1.0), (4.0, 8.0, 0.0), (8.0, 25.0, 0.5))):
-        src = _noise(rng, 11, m, _band(f, lo, hi, slope))  # 2 hemispheric + 9 private
+        src = build.noise(rng, 11, m, build.band(f, lo, hi, slope))  # 2 hemispheric + 9 private
         level = sum(weight[s] * CONTINUOUS_UV[s][b] * gains[s] for s in range(4))
         brain += level * (np.sqrt(0.4) * src[hemi] + np.sqrt(0.6) * src[2:])
 
@@ -355,18 +275,18 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
     trains = {}
     for c in range(9):
         partner = c - PAIR_OFFSET if 4 <= c < 8 else None
-        trains[(QS, c)] = trains[(QS, partner)] if partner is not None else _burst_train(rng, dur, p.burst_s, p.ibi_s)
-        trains[(IS, c)] = _burst_train(rng, dur, p.burst_s, p.ibi_s)
+        trains[(QS, c)] = trains[(QS, partner)] if partner is not None else build.burst_train(rng, dur, p.burst_s, p.ibi_s)
+        trains[(IS, c)] = build.burst_train(rng, dur, p.burst_s, p.ibi_s)
     env = {}
     for key, train in trains.items():
         iv = ((train + rng.uniform(-p.sync_lag_s / 2, p.sync_lag_s / 2, (train.shape[0], 1))) * fs).astype(np.int64)
-        env[key] = _smooth(_intervals_mask(iv[:, 0], iv[:, 1], m), int(0.4 * fs))
+        env[key] = build.smooth(build.intervals_mask(iv[:, 0], iv[:, 1], m), int(0.4 * fs))
     # high-voltage slow stretches alternate with tracé alternant, whatever the stage
-    hvs = _alternation(rng, dur, fs, p.hvs_share, 180.0)
-    hvs_w = _smooth(hvs, int(3 * fs))
+    hvs = build.alternation(rng, dur, fs, p.hvs_share, 180.0)
+    hvs_w = build.smooth(hvs, int(3 * fs))
     # active sleep alternates between low-voltage irregular and "mixed" stretches with slow waves
-    mixed_w = _smooth(_alternation(rng, dur, fs, p.as_mixed_share, 120.0), int(3 * fs))
-    src = _noise(rng, 13, m, _band(f, 0.5, 20.0, 1.0) + 0.25 * _peak(f, 5.5, 1.2))  # 4 common + 9 own
+    mixed_w = build.smooth(build.alternation(rng, dur, fs, p.as_mixed_share, 120.0), int(3 * fs))
+    src = build.noise(rng, 13, m, build.band(f, 0.5, 20.0, 1.0) + 0.25 * build.peak(f, 5.5, 1.2))  # 4 common + 9 own
     rho = p.sync_rho
     a_as = weight[AS] * mixed_uv * mixed_w  # AS "mixed" pattern: slow waves, no bursts
     burst_env = np.zeros((9, m), np.float32)
@@ -380,18 +300,18 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
         burst_env[c] = np.where(sig == QS, env[(QS, c)], np.where(sig == IS, env[(IS, c)], 0))
 
     # the infant's state drifts over minutes: all brain activity grows and shrinks a little
-    drift = _noise(rng, 1, m, ((f > 1 / 600) & (f < 1 / 60)).astype(np.float64))[0]
+    drift = build.noise(rng, 1, m, ((f > 1 / 600) & (f < 1 / 60)).astype(np.float64))[0]
     brain *= np.exp(p.state_sd * drift)
 
     # movements: slow, large deflections on all electrodes (frontal/temporal most) plus muscle activity
     rate = (p.wake_movements_per_min * weight[W] ** 2
             + sum(r * weight[s] ** 2 for s, r in MOVEMENTS_PER_MIN.items())) / 60.0
-    moves = _events(rng, rate, fs, (1.0, 5.0))
+    moves = build.events(rng, rate, fs, (1.0, 5.0))
     strength = np.zeros((2, m), np.float32)  # slow deflection (µV), muscle (µV)
     for a, b in moves:
         strength[:, a:b] = [[rng.uniform(40.0, 150.0)], [rng.uniform(8.0, 25.0)]]
-    strength = _smooth(strength, int(0.5 * fs))
-    slow = _noise(rng, 1, m, _band(f, 0.3, 3.0, 1.0))[0]
+    strength = build.smooth(strength, int(0.5 * fs))
+    slow = build.noise(rng, 1, m, build.band(f, 0.3, 3.0, 1.0))[0]
     brain += MOVE_SPREAD[:, None] * (strength[0] * slow)
 
     # to the recording rate: band-limited interpolation, one channel at a time

@@ -6,6 +6,7 @@ fails early with a message naming the file and the broken field.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ import numpy as np
 
 from neonas import __version__
 from neonas.errors import NeonasError
-from neonas.io import atomic_path
+from neonas.io import write_bytes_atomic
 
 LAYOUT_VERSION = 1
 #: bits of the `artifact` dataset
@@ -65,10 +66,21 @@ class Recording:
 
 
 def write_recording(path: str | os.PathLike, rec: Recording) -> None:
-    """Write `rec` atomically: a temp file is renamed onto `path` only when complete."""
+    """Write `rec` atomically: a temp file is renamed onto `path` only when complete.
+
+    The HDF5 image is built in memory and written with one plain write: HDF5 on a full disk or quota leaves
+    its objects half-closed, and h5py then crashes the interpreter (segmentation fault) when they are freed.
+    A plain write fails cleanly, as one line naming the file and its size (neonas.io)."""
     n, c, t = rec.eeg.shape
     _check_shapes(path, n, c, t, rec.labels, rec.onset_s, rec.artifact, rec.ch_names, rec.sfreq, rec.epoch_s)
-    with atomic_path(path, suffix=".h5.tmp") as tmp, h5py.File(tmp, "w") as f:
+    buf = io.BytesIO()
+    _write_h5(buf, rec)
+    write_bytes_atomic(path, buf.getbuffer())
+
+
+def _write_h5(target, rec: Recording) -> None:
+    c, t = rec.eeg.shape[1:]
+    with h5py.File(target, "w") as f:
         f.create_dataset("eeg", data=rec.eeg.astype(np.float32, copy=False), chunks=(1, c, t))
         f.create_dataset("labels", data=rec.labels.astype(np.int8, copy=False))
         f.create_dataset("onset_s", data=rec.onset_s.astype(np.float64, copy=False))

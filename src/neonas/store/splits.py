@@ -2,7 +2,8 @@
 
 Splits are always by infant, never by epoch: epochs of one night are strongly correlated, and an
 epoch-wise split would leak the infant into the test set. `load_fold` re-checks this on every read,
-by infant id and by the sha256 of the source recording (the same file under two ids is one infant).
+by infant id and by the sha256 of the source recording (the same file under two ids is one infant), and
+checks that every file still holds the infant and recording the folds file records (`check_files`).
 
 Before any search, `neonas folds` checks the cohort as a whole: every recording must have the same
 channels, rate, epoch length and classes, have been preprocessed with the same signal settings (filters,
@@ -222,11 +223,34 @@ def load_fold(folds_json: str | os.PathLike, fold: int) -> Fold:
         raise NeonasError(f"fold {fold} names infants {missing} that have no file", path)
     sha = {i: s for i, s in (doc.get("source_sha256") or {}).items() if s}  # older folds files have none
     check_same_source(spec, sha, str(path))
-    return Fold(
+    result = Fold(
         fold=fold,
         train=[files[i] for i in spec["train"]], val=[files[i] for i in spec["val"]], test=[files[i] for i in spec["test"]],
         train_ids=list(spec["train"]), val_ids=list(spec["val"]), test_ids=list(spec["test"]), sha256=sha,
     )
+    check_files(result, path)
+    return result
+
+
+def check_files(fold: Fold, folds_path: str | os.PathLike, splits: tuple[str, ...] = ("train", "val", "test")) -> None:
+    """Each HDF5 file holds the infant, and comes from the recording, that the folds file records for it.
+
+    Run by `load_fold`, so every command that reads a fold (search, fidelity, derive, yardstick, retrain,
+    evaluate) refuses a file copied over another infant's after `neonas folds`: else a search would validate
+    on a training infant's data. Train and validation files always; test files where present (a search never
+    reads them, and whoever does fails on a missing one)."""
+    for split in splits:
+        for want, path in zip(getattr(fold, f"{split}_ids"), getattr(fold, split), strict=True):
+            if split == "test" and not Path(path).exists():
+                continue
+            rec = read_recording(path, load_eeg=False)
+            if rec.infant_id != want:
+                raise NeonasError(f"fold {fold.fold} names infant '{want}' for {split}, but {path} holds infant "
+                                  f"'{rec.infant_id}'; re-run `neonas folds` on the current HDF5 files", folds_path)
+            if fold.sha256.get(want) and rec.source_sha256 != fold.sha256[want]:
+                raise NeonasError(f"{path} was preprocessed from another recording (source_sha256 "
+                                  f"{rec.source_sha256[:12]}…) than the folds file records for '{want}' "
+                                  f"({fold.sha256[want][:12]}…); re-run `neonas folds`", folds_path)
 
 
 def check_same_source(spec: dict, sha: dict[str, str], where: str) -> None:

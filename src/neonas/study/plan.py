@@ -15,7 +15,8 @@ epoch: every training epoch once, plus train_steps x num_aggregate children scor
 Retraining counts `retrain.epochs` (an upper bound: early stopping usually ends sooner).
 
 Cohort sizes (labelled EEG epochs per infant) come from the study's HDF5 files when they exist, else from
-the recordings' headers (duration / epoch length, read with MNE), else from an assumption (the synthetic
+the recordings' headers (duration / epoch length, read as `neonas preprocess` reads them: EDF/BDF, MNE
+formats, text at the row's declared rate; a file that cannot be read is one warning line), else from an assumption (the synthetic
 cohort's hours, or `plan.assumed_hours`); the output says which. `--infants N` plans for N infants of the
 sheet's mean size instead (a cohort not yet collected; the template sheet of a fresh clone). Throughput: the
 measured rate of a finished study (--benchmarks DIR: its search jobs' wall times against their work), or of a
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +37,8 @@ import yaml
 
 from neonas.config import from_dict, load_yaml
 from neonas.errors import NeonasError
+
+log = logging.getLogger(__name__)
 
 #: training samples per second of one GPU job when nothing else is known. MEASURED ON A CPU, because no GPU was
 #: available to measure: the thesis search space (6 layers, 32 filters, 9 channels x 1920 samples, batch 64), 1 torch
@@ -89,7 +93,8 @@ def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig,
     from neonas.ingest.presets import resolve_config
 
     pre = cfg.get("preprocess", {})
-    _, pcfg = resolve_config(None if pre.get("config") else pre.get("preset"), pre.get("config"), pre.get("set", []))
+    preset = None if pre.get("config") else pre.get("preset")
+    _, pcfg = resolve_config(preset, pre.get("config"), pre.get("set", []))
     syn = cfg.get("synthetic", {})
     hours = syn["hours"] if syn.get("enabled") else plan.assumed_hours
     counts, source = {}, {}
@@ -99,10 +104,12 @@ def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig,
             with h5py.File(h5, "r") as f:
                 counts[row.infant_id], source[row.infant_id] = int((f["labels"][:] >= 0).sum()), "HDF5"
             continue
-        try:
-            seconds = header_seconds(row.eeg_path)
+        seconds = None
+        if not (syn.get("enabled") and not Path(row.eeg_path).exists()):  # a synthetic cohort not yet written
+            seconds = header_seconds(row.eeg_path, preset, pre.get("config"), [*pre.get("set", []), *row.overrides])
+        if seconds is not None:
             counts[row.infant_id], source[row.infant_id] = int(seconds // pcfg.epoch_s), "header"
-        except (OSError, ValueError, RuntimeError):
+        else:
             counts[row.infant_id] = int(hours * 3600 // pcfg.epoch_s)
             source[row.infant_id] = f"assumed {hours:g} h"
     if infants is not None:
@@ -115,12 +122,27 @@ def labelled_epochs(cfg: dict, study_dir: Path, plan: PlanConfig,
     return counts, source, pcfg.epoch_s
 
 
-def header_seconds(path: Path) -> float:
-    """Recording length from its header alone (MNE, no samples read)."""
-    import mne
+def header_seconds(path: Path, preset: str | None, config: str | None, sets: list[str]) -> float | None:
+    """Recording length as `neonas preprocess` reads the file (ingest/readers.py: EDF/BDF and MNE formats from
+    their headers, text files with the row's declared rate), or None after a one-line warning naming the file:
+    one unreadable recording must not stop the estimate."""
+    from neonas.ingest.presets import resolve_config
+    from neonas.ingest.readers import open_recording
 
-    raw = mne.io.read_raw(path, preload=False, verbose="error")
-    return raw.n_times / raw.info["sfreq"]
+    quiet = logging.getLogger("neonas.ingest.readers")
+    level = quiet.level
+    quiet.setLevel(max(level, logging.WARNING))  # its INFO line per text file says nothing a plan needs
+    try:
+        _, cfg = resolve_config(preset, config, sets)
+        return open_recording(path, cfg).duration_s
+    except Exception as err:  # noqa: BLE001 - MNE raises many types; any failure costs one estimate, not the plan
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if not isinstance(err, NeonasError):
+            why = f"{path}: {type(err).__name__}: {why}"
+        log.warning("%s; planned at the assumed length", why)
+        return None
+    finally:
+        quiet.setLevel(level)
 
 
 def study_folds(cfg: dict, infants: list[str]) -> list[dict]:
@@ -232,7 +254,8 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
             "fidelity": len(folds) if fid.get("enabled", True) else 0, "final": 1, "aggregate": 1, "report": 1,
             "summary": 1}
     return {"jobs": jobs, "samples": samples, "longest": longest, "epochs": counts, "source": source, "epoch_s": epoch_s,
-            "folds": folds, "arms": len(arms), "seeds": seeds, "pack": pack}
+            "folds": folds, "arms": len(arms), "settings": len(rewards), "random": bool(cfg["arms"].get("random")),
+            "seeds": seeds, "pack": pack}
 
 
 def measured_rate(benchmarks: Path) -> tuple[float, int]:
@@ -309,7 +332,9 @@ def report(result: dict, rates: dict[str, float], rate_source: str, max_jobs: in
              "in all "
              f"(per infant {min(eps.values())}-{max(eps.values())}; from " + ", ".join(f"{how}: {n}" for how, n in
                                                                                        sorted(src.items())) + ")",
-             f"{result['arms']} search arms/settings x {result['seeds']} seeds x {len(result['folds'])} folds"
+             f"{result['arms']} searches per seed and fold ({result['settings']} reward settings of the NAS arm"
+             + (" + the random-search arm" if result["random"] else "") + f") x {result['seeds']} seeds x "
+             f"{len(result['folds'])} folds = {result['arms'] * result['seeds'] * len(result['folds']):,} searches"
              + (f"; {packed}" if packed else ""),
              f"throughput: {rates['search']:,.1f} training samples/s per GPU job ({rate_source})", "",
              f"{'rule':<18}{'jobs':>7}{'GPU-h per job (max)':>22}{'GPU-hours':>12}"]

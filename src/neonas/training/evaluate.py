@@ -25,7 +25,7 @@ from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.metrics import classification_report
 from neonas.store.data import EEGDataset, load_infants
-from neonas.store.splits import Fold, load_fold
+from neonas.store.splits import Fold, check_files, load_fold
 from neonas.torchutil import autocast, select_device
 from neonas.training import baseline
 
@@ -66,18 +66,10 @@ def load_model(path: str | os.PathLike, device: torch.device) -> tuple[nn.Module
 
 
 def load_split(fold: Fold, split: str, folds_path: str, drop_artifacts: bool = False) -> EEGDataset:
-    """Load one split of a fold and check that each HDF5 file holds the infant the folds file names."""
-    paths, ids = getattr(fold, split), getattr(fold, f"{split}_ids")
-    ds = load_infants(paths, drop_artifacts=drop_artifacts)
-    for want, got, path, sha in zip(ids, ds.infant_ids, paths, ds.source_sha256, strict=True):
-        if want != got:
-            raise NeonasError(f"fold {fold.fold} names infant '{want}' for {split}, but {path} holds infant "
-                              f"'{got}'; re-run `neonas folds` on the current HDF5 files", folds_path)
-        if fold.sha256.get(want) and sha != fold.sha256[want]:
-            raise NeonasError(f"{path} was preprocessed from another recording (source_sha256 {sha[:12]}…) than "
-                              f"the folds file records for '{want}' ({fold.sha256[want][:12]}…); re-run `neonas folds`",
-                              folds_path)
-    return ds
+    """Load one split of a fold, checking that each HDF5 file holds the infant the folds file names (as load_fold
+    does; again here for folds made in memory)."""
+    check_files(fold, folds_path, (split,))
+    return load_infants(getattr(fold, split), drop_artifacts=drop_artifacts)
 
 
 def check_compatible(ckpt: dict, ds: EEGDataset, model_path: str | os.PathLike) -> None:

@@ -46,17 +46,19 @@ def training_cohort(paths: list[str | os.PathLike]) -> dict:
     """
     from neonas.store.h5io import read_recording
 
-    ids, seconds, synthetic = [], 0.0, []
+    ids, seconds, synthetic, rates = [], 0.0, [], set()
     for path in paths:
         rec = read_recording(path, load_eeg=False)
         ids.append(rec.infant_id)
         seconds += rec.n_epochs * rec.epoch_s
         synthetic.append(rec.extra_attrs.get("synthetic"))
+        rates.add(float(rec.extra_attrs.get("source_sfreq", rec.sfreq)))  # predict warns on a text rate not among them
     known = [s for s in synthetic if s is not None]
     source = ("unknown" if len(known) < len(synthetic) or not synthetic else "synthetic" if all(known)
               else "real" if not any(known) else "mixed")
     return {"source": source, "recordings": len(ids), "infants": len(set(ids)),
-            "synthetic_recordings": sum(bool(s) for s in synthetic), "hours": round(seconds / 3600, 3)}
+            "synthetic_recordings": sum(bool(s) for s in synthetic), "hours": round(seconds / 3600, 3),
+            "source_sfreq_hz": sorted(rates)}
 
 
 def cohort_text(cohort: dict | None) -> str:

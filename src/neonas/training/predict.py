@@ -141,6 +141,8 @@ def stage(raw, model, *, overrides: list[str] | None = None, infant_id: str | No
         try:
             source = open_recording(recording, cfg) if recording is not None else source_from_raw(raw)
             recording = source.path
+            if source.kind == "text":
+                check_declared_rate(source, cfg.text_sfreq_hz, ckpt)
             preprocess(source, Path(tmp) / "rec.h5", cfg, label_format="none", preset_name=preset,
                        infant_id=infant_id or recording.stem, excuse_reference=False, montage_hint=MONTAGE_HINT)
         except NeonasError as err:
@@ -181,6 +183,16 @@ def check_input(rec, ckpt: dict, cfg, recording) -> None:
     if rec.ch_names != list(ckpt["ch_names"]):
         raise NeonasError(f"preprocessing gave channels {rec.ch_names}, but the model expects {ckpt['ch_names']}",
                           recording)
+
+
+def check_declared_rate(source, declared_hz: float, ckpt: dict) -> None:
+    """Warn when a text file's declared rate looks wrong: no labels check it here (ingest/ratecheck.py)."""
+    from neonas.ingest.ratecheck import rate_warnings
+
+    rates = (ckpt.get("training_cohort") or {}).get("source_sfreq_hz")  # None in models from before neonas stored it
+    for why in rate_warnings(source.open(source.channels).get_data(), declared_hz, rates):
+        log.warning("%s: %s. A text file carries no rate and a wrong one stages a stretched signal: check "
+                    "text_sfreq_hz", source.path, why)
 
 
 def _meas_date(path: Path):
