@@ -32,8 +32,9 @@ def fold_candidates(metrics_files: list[str], fold: int) -> dict[str, dict]:
     """The architectures retrained on `fold`, by hash: one model.pt (arch, space, search ids), their study runs
     by seed, and the arms that found them."""
     cands: dict[str, dict] = {}
-    for name in metrics_files:
-        path = Path(name)
+    files = [f for name in metrics_files
+             for f in (sorted(Path(name).glob("rank*/metrics.json")) if Path(name).is_dir() else [Path(name)])]
+    for path in files:
         m = read_json(path, "metrics file not found")
         if "arch_hash" not in m:
             raise NeonasError("no 'arch_hash'; is this a metrics.json of `neonas retrain`?", path)
@@ -112,7 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.fromfile_prefix_chars = "@"
     p.add_argument("--metrics", nargs="+", required=True, metavar="FILE",
-                   help="metrics.json files of the study's retrained models; those of --fold are the candidates")
+                   help="metrics.json files of the study's retrained models, or retrain job folders holding "
+                        "rank*/metrics.json; those of --fold are the candidates")
     p.add_argument("--folds", required=True, metavar="FOLDS.json", help="the study's folds file")
     p.add_argument("--fold", required=True, type=int, help="train on this fold's training infants, score on its "
                    "validation infants")
