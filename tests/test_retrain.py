@@ -10,9 +10,9 @@ import torch
 
 from learnable import edit_folds, make_cohort
 from neonas.cli import main
+from neonas.config import from_dict, load_yaml
 from neonas.engine.space import SpaceConfig, arch_hash, build_model, thesis_best_arch
 from neonas.training.evaluate import load_model
-from neonas.config import from_dict, load_yaml
 from neonas.training.recipe import EarlyStopping, RetrainConfig, kept_epoch
 from neonas.training.retrain import class_weights
 
