@@ -26,11 +26,6 @@ rule final_args:
         write_text_atomic(output[0], "\n".join(params.args) + "\n")
 
 
-def fold_retrain_dirs(wildcards):
-    """The retrain jobs of one fold (every arm, setting and seed): the candidates of its selection."""
-    return [d for d in retrain_dirs() if d.endswith(f"/fold{wildcards.fold}")]
-
-
 SELECT = config["final"]["choose"] == "validation"
 
 
@@ -38,7 +33,8 @@ rule select:
     """The final model's selection on one fold: every architecture retrained on it, trained again with
     final.selection_seeds seeds and scored on the fold's validation infants (the test infants never choose)."""
     input:
-        retrains=fold_retrain_dirs,
+        # the retrain jobs of this fold (every arm, setting and seed): the candidates
+        retrains=lambda wildcards: [d for d in retrain_dirs() if Path(d).name == f"fold{wildcards.fold}"],
         folds=study("folds.json"),
         config=study("config/retrain.yaml"),
     output:
