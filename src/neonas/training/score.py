@@ -48,8 +48,9 @@ def score(model_path: str, h5: list[str], out: str | None = None, device: str = 
     model, ckpt = load_model(model_path, dev)
     ds = load_infants(list(h5), drop_artifacts=ckpt.get("config", {}).get("drop_artifacts", False))
     seen = set(ckpt.get("train_sha256", [])) | set(ckpt.get("val_sha256", []))
+    ids = set(ckpt.get("train_ids", [])) | set(ckpt.get("val_ids", []))
     for path, sha, infant in zip(h5, ds.source_sha256, ds.infant_ids, strict=True):
-        if sha and sha in seen:
+        if (sha and sha in seen) or (not sha and infant in ids):  # no source hash (hand-made files): by id
             raise NeonasError(f"infant '{infant}' was preprocessed from a recording the model trained or stopped "
                               "early on; score it on recordings it never saw", path)
     check_compatible(ckpt, ds, model_path)

@@ -93,10 +93,11 @@ def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, c
             if not reused:
                 retrain(choice, folds, fold, seed, cfg, str(run), dev, {"selection_seed": seed})
             m = read_json(run / "metrics.json", "metrics file not found")
-            rows.append({"fold": fold, "arch_hash": h, "seed": seed, **_val_at_kept_epoch(run, m["best_epoch"]),
-                         "best_epoch": m["best_epoch"], "test_kappa": m["kappa"],
-                         "sources": ";".join(sorted(c["sources"])), "val_ids": " ".join(m.get("val_ids", [])),
-                         "test_ids": " ".join(m.get("test_ids", [])), "reused": int(reused)})
+            ran = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+            rows.append({"fold": fold, "arch_hash": h, "seed": seed, **_val_at_kept_epoch(run, ran["best_epoch"]),
+                         "best_epoch": ran["best_epoch"], "test_kappa": m["kappa"],
+                         "sources": ";".join(sorted(c["sources"])), "val_ids": " ".join(ran["val_ids"]),
+                         "test_ids": " ".join(ran["test_ids"]), "reused": int(reused)})
             log.info("select fold %d: %s seed %d: validation kappa %.4f at epoch %d%s", fold, h, seed,
                      rows[-1]["val_kappa"], m["best_epoch"], " (the study's own run)" if reused else "")
     buf = io.StringIO()
