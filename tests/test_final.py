@@ -417,5 +417,6 @@ def test_workflow_refuses_a_warmup_as_long_as_the_training_at_parse_time(tmp_pat
 
     wd = copy_workflow(tmp_path / "wf")
     proc = snakemake(wd, "-n", "--config", "retrain={epochs: 5, min_epochs: 5, patience: 3}", check=False)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "config key 'retrain': min_epochs 5 >= epochs 5: early stopping could keep only the last" in proc.stderr
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in text
+    assert "config key 'retrain': min_epochs 5 >= epochs 5: early stopping could keep only the last" in text

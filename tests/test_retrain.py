@@ -87,7 +87,8 @@ def test_baseline_beats_chance_on_held_out_infant(baseline_run, cohort):
     ckpt = torch.load(baseline_run / "model.pt", weights_only=True)
     recipe = from_dict(RetrainConfig, ckpt["config"])
     assert ckpt["config"]["min_epochs"] is None and recipe.first_epoch == 5  # null: min(5, 12 // 2)
-    assert m["best_epoch"] == _expected_best(hist, recipe.first_epoch, recipe.smooth)
+    assert ckpt["config"]["smooth"] is None and recipe.window == 2  # null: min(3, 12 // 5)
+    assert m["best_epoch"] == _expected_best(hist, recipe.first_epoch, recipe.window)
     assert ckpt["train_ids"] == folds["train"] and ckpt["val_ids"] == folds["val"]
     assert ckpt["ch_names"] == ["Fp1", "C3", "O1", "Cz"] and ckpt["sfreq"] == 32.0 and ckpt["n_samples"] == 256
 
@@ -266,6 +267,8 @@ def test_the_demo_recipe_keeps_the_best_validation_epoch_after_its_warmup(curve)
 
 def test_warmup_defaults_and_the_old_demo_recipe():
     assert RetrainConfig(epochs=5).first_epoch == 2 and RetrainConfig(epochs=60).first_epoch == 5
+    assert RetrainConfig(epochs=5).window == 1 and RetrainConfig(epochs=20).window == 3  # DREAMS: the measured 5, 3
+    assert RetrainConfig(epochs=20).first_epoch == 5
     assert RetrainConfig(epochs=2).first_epoch == 1 and RetrainConfig(epochs=1).warmup_problem() is None
     old = RetrainConfig(epochs=5, patience=3, min_epochs=5)  # the demo before issue 24
     assert "only the last" in old.warmup_problem() and kept_epoch(old, DEMO_CURVE) == 5
@@ -295,3 +298,15 @@ def test_baseline_on_one_channel_is_not_scaled_by_a_random_weight(tmp_path):
     assert main(["retrain", "--baseline", "handcrafted", "--folds", str(tmp_path / "folds.json"), "--fold", "0",
                  "--seed", "0", "--set", "epochs=8", "--out", str(tmp_path / "run")]) == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["kappa"] > 0.5
+
+
+def test_every_shipped_study_config_lets_early_stopping_choose():
+    """config.yaml's `retrain:` with each config/*.yaml merged on top (key by key, as snakemake merges them): no
+    recipe whose warm-up is as long as its training (workflow/rules/common.smk refuses those at parse time)."""
+    root = Path(__file__).parents[1] / "config"
+    base = load_yaml(root / "config.yaml")["retrain"]
+    for path in sorted(root.glob("*.yaml")):
+        merged = {**base, **(load_yaml(path).get("retrain") or {})}
+        merged.pop("pack", None)
+        recipe = from_dict(RetrainConfig, merged, str(path))
+        assert recipe.warmup_problem() is None and recipe.first_epoch < recipe.epochs or recipe.epochs == 1, path

@@ -5,7 +5,9 @@ Early stopping keeps the weights of the best validation epoch after a warm-up. T
 than the training, or only the last epoch can be kept: the demo once retrained for 5 epochs with a 5-epoch
 warm-up, kept epoch 5 (validation kappa 0.47) over epoch 4 (0.90), and its final model never staged QS
 (issue 24). `min_epochs` left out (null) is therefore min(5, epochs // 2); set explicitly, it must be below
-`epochs` (`warmup_problem`, refused by `load_config` and by the workflow at parse time).
+`epochs` (`warmup_problem`, refused by `load_config` and by the workflow at parse time). Likewise `smooth` left
+out is min(3, epochs // 5): a 3-epoch mean on a 5-epoch training would span most of it. From 15 epochs on
+(DREAMS, the thesis) both are the measured 5 and 3.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 #: the warm-up measured on DREAMS (docs/retrain.md, bench/bench_retrain_recipe.py); shortened on short trainings
 DEFAULT_MIN_EPOCHS = 5
+DEFAULT_SMOOTH = 3
 
 
 @dataclass
@@ -41,7 +44,7 @@ class RetrainConfig:
     # early stopping on one small validation infant locks onto lucky early epochs; measured on DREAMS, 8 folds
     # x 5 seeds (docs/retrain.md, bench/bench_retrain_recipe.py): kappa <= 0 in 18% of runs before, 5-8% with these
     min_epochs: int | None = None  # keep no weights, count no patience before this epoch; None: min(5, epochs // 2)
-    smooth: int = 3  # compare the mean `monitor` of the last `smooth` epochs (1 = the epoch's own value)
+    smooth: int | None = None  # compare the mean `monitor` of the last `smooth` epochs; None: min(3, epochs // 5)
     monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"
     class_weighting: Literal["inverse", "sqrt_inverse", "none"] = "inverse"  # loss weight per class
     grad_clip: float = 5.0  # max gradient norm; 0 disables
@@ -49,11 +52,12 @@ class RetrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience", "smooth"):
+        for name in ("epochs", "batch_size", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.min_epochs is not None and self.min_epochs < 1:
-            raise ValueError(f"min_epochs must be >= 1 (or null: min(5, epochs // 2)), got {self.min_epochs}")
+        for name in ("min_epochs", "smooth"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1 (or null: set by epochs), got {getattr(self, name)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0:
             raise ValueError("lr must be > 0, weight_decay and grad_clip >= 0")
 
@@ -63,6 +67,11 @@ class RetrainConfig:
         if self.min_epochs is None:
             return min(DEFAULT_MIN_EPOCHS, max(1, self.epochs // 2))
         return min(self.min_epochs, self.epochs)
+
+    @property
+    def window(self) -> int:
+        """Epochs whose mean monitor early stopping compares (1 = each epoch's own value)."""
+        return self.smooth if self.smooth is not None else min(DEFAULT_SMOOTH, max(1, self.epochs // 5))
 
     def warmup_problem(self) -> str | None:
         """Why early stopping could keep only the last epoch, or None (a one-epoch training has no choice)."""
@@ -74,7 +83,7 @@ class RetrainConfig:
 
 
 class EarlyStopping:
-    """Which epoch's weights to keep: the best `monitor` (averaged over the last `smooth` epochs) from
+    """Which epoch's weights to keep: the best `monitor` (averaged over the last `window` epochs) from
     `first_epoch` on, ties broken by the lower validation loss; stop after `patience` epochs without one.
 
     A pure state machine, so that the rule can be tested on planted validation curves (tests/test_retrain.py).
@@ -89,7 +98,7 @@ class EarlyStopping:
     def update(self, epoch: int, value: float, val_loss: float) -> bool:
         """Record epoch `epoch` (1-based) with its monitor value and validation loss; True if its weights are kept."""
         pair = (-val_loss, 0.0) if self.cfg.monitor == "val_loss" else (value, -val_loss)
-        self.recent = [*self.recent, pair][-self.cfg.smooth:]
+        self.recent = [*self.recent, pair][-self.cfg.window:]
         score = tuple(float(v) for v in np.mean(self.recent, axis=0))
         if epoch < self.first:
             return False  # too early: a small validation set makes the first epochs' scores luck (docs/retrain.md)
