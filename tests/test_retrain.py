@@ -87,7 +87,7 @@ def test_baseline_beats_chance_on_held_out_infant(baseline_run, cohort):
     ckpt = torch.load(baseline_run / "model.pt", weights_only=True)
     recipe = from_dict(RetrainConfig, ckpt["config"])
     assert ckpt["config"]["min_epochs"] is None and recipe.first_epoch == 5  # null: min(5, 12 // 2)
-    assert ckpt["config"]["smooth"] is None and recipe.window == 2  # null: min(3, 12 // 5)
+    assert ckpt["config"]["smooth"] is None and recipe.window == 3  # null: min(3, 12 // 3)
     assert m["best_epoch"] == _expected_best(hist, recipe.first_epoch, recipe.window)
     assert ckpt["train_ids"] == folds["train"] and ckpt["val_ids"] == folds["val"]
     assert ckpt["ch_names"] == ["Fp1", "C3", "O1", "Cz"] and ckpt["sfreq"] == 32.0 and ckpt["n_samples"] == 256
@@ -268,6 +268,7 @@ def test_the_demo_recipe_keeps_the_best_validation_epoch_after_its_warmup(curve)
 def test_warmup_defaults_and_the_old_demo_recipe():
     assert RetrainConfig(epochs=5).first_epoch == 2 and RetrainConfig(epochs=60).first_epoch == 5
     assert RetrainConfig(epochs=5).window == 1 and RetrainConfig(epochs=20).window == 3  # DREAMS: the measured 5, 3
+    assert RetrainConfig(epochs=10).window == 3 and RetrainConfig(epochs=10).first_epoch == 5  # as before issue 24
     assert RetrainConfig(epochs=20).first_epoch == 5
     assert RetrainConfig(epochs=2).first_epoch == 1 and RetrainConfig(epochs=1).warmup_problem() is None
     old = RetrainConfig(epochs=5, patience=3, min_epochs=5)  # the demo before issue 24

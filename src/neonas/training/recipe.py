@@ -6,8 +6,8 @@ than the training, or only the last epoch can be kept: the demo once retrained f
 warm-up, kept epoch 5 (validation kappa 0.47) over epoch 4 (0.90), and its final model never staged QS
 (issue 24). `min_epochs` left out (null) is therefore min(5, epochs // 2); set explicitly, it must be below
 `epochs` (`warmup_problem`, refused by `load_config` and by the workflow at parse time). Likewise `smooth` left
-out is min(3, epochs // 5): a 3-epoch mean on a 5-epoch training would span most of it. From 15 epochs on
-(DREAMS, the thesis) both are the measured 5 and 3.
+out is min(3, epochs // 3): a 3-epoch mean on a 5-epoch training would span most of it. From 10 epochs on
+(DREAMS, the thesis, every fidelity check) both are the measured 5 and 3, as before.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class RetrainConfig:
     # early stopping on one small validation infant locks onto lucky early epochs; measured on DREAMS, 8 folds
     # x 5 seeds (docs/retrain.md, bench/bench_retrain_recipe.py): kappa <= 0 in 18% of runs before, 5-8% with these
     min_epochs: int | None = None  # keep no weights, count no patience before this epoch; None: min(5, epochs // 2)
-    smooth: int | None = None  # compare the mean `monitor` of the last `smooth` epochs; None: min(3, epochs // 5)
+    smooth: int | None = None  # compare the mean `monitor` of the last `smooth` epochs; None: min(3, epochs // 3)
     monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"
     class_weighting: Literal["inverse", "sqrt_inverse", "none"] = "inverse"  # loss weight per class
     grad_clip: float = 5.0  # max gradient norm; 0 disables
@@ -71,7 +71,7 @@ class RetrainConfig:
     @property
     def window(self) -> int:
         """Epochs whose mean monitor early stopping compares (1 = each epoch's own value)."""
-        return self.smooth if self.smooth is not None else min(DEFAULT_SMOOTH, max(1, self.epochs // 5))
+        return self.smooth if self.smooth is not None else min(DEFAULT_SMOOTH, max(1, self.epochs // 3))
 
     def warmup_problem(self) -> str | None:
         """Why early stopping could keep only the last epoch, or None (a one-epoch training has no choice)."""
