@@ -318,7 +318,7 @@ def by_validation(study, tmp_path_factory) -> Path:
 
 
 def test_final_by_validation_chooses_on_validation_infants_only(study, by_validation, tmp_path):
-    from neonas.study.selection import read_scores
+    from neonas.training.selection import read_scores
 
     doc = json.loads((by_validation / "choice.json").read_text())
     assert doc["method"] == doc["requested"] == "validation"

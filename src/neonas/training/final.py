@@ -5,7 +5,7 @@ the model people use is then trained once more on all infants. Which architectur
 
 - `--choose validation` (default): the best mean VALIDATION kappa over >= 3 selection seeds and every fold it
   was retrained on, among the retrained architectures (every arm's top-k and the hand-designed net); the test
-  infants never enter the choice (neonas.study.selection: candidates with 95 % intervals, and the optimism of
+  infants never enter the choice (neonas.training.selection: candidates with 95 % intervals, and the optimism of
   the choice against the held-out kappa). `--selection` reads the per-fold scores of `neonas select`; without
   it the selection trainings run here, into DIR/select/fold<F>/.
 - `--choose kappa`: the best mean test Cohen's kappa over folds and seeds among the retrained architectures
@@ -213,8 +213,8 @@ def final_split(folds_path: str, n_val: int, seed: int):
 
 def _selection(metrics_files: list[str], cands: dict, selection: list[str] | None, folds: str, config: str | None,
                overrides: list[str] | None, n_seeds: int, out: Path, device: str) -> dict:
-    """choose: validation: the per-fold scores (given, or trained here) -> neonas.study.selection's choice."""
-    from neonas.study import selection as sel
+    """choose: validation: the per-fold scores (given, or trained here) -> neonas.training.selection's choice."""
+    from neonas.training import selection as sel
 
     if not selection:
         from neonas.training.select import select_fold
@@ -248,7 +248,7 @@ def _validation_score(out: Path, split, folds: str, device) -> dict:
 
 def fold_estimate(runs: list[dict]) -> dict:
     """The chosen architecture's mean test kappa over its fold runs: what the folds predict for this model."""
-    from neonas.study.selection import t_interval
+    from neonas.training.selection import t_interval
 
     mean, lo, hi = t_interval([r["kappa"] for r in runs])
     return {"kappa": mean, "ci_low": lo, "ci_high": hi, "n_runs": len(runs),

@@ -4,7 +4,7 @@ Every distinct architecture retrained on the fold (its candidates: every arm's t
 found from their metrics.json) is trained again from scratch with `--seeds N` selection seeds (0..N-1, N >= 3)
 with the study's retrain recipe, and scored on the fold's validation infants at the epoch early stopping kept.
 A study run of the same architecture, fold, seed and recipe is reused, not trained twice. The test kappa of
-each training is recorded too, but only to measure the choice afterwards (neonas.study.selection: the optimism).
+each training is recorded too, but only to measure the choice afterwards (neonas.training.selection: the optimism).
 
 Writes DIR/scores.csv (one row per candidate and seed) and DIR/<arch_hash>/seed<S>/ (model.pt, history.csv,
 metrics.json) for the trainings it ran. Example:
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from neonas.errors import NeonasError
 from neonas.io import read_json, write_text_atomic
-from neonas.study.selection import MIN_SEEDS, SCORE_COLUMNS
+from neonas.training.selection import MIN_SEEDS, SCORE_COLUMNS
 
 log = logging.getLogger(__name__)
 
