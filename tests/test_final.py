@@ -113,7 +113,7 @@ def test_identical_retrains_write_identical_model_pt(study, tmp_path):
 
 
 def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_path, capsys):
-    doc = _final(study, tmp_path / "final")
+    doc = _final(study, tmp_path / "final", "--choose", "kappa")
     kappas = {}
     for f in _metrics(study):
         m = json.loads(Path(f).read_text())
@@ -142,7 +142,7 @@ def test_final_by_kappa_trains_the_best_architecture_on_every_infant(study, tmp_
     assert "the study's final model: every infant, no fold" in out and "no test metrics of its own" in out
     assert f"mean test kappa {np.mean(kappas[best]):.3f} over {len(kappas[best])} run(s)" in out
     # and identical reruns give identical bytes
-    _final(study, tmp_path / "again")
+    _final(study, tmp_path / "again", "--choose", "kappa")
     assert (tmp_path / "again/model.pt").read_bytes() == (tmp_path / "final/model.pt").read_bytes()
 
 
@@ -300,3 +300,123 @@ def test_final_refuses_bad_input_with_one_line(study, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err and names in err, err
         assert not (tmp_path / "out").exists()
+
+
+# --- issue 23: a final architecture chosen without the test infants; issue 24: a final model that says how good ---
+
+
+def _history_val_kappa(run: Path, epoch: int) -> float:
+    with open(run / "history.csv", newline="") as f:
+        return float(next(r for r in csv.DictReader(f) if int(r["epoch"]) == epoch)["val_kappa"])
+
+
+@pytest.fixture(scope="module")
+def by_validation(study, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("by_validation") / "final"
+    _final(study, out)  # the default: choose validation, 3 selection seeds, trained here (no --selection)
+    return out
+
+
+def test_final_by_validation_chooses_on_validation_infants_only(study, by_validation, tmp_path):
+    from neonas.training.selection import read_scores
+
+    doc = json.loads((by_validation / "choice.json").read_text())
+    assert doc["method"] == doc["requested"] == "validation"
+    rows = read_scores(sorted(str(p) for p in by_validation.glob("select/fold*")))
+    ours = arch_hash(ARCH)
+    assert {(r["arch_hash"], r["fold"]) for r in rows} == {(ours, 0), (ours, 1), ("handcrafted", 0)}
+    assert sorted(r["seed"] for r in rows if r["arch_hash"] == ours and r["fold"] == 0) == [0, 1, 2]
+    folds = json.loads((study / "folds.json").read_text())["folds"]
+    for r in rows:  # each score: the validation kappa of that training's kept epoch, on the fold's validation infants
+        run = (study / f"retrain/{'handcrafted' if r['arch_hash'] == 'handcrafted' else 'nas'}/fold{r['fold']}"
+               if r["reused"] == "1" else by_validation / f"select/fold{r['fold']}/{r['arch_hash']}/seed{r['seed']}")
+        m = json.loads((run / "metrics.json").read_text())
+        assert r["val_kappa"] == pytest.approx(_history_val_kappa(run, m["best_epoch"]))
+        assert r["val_ids"].split() == folds[r["fold"]]["val"] and r["test_kappa"] == pytest.approx(m["kappa"])
+    assert {r["reused"] for r in rows if r["seed"] == 0} == {"1"}  # the study's own seed-0 runs, not trained twice
+    mean = {h: np.mean([r["val_kappa"] for r in rows if r["arch_hash"] == h]) for h in (ours, "handcrafted")}
+    assert doc["arch_hash"] == max(mean, key=mean.get)
+    cands = {c["arch_hash"]: c for c in json.loads((by_validation / "selection.json").read_text())["candidates"]}
+    assert cands[ours]["n_runs"] == 6 and cands[ours]["interval_over"] == "folds"
+    assert cands["handcrafted"]["interval_over"] == "seeds" and cands["handcrafted"]["ci_low"] is not None
+    win = cands[doc["arch_hash"]]
+    assert win["chosen"] and win["optimism"] == pytest.approx(win["selection_kappa"] - win["held_out_kappa"])
+    assert (by_validation / "selection.csv").read_text().splitlines()[1].startswith(doc["arch_hash"])
+    # the test scores do not choose: the loser's test kappa raised to 1 in every row, the same choice
+    loser = min(mean, key=mean.get)
+    edited = []
+    for p in sorted(by_validation.glob("select/fold*/scores.csv")):
+        text = [dict(r) for r in csv.DictReader(open(p, newline=""))]
+        for r in text:
+            r["test_kappa"] = "1.0" if r["arch_hash"] == loser else r["test_kappa"]
+        edited.append(tmp_path / p.parent.name / "scores.csv")
+        edited[-1].parent.mkdir()
+        with open(edited[-1], "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(text[0]))
+            w.writeheader()
+            w.writerows(text)
+    again = _final(study, tmp_path / "again", "--selection", *map(str, edited))
+    assert again["arch_hash"] == doc["arch_hash"] and again["selection"]["optimism"]["chosen"] is not None
+
+
+def test_final_model_says_how_good_it_is(study, by_validation, tmp_path, capsys):
+    """Its own validation kappa at the kept epoch (choice.json, metrics.json, model card, summary block), the fold
+    models' estimate named as such, and a score on a recording from outside the study."""
+    from neonas.study.finalchoice import choice_html
+    from neonas.training.final import FAR_BELOW, flags
+
+    doc = json.loads((by_validation / "choice.json").read_text())
+    ckpt = torch.load(by_validation / "model.pt", weights_only=True)
+    v, est = doc["validation"], doc["fold_estimate"]
+    assert v["best_epoch"] == ckpt["best_epoch"] and v["val_ids"] == ckpt["val_ids"]
+    assert v["kappa"] == pytest.approx(_history_val_kappa(by_validation, ckpt["best_epoch"]))
+    assert set(v["per_class_recall"]) == set(ckpt["label_names"])
+    assert est["kappa"] == pytest.approx(np.mean([r["kappa"] for r in doc["runs"]])) and est["n_runs"] == len(doc["runs"])
+    metrics = json.loads((by_validation / "metrics.json").read_text())
+    assert metrics["kind"] == "final" and metrics["validation"] == v and metrics["warnings"] == doc["warnings"]
+    # far below the fold estimate: flagged; within FAR_BELOW: not
+    assert flags({**v, "kappa": est["kappa"] - FAR_BELOW - 0.01}, est) and not flags({**v, "kappa": est["kappa"] - 0.05}, est)
+    # an unseen recording (another seed): scored; a training infant: refused
+    from learnable import make_recording
+    from neonas.store.h5io import write_recording
+
+    unseen = [str(tmp_path / "new01.h5")]
+    write_recording(unseen[0], make_recording("new01", 9001, n_epochs=32))
+    assert main(["score", "--model", str(by_validation / "model.pt"), "--h5", *unseen,
+                 "--out", str(by_validation / "unseen.json")]) == 0
+    u = json.loads((by_validation / "unseen.json").read_text())
+    labels = read_recording(unseen[0]).labels
+    assert u["n_epochs"] == int((labels >= 0).sum()) == int(np.sum(u["confusion"])) and u["infant_ids"] == ["new01"]
+    assert set(u["per_class_recall"]) == set(ckpt["label_names"])
+    train_file = json.loads((study / "folds.json").read_text())["files"][ckpt["train_ids"][0]]
+    capsys.readouterr()
+    assert main(["score", "--model", str(by_validation / "model.pt"), "--h5", train_file]) == 2
+    assert "the model trained or stopped early on" in capsys.readouterr().err
+    # the model card: this model's metrics, then the fold models' estimate, labelled as other models
+    assert main(["export", "--model", str(by_validation / "model.pt"), "--format", "torchscript",
+                 "--out", str(by_validation)]) == 0
+    card = (by_validation / "model_card.md").read_text()
+    assert "## This model's metrics" in card and "## Test metrics" not in card
+    assert f"kappa {v['kappa']:.3f}" in card and f"kappa {u['kappa']:.3f}" in card
+    assert "## Estimate from the folds (other models of this architecture)" in card
+    assert "held-out infants of that fold model" in card
+    page = choice_html(by_validation)
+    assert f"its own validation kappa <b>{v['kappa']:.3f}</b>" in page and f"kappa <b>{u['kappa']:.3f}</b>" in page
+    assert "optimism of the selection" in page and "selection: mean validation kappa" in page
+
+
+def test_select_refuses_fewer_than_three_seeds(study, tmp_path, capsys):
+    assert main(["select", "--metrics", *_metrics(study), "--folds", str(study / "folds.json"), "--fold", "0",
+                 "--seeds", "2", "--out", str(tmp_path / "sel")]) == 2
+    assert ">= 3 seeds" in capsys.readouterr().err and not (tmp_path / "sel").exists()
+
+
+def test_workflow_refuses_a_warmup_as_long_as_the_training_at_parse_time(tmp_path):
+    """config/config.yaml's recipe passes; retrain.min_epochs >= retrain.epochs stops the study before any job."""
+    from wfutil import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wf")
+    proc = snakemake(wd, "-n", "--config", "retrain={epochs: 5, min_epochs: 5, patience: 3}", check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in text
+    assert "config key 'retrain': min_epochs 5 >= epochs 5: early stopping could keep only the last" in text

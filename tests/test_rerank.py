@@ -121,3 +121,20 @@ def test_plan_counts_the_re_ranking_epochs():
     halving = search_work(search, {"samples": 50, "top_k": 1, "rerank": {"method": "halving"}}, 1000, 100)
     measured = search_work(search, {"samples": 50, "rerank_child_epochs": 7}, 1000, 100)
     assert halving - plain == pytest.approx(120 * (measured - plain) / 7) and halving > plain
+
+
+def test_a_study_reranks_with_its_own_retrain_recipe(tmp_path):
+    """Inside a study, derive's re-ranking trains with the study's `retrain:` section (config/retrain.yaml), not
+    retrain's defaults (issue 23); without re-ranking the recipe is no input of the searches."""
+    from wfutil import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wf")
+    target = "results/test/search/nas/sigmoid/seed0/fold0"
+    on = snakemake(wd, "-n", "-p", target, "--configfile", "config/test.yaml", "--config",
+                   "derive={samples: 4, top_k: 1, rerank: {method: halving}}").stdout
+    derive = next(line for line in on.splitlines() if "neonas derive" in line)
+    assert "--rerank halving" in derive and "--rerank-config results/test/config/retrain.yaml" in derive
+    search = on[on.index("rule search:"):].split("\n\n")[0]
+    assert "results/test/config/retrain.yaml" in search.split("input:", 1)[1].splitlines()[0]
+    off = snakemake(wd, "-n", "-p", target, "--configfile", "config/test.yaml").stdout
+    assert "--rerank none" in off and "--rerank-config" not in off

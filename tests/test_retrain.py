@@ -10,8 +10,10 @@ import torch
 
 from learnable import edit_folds, make_cohort
 from neonas.cli import main
+from neonas.config import from_dict, load_yaml
 from neonas.engine.space import SpaceConfig, arch_hash, build_model, thesis_best_arch
 from neonas.training.evaluate import load_model
+from neonas.training.recipe import EarlyStopping, RetrainConfig, kept_epoch
 from neonas.training.retrain import class_weights
 
 EPOCHS = 12
@@ -83,7 +85,10 @@ def test_baseline_beats_chance_on_held_out_infant(baseline_run, cohort):
     # best: highest kappa (mean of the last `smooth` epochs, from `min_epochs` on), ties broken by the lower
     # validation loss, then by the earlier epoch
     ckpt = torch.load(baseline_run / "model.pt", weights_only=True)
-    assert m["best_epoch"] == _expected_best(hist, ckpt["config"]["min_epochs"], ckpt["config"]["smooth"])
+    recipe = from_dict(RetrainConfig, ckpt["config"])
+    assert ckpt["config"]["min_epochs"] is None and recipe.first_epoch == 5  # null: min(5, 12 // 2)
+    assert ckpt["config"]["smooth"] is None and recipe.window == 3  # null: min(3, 12 // 3)
+    assert m["best_epoch"] == _expected_best(hist, recipe.first_epoch, recipe.window)
     assert ckpt["train_ids"] == folds["train"] and ckpt["val_ids"] == folds["val"]
     assert ckpt["ch_names"] == ["Fp1", "C3", "O1", "Cz"] and ckpt["sfreq"] == 32.0 and ckpt["n_samples"] == 256
 
@@ -233,11 +238,47 @@ def test_min_epochs_and_smoothed_monitor(cohort, tmp_path):
     assert len(hist) == 40 or len(hist) == best + 3
 
 
-def test_min_epochs_is_capped_by_epochs(cohort, tmp_path):
-    out = tmp_path / "short"
-    assert _retrain(cohort, out, "--baseline", "handcrafted", "--set", "epochs=2", "--set", "min_epochs=10",
-                    "--no-evaluate") == 0
-    assert torch.load(out / "model.pt", weights_only=True)["best_epoch"] == 2
+def test_a_warmup_as_long_as_the_training_is_refused(cohort, tmp_path, capsys):
+    """min_epochs >= epochs would keep the last epoch whatever its score (issue 24: the demo's final model)."""
+    assert _retrain(cohort, tmp_path / "short", "--baseline", "handcrafted", "--set", "epochs=5",
+                    "--set", "min_epochs=5", "--no-evaluate") == 2
+    err = capsys.readouterr().err
+    assert "min_epochs 5 >= epochs 5" in err and "only the last" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "short").exists()
+
+
+# the demo's final model, issue 24: validation kappa by epoch; 5 epochs with min_epochs 5 kept epoch 5
+DEMO_CURVE = [0.298, 0.749, 0.410, 0.904, 0.472]
+
+
+@pytest.mark.parametrize("curve", [DEMO_CURVE, [0.1, 0.8, 0.7, 0.6, 0.5], [0.2, 0.3, 0.1, 0.2, 0.6],
+                                   [0.5, 0.4, 0.9, 0.3, 0.2]])
+def test_the_demo_recipe_keeps_the_best_validation_epoch_after_its_warmup(curve):
+    """config/config.yaml's `retrain:` on planted validation curves: the kept epoch is the best one after a
+    warm-up shorter than the training (and epoch 4, kappa 0.904, on the curve of the issue)."""
+    recipe = from_dict(RetrainConfig, load_yaml(Path(__file__).parents[1] / "config" / "config.yaml")["retrain"])
+    assert recipe.warmup_problem() is None and recipe.first_epoch < recipe.epochs
+    assert recipe.epochs >= len(curve)
+    best = max(range(recipe.first_epoch, len(curve) + 1), key=lambda e: curve[e - 1])
+    assert kept_epoch(recipe, curve) == best
+    if curve == DEMO_CURVE:
+        assert best == 4
+
+
+def test_warmup_defaults_and_the_old_demo_recipe():
+    assert RetrainConfig(epochs=5).first_epoch == 2 and RetrainConfig(epochs=60).first_epoch == 5
+    assert RetrainConfig(epochs=5).window == 1 and RetrainConfig(epochs=20).window == 3  # DREAMS: the measured 5, 3
+    assert RetrainConfig(epochs=10).window == 3 and RetrainConfig(epochs=10).first_epoch == 5  # as before issue 24
+    assert RetrainConfig(epochs=20).first_epoch == 5
+    assert RetrainConfig(epochs=2).first_epoch == 1 and RetrainConfig(epochs=1).warmup_problem() is None
+    old = RetrainConfig(epochs=5, patience=3, min_epochs=5)  # the demo before issue 24
+    assert "only the last" in old.warmup_problem() and kept_epoch(old, DEMO_CURVE) == 5
+    # smoothing: the mean of the last 3 epochs; ties broken by the lower validation loss
+    smooth = RetrainConfig(epochs=6, min_epochs=3, smooth=3)
+    # epochs 3..6 score 0.367, 0.5, 0.367, 0.5: epoch 4 first reaches the best mean (epoch 6 only ties it)
+    assert kept_epoch(smooth, [0.1, 0.9, 0.1, 0.5, 0.5, 0.5]) == 4
+    stopper = EarlyStopping(RetrainConfig(epochs=4, min_epochs=1, smooth=1, patience=1))
+    assert stopper.update(1, 0.5, 1.0) and not stopper.update(2, 0.5, 2.0) and stopper.stop
 
 
 def test_baseline_on_one_channel_is_not_scaled_by_a_random_weight(tmp_path):
@@ -258,3 +299,15 @@ def test_baseline_on_one_channel_is_not_scaled_by_a_random_weight(tmp_path):
     assert main(["retrain", "--baseline", "handcrafted", "--folds", str(tmp_path / "folds.json"), "--fold", "0",
                  "--seed", "0", "--set", "epochs=8", "--out", str(tmp_path / "run")]) == 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["kappa"] > 0.5
+
+
+def test_every_shipped_study_config_lets_early_stopping_choose():
+    """config.yaml's `retrain:` with each config/*.yaml merged on top (key by key, as snakemake merges them): no
+    recipe whose warm-up is as long as its training (workflow/rules/common.smk refuses those at parse time)."""
+    root = Path(__file__).parents[1] / "config"
+    base = load_yaml(root / "config.yaml")["retrain"]
+    for path in sorted(root.glob("*.yaml")):
+        merged = {**base, **(load_yaml(path).get("retrain") or {})}
+        merged.pop("pack", None)
+        recipe = from_dict(RetrainConfig, merged, str(path))
+        assert recipe.warmup_problem() is None and recipe.first_epoch < recipe.epochs or recipe.epochs == 1, path

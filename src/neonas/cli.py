@@ -31,7 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
                   "trained supernet (the common yardstick)"),
     "retrain": ("neonas.training.retrain", "train an architecture from scratch and evaluate it on the test infants"),
     "evaluate": ("neonas.training.evaluate", "evaluate a retrained model on held-out infants"),
-    "final": ("neonas.training.final", "train a study's chosen architecture (best kappa or yardstick) on all its infants"),
+    "select": ("neonas.training.select", "the final model's selection on one fold: every retrained architecture, "
+               ">= 3 seeds, scored on the validation infants"),
+    "final": ("neonas.training.final", "train a study's chosen architecture (by validation, kappa or yardstick) on all "
+              "its infants"),
+    "score": ("neonas.training.score", "score a trained model on labelled recordings it never saw (HDF5)"),
     "predict": ("neonas.training.predict", "stage new recordings (no labels needed) with a trained model: "
                 "hypnogram TSV or EDF+, optional plot"),
     "export": ("neonas.training.export", "export a trained model as TorchScript or ONNX, with its model card"),

@@ -84,6 +84,25 @@ if len(REWARDS) != len(config["rewards"]):
 TOP_K = config["derive"]["top_k"]
 
 
+def _check_retrain():
+    """The study's `retrain:` recipe, checked at parse time (torch-free): a typo, or a warm-up as long as the
+    training (early stopping could keep only the last epoch, issue 24), stops the study before any job."""
+    from neonas.config import from_dict
+    from neonas.errors import NeonasError
+    from neonas.training.recipe import RetrainConfig
+
+    try:
+        recipe = from_dict(RetrainConfig, {k: v for k, v in config["retrain"].items() if k != "pack"}, "retrain")
+    except NeonasError as err:
+        raise WorkflowError(f"config key 'retrain': {err}") from None
+    problem = recipe.warmup_problem()
+    if problem:
+        raise WorkflowError(f"config key 'retrain': {problem}")
+
+
+_check_retrain()
+
+
 def study(path):
     """A path inside results/<study>/."""
     return f"{STUDY}/{path}"

@@ -42,6 +42,11 @@ rule search_config:
 RERANK_ARGS = "--rerank {method} --rerank-candidates {candidates} --rerank-epochs {epochs} --rerank-eta {eta}".format(
     **config["derive"]["rerank"]
 )
+# re-ranking trains candidates with the study's `retrain:` recipe (not retrain's default; issue 23); only then is
+# the recipe an input of the searches (a changed recipe changes their derived.json)
+RERANK_INPUT = {} if config["derive"]["rerank"]["method"] == "none" else {"retrain": study("config/retrain.yaml")}
+if RERANK_INPUT:
+    RERANK_ARGS += f" --rerank-config {RERANK_INPUT['retrain']}"
 
 
 if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules below
@@ -50,6 +55,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
         """ENAS (arm nas) or random search (arm random) on one fold with one seed, then derive its top-k."""
         input:
             unpack(lambda wildcards: fidelity_of([wildcards.fold])),
+            **RERANK_INPUT,
             folds=study("folds.json"),
             config=study("config/search/{arm}/{setting}.yaml"),
         output:
@@ -164,6 +170,7 @@ if SEARCH_PACK > 1:
                 f"search_pack{_pack}"
             input:
                 **fidelity_of(sorted({f for _, f in _members})),
+                **RERANK_INPUT,
                 folds=study("folds.json"),
                 config=study("config/search/{arm}/{setting}.yaml"),
             output:

@@ -96,7 +96,11 @@ def _format_final(c: dict) -> str:
         f"preprocess  {'stored (neonas predict can use this model)' if c['preprocess'] else 'not stored'}",
         f"neonas      {c['neonas_version']}",
     ]
-    kappas = [m["kappa"] for m in c["test_metrics"] if isinstance(m.get("kappa"), int | float)]
+    own = (c.get("final") or {}).get("validation")
+    if own:  # its own score: the early-stopping infants at the kept epoch (neonas.training.final)
+        lines.append(f"validation  kappa {own['kappa']:.3f} on {' '.join(own['val_ids'])} at epoch {own['best_epoch']}")
+    runs = c.get("fold_estimate_runs", c["test_metrics"])
+    kappas = [m["kappa"] for m in runs if isinstance(m.get("kappa"), int | float)]
     if kappas:
         lines.append(f"folds       its architecture, retrained on the study's folds (other models, in metrics.json "
                      f"beside it): mean test kappa {sum(kappas) / len(kappas):.3f} over {len(kappas)} run(s); "

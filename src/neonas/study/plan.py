@@ -50,7 +50,7 @@ DEFAULT_SAMPLES_PER_SECOND = 20.0
 #: measured with the thesis space on CPU (6,000 scored epochs in 148 s beside 120 training epochs in 6-8 s),
 #: 0.27-0.3 with the default space (docs/search.md)
 FORWARD_SHARE = 0.4
-GPU_RULES = ("search", "fidelity", "retrain", "retrain_baseline", "yardstick", "final")
+GPU_RULES = ("search", "fidelity", "retrain", "retrain_baseline", "yardstick", "select", "final")
 
 
 @dataclass
@@ -241,6 +241,12 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
         if cfg["arms"].get("random"):  # every arm's policy and top-k on the random arm's supernet
             children = sum(cfg["derive"]["samples"] + top_k for arm, _ in arms if arm == "nas")
             add("yardstick", FORWARD_SHARE * children * n["val"], seeds)
+    select = (cfg.get("final") or {}).get("choose", "validation") == "validation"
+    if select:  # final.choose validation (final.smk): at most every retrained architecture x selection_seeds per fold
+        n_cands = len(arms) * seeds * top_k + int(bool(cfg["arms"].get("handcrafted")))
+        for n in size:
+            add("select", n_cands * (cfg.get("final") or {}).get("selection_seeds", 3)
+                * retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]))
     add("final", retrain_work(cfg["retrain"], sum(counts.values()), 0, 0))
     n_grid = seeds * len(folds)
     pack = packs(cfg)
@@ -251,7 +257,8 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
             "retrain": len(arms) * -(-n_grid // pack["retrain"]),
             "retrain_baseline": n_grid if cfg["arms"].get("handcrafted") else 0,
             "yardstick": n_grid if cfg["arms"].get("random") else 0,
-            "fidelity": len(folds) if fid.get("enabled", True) else 0, "final": 1, "aggregate": 1, "report": 1,
+            "fidelity": len(folds) if fid.get("enabled", True) else 0, "select": len(folds) if select else 0,
+            "final": 1, "aggregate": 1, "report": 1,
             "summary": 1}
     return {"jobs": jobs, "samples": samples, "longest": longest, "epochs": counts, "source": source, "epoch_s": epoch_s,
             "folds": folds, "arms": len(arms), "settings": len(rewards), "random": bool(cfg["arms"].get("random")),
@@ -351,7 +358,8 @@ def report(result: dict, rates: dict[str, float], rate_source: str, max_jobs: in
     first = ((("fidelity", ("fidelity",)), ("search", ("search",)))  # the searches wait for their fold's check
              if fid.get("enabled", True) and fid.get("warmup_from_check", True) else
              (("search + fidelity", ("search", "fidelity")),))
-    stages = (*first, ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")), ("final", ("final",)))
+    stages = (*first, ("retrain + yardstick", ("retrain", "retrain_baseline", "yardstick")), ("select", ("select",)),
+              ("final", ("final",)))
     wall = [(name, max(max(hours(longest[r], rates[r]) for r in rules),
                        sum(hours(samples[r], rates[r]) for r in rules) / max_jobs)) for name, rules in stages]
     days = sum(w for _, w in wall) / 24

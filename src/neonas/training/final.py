@@ -3,24 +3,34 @@
 Cross-validation (retrain + evaluate on held-out infants) measures how well each architecture generalises;
 the model people use is then trained once more on all infants. Which architecture:
 
+- `--choose validation` (default): the best mean VALIDATION kappa over >= 3 selection seeds and every fold it
+  was retrained on, among the retrained architectures (every arm's top-k and the hand-designed net); the test
+  infants never enter the choice (neonas.training.selection: candidates with 95 % intervals, and the optimism of
+  the choice against the held-out kappa). `--selection` reads the per-fold scores of `neonas select`; without
+  it the selection trainings run here, into DIR/select/fold<F>/.
 - `--choose kappa`: the best mean test Cohen's kappa over folds and seeds among the retrained architectures
-  (their metrics.json files; the random-search and hand-designed arms are candidates too).
+  (their metrics.json files): the winner's curse, its score is optimistic by the choice itself.
 - `--choose yardstick`: the best mean score on the common yardstick (`neonas yardstick` CSV files: every
   arm's architectures scored on one uniformly trained supernet), among the retrained architectures that
   have one. Without yardstick files it falls back to kappa and says why (log and choice.json).
 
 A few whole infants (`--n-val`, drawn with `--val-seed`) are held out for early stopping, as in every
-retraining; there are no test infants, so the model's metrics are those of its architecture's folds
-(choice.json), and they are optimistic by the choice itself: the winner was picked on them.
+retraining. There are no test infants: the model's own score is its validation kappa at the kept epoch, and
+its fold estimate is the mean test kappa of its architecture retrained on the study's folds (other models).
+A validation kappa more than FAR_BELOW under that estimate is flagged (log, choice.json, metrics.json): the
+final training went wrong, or the estimate flatters the architecture. `neonas score` tests it on a recording
+from outside the study (the demo's unseen infant).
 
 Writes DIR/model.pt and DIR/history.csv (the code of `neonas retrain`), DIR/choice.json (the architecture,
-why, and the table of candidates) and DIR/metrics.json ({"runs": [...]}: the chosen architecture's metrics.json
-from the folds, for the model card). `neonas export --model DIR/model.pt` makes its TorchScript form and model
+why, the table of candidates, this model's validation score and the fold estimate), DIR/metrics.json (the
+same scores and the chosen architecture's fold metrics.json files as "runs", for the model card) and, by
+validation, DIR/selection.csv and DIR/selection.json. `neonas export --model DIR/model.pt` makes its TorchScript form and model
 card; the workflow rule does both (docs/retrain.md, "The final model").
 
 Example:
   neonas final --metrics results/demo/retrain/*/*/seed*/fold*/rank*/metrics.json \\
       --folds results/demo/folds.json --config results/demo/config/retrain.yaml --out results/demo/final
+  (--selection results/demo/select/fold*: the selection scores of the workflow's `neonas select` jobs)
 """
 
 from __future__ import annotations
@@ -40,7 +50,8 @@ from neonas.io import read_json, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-CHOICES = ("kappa", "yardstick")
+CHOICES = ("validation", "kappa", "yardstick")
+FAR_BELOW = 0.1  # validation kappa this far under the fold estimate is flagged (issue 24)
 YARDSTICK_COLUMNS = ("arm", "setting", "seed", "fold", "source", "rank", "arch_hash", "arch", "metric_name",
                      "metric", "constant")
 
@@ -200,10 +211,67 @@ def final_split(folds_path: str, n_val: int, seed: int):
                 train_ids=train, val_ids=val, test_ids=[])
 
 
-def final(metrics_files: list[str], folds: str, out: str, requested: str = "kappa",
+def _selection(metrics_files: list[str], cands: dict, selection: list[str] | None, folds: str, config: str | None,
+               overrides: list[str] | None, n_seeds: int, out: Path, device: str) -> dict:
+    """choose: validation: the per-fold scores (given, or trained here) -> neonas.training.selection's choice."""
+    from neonas.training import selection as sel
+
+    if not selection:
+        from neonas.training.select import select_fold
+
+        fold_ids = sorted({r["fold"] for c in cands.values() for r in c["runs"] if r["fold"] is not None})
+        selection = []
+        for f in fold_ids:
+            select_fold(metrics_files, folds, f, n_seeds, config, overrides, str(out / "select" / f"fold{f}"), device)
+            selection.append(str(out / "select" / f"fold{f}"))
+    doc = sel.select(sel.read_scores(selection))
+    unknown = sorted({c["arch_hash"] for c in doc["candidates"]} - set(cands))
+    if unknown:
+        raise NeonasError(f"the selection scores name architecture(s) {unknown} that none of the metrics.json files "
+                          "given retrained; pass the same study's files")
+    sel.write(out, doc)
+    return doc
+
+
+def _validation_score(out: Path, split, folds: str, device) -> dict:
+    """The final model's own score: its validation infants at the kept epoch (model.pt holds those weights)."""
+    from neonas.training.evaluate import load_model, load_split
+    from neonas.training.score import report_on
+
+    model, ckpt = load_model(out / "model.pt", device)
+    ds = load_split(split, "val", folds, ckpt.get("config", {}).get("drop_artifacts", False))
+    rep = report_on(model, ds, device)
+    keep = ("kappa", "accuracy", "balanced_accuracy", "macro_f1", "per_class_recall", "per_class_f1", "n_epochs")
+    return {"val_ids": list(split.val_ids), "best_epoch": ckpt["best_epoch"], "epochs_run": ckpt["epochs_run"],
+            "monitor": ckpt["monitor"], **{k: rep[k] for k in keep}}
+
+
+def fold_estimate(runs: list[dict]) -> dict:
+    """The chosen architecture's mean test kappa over its fold runs: what the folds predict for this model."""
+    from neonas.training.selection import t_interval
+
+    mean, lo, hi = t_interval([r["kappa"] for r in runs])
+    return {"kappa": mean, "ci_low": lo, "ci_high": hi, "n_runs": len(runs),
+            "n_folds": len({r["fold"] for r in runs}), "n_seeds": len({r["seed"] for r in runs}),
+            "note": "mean test kappa of this architecture retrained on the study's folds (other models, each "
+                    "tested on its fold's held-out infants), not of this model"}
+
+
+def flags(validation: dict, estimate: dict) -> list[str]:
+    """Warnings about the final model: a validation kappa far under its fold estimate."""
+    if validation["kappa"] < estimate["kappa"] - FAR_BELOW:
+        return [f"the final model's validation kappa {validation['kappa']:.3f} (epoch {validation['best_epoch']} of "
+                f"{validation['epochs_run']}, infants {', '.join(validation['val_ids'])}) is more than {FAR_BELOW} "
+                f"under its architecture's fold estimate {estimate['kappa']:.3f} ({estimate['n_runs']} run(s)): "
+                "its training may have gone wrong (history.csv), or the estimate flatters it"]
+    return []
+
+
+def final(metrics_files: list[str], folds: str, out: str, requested: str = "validation",
           yardstick: list[str] | None = None, config: str | None = None, overrides: list[str] | None = None,
-          seed: int = 0, n_val: int = 1, val_seed: int = 0, device: str = "auto") -> dict:
-    """Choose, train on all infants, write model.pt, history.csv and choice.json; return choice.json's dict."""
+          seed: int = 0, n_val: int = 1, val_seed: int = 0, device: str = "auto",
+          selection: list[str] | None = None, selection_seeds: int = 3) -> dict:
+    """Choose, train on all infants, write model.pt, history.csv, choice.json, metrics.json; return choice.json's dict."""
     import torch
 
     from neonas.torchutil import select_device
@@ -214,9 +282,21 @@ def final(metrics_files: list[str], folds: str, out: str, requested: str = "kapp
     cfg = load_config(config, overrides)
     split = final_split(folds, n_val, val_seed)
     cands = read_candidates(metrics_files)
-    yard, yard_reason = read_yardstick(yardstick or []) if requested == "yardstick" else ({}, None)
-    table = candidates_table(cands, yard)
-    decision = choose(table, requested, yard_reason)
+    table = candidates_table(cands, {})
+    out_dir, sel = Path(out), None
+    if requested == "validation":
+        sel = _selection(metrics_files, cands, selection, folds, config, overrides, selection_seeds, out_dir, device)
+        scored = {c["arch_hash"]: c for c in sel["candidates"]}
+        for r in table:
+            r.update({k: scored.get(r["arch_hash"], {}).get(k) for k in
+                      ("selection_kappa", "ci_low", "ci_high", "held_out_kappa", "optimism")})
+            r["eligible"], r["chosen"] = r["arch_hash"] in scored, r["arch_hash"] == sel["arch_hash"]
+        decision = {"requested": requested, "method": "validation", "fallback_reason": None,
+                    "arch_hash": sel["arch_hash"], "sources": sel["sources"], "why": sel["why"], "note": None}
+    else:
+        yard, yard_reason = read_yardstick(yardstick or []) if requested == "yardstick" else ({}, None)
+        table = candidates_table(cands, yard)
+        decision = choose(table, requested, yard_reason)
     winner = cands[decision["arch_hash"]]
     if winner["model"] is None:
         raise NeonasError(f"architecture {winner['arch_hash']} won, but none of its metrics.json files has a "
@@ -226,20 +306,32 @@ def final(metrics_files: list[str], folds: str, out: str, requested: str = "kapp
                         {"arm": decision["sources"].split(";")[0].split(":")[0], "final": True}, winner["model"])
     log.info("final: %s won (%s): %s; training on %d infants, early stopping on %s",
              winner["arch_hash"], decision["sources"], decision["why"], len(split.train_ids), split.val_ids)
-    retrain(choice, folds, None, seed, cfg, out, select_device(device), {"chosen_by": decision["method"]},
-            do_evaluate=False, split=split)
+    dev = select_device(device)
+    retrain(choice, folds, None, seed, cfg, out, dev, {"chosen_by": decision["method"]}, do_evaluate=False,
+            split=split)
+    validation, estimate = _validation_score(out_dir, split, folds, dev), fold_estimate(winner["runs"])
+    warnings = flags(validation, estimate)
+    for w in warnings:
+        log.warning("final: %s", w)
     doc = {**decision, "arch": winner["arch"], "space": ckpt["space"], "seed": seed,
            "train_ids": split.train_ids, "val_ids": split.val_ids, "val_seed": val_seed,
+           "validation": validation, "fold_estimate": estimate, "warnings": warnings,
+           "selection": None if sel is None else {k: sel[k] for k in ("optimism", "per_fold", "min_seeds")},
            "runs": winner["runs"], "candidates": sorted(table, key=lambda r: (not r["chosen"], -r["mean_kappa"],
                                                                             r["arch_hash"]))}
-    write_text_atomic(Path(out) / "choice.json", json.dumps(doc, indent=2) + "\n")
-    # the architecture's cross-validation results, where `neonas export` looks for a model's test metrics
+    write_text_atomic(out_dir / "choice.json", json.dumps(doc, indent=2) + "\n")
+    # this model's own score, and its architecture's fold results (where `neonas export` looks for metrics)
     runs = [json.loads(Path(r["metrics"]).read_text()) for r in winner["runs"]]
-    write_text_atomic(Path(out) / "metrics.json", json.dumps({
-        "note": "test metrics of this architecture retrained on the folds of the study (not of this model, which "
-                "was trained on every infant); optimistic when it was chosen on them (choose: kappa)",
+    write_text_atomic(out_dir / "metrics.json", json.dumps({
+        "kind": "final", "validation": validation, "fold_estimate": estimate, "warnings": warnings,
+        "note": "'validation' is this model's (its early-stopping infants at the kept epoch); 'runs' are the test "
+                "metrics of its architecture retrained on the study's folds, other models whose held-out infants "
+                "this model trained on" + ("; chosen on them (choose: kappa), so optimistic"
+                                           if decision["method"] == "kappa" else ""),
         "chosen_by": decision["method"], "runs": runs}, indent=2) + "\n")
-    print(f"final model: {winner['arch_hash']} ({decision['sources']}), {decision['why']} -> {Path(out) / 'model.pt'}")
+    print(f"final model: {winner['arch_hash']} ({decision['sources']}), {decision['why']}; validation kappa "
+          f"{validation['kappa']:.3f} at epoch {validation['best_epoch']}, fold estimate {estimate['kappa']:.3f} "
+          f"-> {out_dir / 'model.pt'}" + "".join(f"\nWARNING: {w}" for w in warnings))
     return doc
 
 
@@ -250,9 +342,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="metrics.json files of the study's retrained models (model.pt beside each): the candidates")
     p.add_argument("--folds", required=True, metavar="FOLDS.json",
                    help="the study's folds file: its infants (all of them) are the final model's training data")
-    p.add_argument("--choose", choices=CHOICES, default="kappa",
-                   help="kappa: best mean test kappa over folds and seeds; yardstick: best mean score on the "
-                        "common yardstick (falls back to kappa, with the reason, without yardstick files) (default: kappa)")
+    p.add_argument("--choose", choices=CHOICES, default="validation",
+                   help="validation: best mean validation kappa over >= 3 selection seeds and the folds (no test "
+                        "infant enters the choice); kappa: best mean test kappa over folds and seeds (optimistic); "
+                        "yardstick: best mean score on the common yardstick (falls back to kappa, with the reason, "
+                        "without yardstick files) (default: validation)")
+    p.add_argument("--selection", nargs="*", default=[], metavar="PATH",
+                   help="choose validation: scores.csv files of `neonas select` (or their folders), one per fold; "
+                        "without them the selection trainings run here (DIR/select/)")
+    p.add_argument("--selection-seeds", type=int, default=3, metavar="N",
+                   help="choose validation, without --selection: selection seeds per candidate and fold (>= 3)")
     p.add_argument("--yardstick", nargs="*", default=[], metavar="PATH",
                    help="yardstick CSV files of `neonas yardstick`, or folders holding seed*/fold*.csv")
     p.add_argument("--config", metavar="RETRAIN.yaml", help="training settings, as for `neonas retrain`")
@@ -266,5 +365,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     final(args.metrics, args.folds, args.out, args.choose, args.yardstick, args.config, args.set, args.seed,
-          args.n_val, args.val_seed, args.device)
+          args.n_val, args.val_seed, args.device, args.selection, args.selection_seeds)
     return 0

@@ -71,15 +71,36 @@ def cohort_text(cohort: dict | None) -> str:
             f"{cohort['infants']} infant(s), {cohort['hours']:g} h of epochs (training + validation)")
 
 
-def read_metrics(model_path: str | os.PathLike) -> list[dict]:
-    """Test metrics from metrics.json beside the model: one report, or {"runs": [report, ...]}; [] if absent."""
+def _metrics_doc(model_path: str | os.PathLike) -> dict | list | None:
     path = Path(model_path).parent / "metrics.json"
     if not path.exists():
-        return []
+        return None
     try:
-        doc = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except ValueError as err:
         raise NeonasError(f"not valid JSON ({err})", path) from None
+
+
+def read_final(model_path: str | os.PathLike) -> dict | None:
+    """A final model's own scores (metrics.json of `neonas final`: validation, fold estimate, warnings) and its
+    test on an unseen recording (unseen.json of `neonas score`, if beside it); None for a fold model."""
+    doc = _metrics_doc(model_path)
+    if not isinstance(doc, dict) or doc.get("kind") != "final":
+        return None
+    unseen_path = Path(model_path).parent / "unseen.json"
+    unseen = json.loads(unseen_path.read_text()) if unseen_path.exists() else None
+    keep = ("infant_ids", "kappa", "accuracy", "macro_f1", "per_class_recall", "n_epochs")
+    return {"validation": doc.get("validation"), "fold_estimate": doc.get("fold_estimate"),
+            "warnings": doc.get("warnings", []), "chosen_by": doc.get("chosen_by"),
+            "unseen": {k: unseen[k] for k in keep if k in unseen} if unseen else None}
+
+
+def read_metrics(model_path: str | os.PathLike) -> list[dict]:
+    """Test metrics from metrics.json beside the model: one report, or {"runs": [report, ...]}; [] if absent.
+    For a final model these are its architecture's fold models' (card: "fold_estimate_runs"), not its own."""
+    doc = _metrics_doc(model_path)
+    if doc is None:
+        return []
     runs = doc.get("runs") if isinstance(doc, dict) and isinstance(doc.get("runs"), list) else [doc]
     keep = ("split", "test_ids", "fold", "seed", "accuracy", "balanced_accuracy", "kappa", "macro_f1", "n_epochs",
             "per_class_f1")
@@ -121,10 +142,19 @@ def card(ckpt: dict, model_path: str | os.PathLike) -> dict:
             "epochs_run": ckpt.get("epochs_run"), "monitor": ckpt.get("monitor"), "config": ckpt.get("config"),
             "meta": ckpt.get("meta", {}),
         },
-        "test_metrics": read_metrics(model_path),
+        **_metrics_fields(model_path),
         "neonas_version": ckpt.get("neonas_version"),
         "exported_by": __version__,
     }
+
+
+def _metrics_fields(model_path) -> dict:
+    """A fold model: its test metrics. A final model has no test infants: its own validation (and unseen) scores,
+    and its architecture's fold models' test metrics, named as such."""
+    final = read_final(model_path)
+    if final is None:
+        return {"test_metrics": read_metrics(model_path)}
+    return {"test_metrics": [], "final": final, "fold_estimate_runs": read_metrics(model_path)}
 
 
 def _fmt(value) -> str:
@@ -164,17 +194,52 @@ def card_markdown(c: dict, export_file: str | None = None) -> str:
               f"- training cohort: {cohort_text(c.get('training_cohort'))}",
               f"- training infants: {', '.join(tr['train_ids']) or '–'}",
               f"- validation infants (early stopping): {', '.join(tr['val_ids']) or '–'}",
-              f"- test infants: {', '.join(tr['test_ids']) or '–'}",
+              f"- test infants: {', '.join(tr['test_ids']) or '– (the final model trained on every infant)'}",
               f"- fold {_fmt(tr['fold'])}, seed {_fmt(tr['seed'])}, best epoch {_fmt(tr['best_epoch'])} of "
-              f"{_fmt(tr['epochs_run'])} (monitor {_fmt(tr['monitor'])})",
-              "", "## Test metrics", ""]
+              f"{_fmt(tr['epochs_run'])} (monitor {_fmt(tr['monitor'])})", ""]
+    if c.get("final"):
+        return "\n".join(lines + _final_markdown(c)) + "\n"
+    lines += ["## Test metrics", ""]
     if c["test_metrics"]:
-        lines += ["| fold | seed | test infants | accuracy | balanced acc. | kappa | macro-F1 | epochs |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for m in c["test_metrics"]:
-            lines.append(f"| {_fmt(m.get('fold'))} | {_fmt(m.get('seed'))} | {', '.join(m.get('test_ids', []))} | "
-                         f"{_fmt(m.get('accuracy'))} | {_fmt(m.get('balanced_accuracy'))} | {_fmt(m.get('kappa'))} | "
-                         f"{_fmt(m.get('macro_f1'))} | {_fmt(m.get('n_epochs'))} |")
+        lines += _runs_table(c["test_metrics"], "test infants")
     else:
         lines.append("none beside the model (no metrics.json)")
     return "\n".join(lines) + "\n"
+
+
+def _runs_table(runs: list[dict], infants: str) -> list[str]:
+    lines = [f"| fold | seed | {infants} | accuracy | balanced acc. | kappa | macro-F1 | epochs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for m in runs:
+        lines.append(f"| {_fmt(m.get('fold'))} | {_fmt(m.get('seed'))} | {', '.join(m.get('test_ids', []))} | "
+                     f"{_fmt(m.get('accuracy'))} | {_fmt(m.get('balanced_accuracy'))} | {_fmt(m.get('kappa'))} | "
+                     f"{_fmt(m.get('macro_f1'))} | {_fmt(m.get('n_epochs'))} |")
+    return lines
+
+
+def _final_markdown(c: dict) -> list[str]:
+    """The final model's metrics: its own (validation at the kept epoch, an unseen recording), then the fold
+    models' estimate of it, labelled as such (issue 24: the card once listed another model's test metrics)."""
+    f, lines = c["final"], ["## This model's metrics", ""]
+    v = f.get("validation") or {}
+    if v:
+        recall = ", ".join(f"{k} {_fmt(x)}" for k, x in (v.get("per_class_recall") or {}).items())
+        lines.append(f"- validation infants {', '.join(v.get('val_ids', []))} (early stopping, not a test) at the "
+                     f"kept epoch {_fmt(v.get('best_epoch'))}: kappa {_fmt(v.get('kappa'))}, accuracy "
+                     f"{_fmt(v.get('accuracy'))}, macro-F1 {_fmt(v.get('macro_f1'))}; recall {recall}")
+    u = f.get("unseen")
+    if u:
+        recall = ", ".join(f"{k} {_fmt(x)}" for k, x in (u.get("per_class_recall") or {}).items())
+        lines.append(f"- unseen recording {', '.join(u.get('infant_ids', []))} (never in the study: a test): kappa "
+                     f"{_fmt(u.get('kappa'))}, accuracy {_fmt(u.get('accuracy'))}, macro-F1 {_fmt(u.get('macro_f1'))}; "
+                     f"recall {recall}")
+    lines += [f"- WARNING: {w}" for w in f.get("warnings", [])]
+    est = f.get("fold_estimate") or {}
+    lines += ["", "## Estimate from the folds (other models of this architecture)", "",
+              f"Mean test kappa {_fmt(est.get('kappa'))} over {_fmt(est.get('n_runs'))} run(s) "
+              f"(95 % interval {_fmt(est.get('ci_low'))} to {_fmt(est.get('ci_high'))}): this architecture retrained "
+              "on each fold of the study and tested on that fold's held-out infants. Those are other models; this "
+              f"one trained on all of those infants. Chosen by {_fmt(f.get('chosen_by'))}"
+              + (" on these very scores, so they are optimistic." if f.get("chosen_by") == "kappa" else "."), ""]
+    lines += _runs_table(c.get("fold_estimate_runs", []), "held-out infants of that fold model")
+    return lines

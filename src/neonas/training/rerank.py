@@ -97,8 +97,9 @@ def rerank(doc: dict, top_k: int, cfg: RerankConfig, seed: int = 0, device: torc
     while True:
         t0 = time.perf_counter()
         # every candidate: one from-scratch run of retrain's loop, no early stop within the round's budget
-        rcfg = replace(train_cfg, epochs=epochs, patience=epochs, min_epochs=min(train_cfg.min_epochs, epochs),
-                       monitor=metric)
+        # the recipe's warm-up at the round's length (null: min(5, epochs // 2), neonas.training.recipe)
+        rcfg = replace(train_cfg, epochs=epochs, patience=epochs, monitor=metric,
+                       min_epochs=None if train_cfg.min_epochs is None else min(train_cfg.min_epochs, epochs))
         scored = []
         for item in survivors:
             seed_everything(seed)

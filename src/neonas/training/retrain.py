@@ -19,7 +19,6 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -37,6 +36,9 @@ from neonas.torchutil import autocast, seed_everything, select_device
 from neonas.training import baseline
 from neonas.training.evaluate import evaluate, load_split, make_model, parse_meta, predict, write_metrics
 from neonas.training.modelcard import training_cohort, training_preprocess
+from neonas.training.recipe import AugmentConfig, EarlyStopping, RetrainConfig
+
+__all__ = ["AugmentConfig", "RetrainConfig", "ArchChoice", "choose_arch", "train", "retrain", "load_config"]
 
 log = logging.getLogger(__name__)
 
@@ -44,48 +46,16 @@ HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "val_accuracy", "val_kappa
                    "val_macro_f1", "seconds")
 
 
-@dataclass
-class AugmentConfig:
-    """Simple on-the-fly augmentation of training epochs (off by default)."""
-
-    enabled: bool = False
-    amplitude_scale: float = 0.1  # multiply each channel of an epoch by U(1 - s, 1 + s)
-    noise_std: float = 0.05  # add Gaussian noise (signals are robust-normalised, so this is relative)
-    max_shift_s: float = 0.0  # circularly shift each epoch by up to this many seconds
-
-
-@dataclass
-class RetrainConfig:
-    """How every architecture (searched or hand-designed) is retrained. YAML keys map 1:1 onto fields."""
-
-    epochs: int = 60  # upper bound; early stopping usually ends sooner
-    batch_size: int = 64
-    lr: float = 3e-3  # AdamW (docs/retrain.md: why not 1e-3)
-    weight_decay: float = 1e-4  # AdamW-style decoupled decay
-    patience: int = 10  # stop after this many epochs without a better validation `monitor`
-    # early stopping on one small validation infant locks onto lucky early epochs; measured on DREAMS, 8 folds
-    # x 5 seeds (docs/retrain.md, bench/bench_retrain_recipe.py): kappa <= 0 in 18% of runs before, 5-8% with these
-    min_epochs: int = 5  # keep no weights and count no patience before this epoch (capped at `epochs`)
-    smooth: int = 3  # compare the mean `monitor` of the last `smooth` epochs (1 = the epoch's own value)
-    monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"
-    class_weighting: Literal["inverse", "sqrt_inverse", "none"] = "inverse"  # loss weight per class
-    grad_clip: float = 5.0  # max gradient norm; 0 disables
-    drop_artifacts: bool = False  # drop epochs flagged in the HDF5 'artifact' dataset (train, val and test)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-
-    def __post_init__(self):
-        for name in ("epochs", "batch_size", "patience", "min_epochs", "smooth"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip < 0:
-            raise ValueError("lr must be > 0, weight_decay and grad_clip >= 0")
-
-
 def load_config(path: str | None, overrides: list[str] | None) -> RetrainConfig:
+    """The recipe of a YAML file and --set overrides; refused where early stopping could keep only the last epoch."""
     data = load_yaml(path) if path else {}
     for item in overrides or []:
         set_dotted(data, item)
-    return from_dict(RetrainConfig, data, path or "retrain config")
+    cfg = from_dict(RetrainConfig, data, path or "retrain config")
+    problem = cfg.warmup_problem()
+    if problem:
+        raise NeonasError(problem, path or "--set")
+    return cfg
 
 
 def class_weights(y: np.ndarray, n_classes: int, scheme: str) -> np.ndarray:
@@ -186,9 +156,7 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
     y_va = torch.from_numpy(va.y)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)  # batch order and augmentation, independent of model init
-    best_score, best_epoch, best_state, stale = (-np.inf, -np.inf), 0, None, 0
-    first = min(cfg.min_epochs, cfg.epochs)  # the first epoch whose weights may be kept
-    recent: list[tuple[float, float]] = []  # (monitor, -val_loss) of the last `smooth` epochs
+    stopper, best_state = EarlyStopping(cfg), None  # which epoch to keep (neonas.training.recipe)
     history = []
     bar = tqdm(range(1, cfg.epochs + 1), desc="retrain", unit="epoch", disable=None)  # no bar in log files
     for epoch in bar:
@@ -215,25 +183,19 @@ def train(model: torch.nn.Module, tr: EEGDataset, va: EEGDataset, cfg: RetrainCo
         val_loss = F.cross_entropy(logits_va, y_va, weight=weights.cpu()).item()
         rep = classification_report(va.y, logits_va.argmax(1).numpy(), va.label_names)
         # better = higher monitor; on a tie (e.g. kappa 0 while the net still predicts one class) lower val loss
-        value = (-val_loss, 0.0) if cfg.monitor == "val_loss" else (rep[cfg.monitor], -val_loss)
-        recent = [*recent, value][-cfg.smooth:]
-        score = tuple(float(v) for v in np.mean(recent, axis=0))  # smoothed over up to `smooth` epochs
-        if epoch < first:
-            pass  # too early: a small validation set makes the first epochs' scores luck (docs/retrain.md)
-        elif score > best_score:
-            best_score, best_epoch, stale = score, epoch, 0
+        value = val_loss if cfg.monitor == "val_loss" else float(rep[cfg.monitor])
+        if stopper.update(epoch, value, val_loss):
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        else:
-            stale += 1
         history.append({"epoch": epoch, "train_loss": total / max(seen, 1), "val_loss": val_loss,
                         "val_accuracy": rep["accuracy"], "val_kappa": rep["kappa"],
                         "val_balanced_accuracy": rep["balanced_accuracy"], "val_macro_f1": rep["macro_f1"],
                         "seconds": time.perf_counter() - t0})
+        best_epoch = stopper.best_epoch
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_kappa=f"{rep['kappa']:.3f}", best=best_epoch)
         (log.debug if not bar.disable else log.info)(
             "epoch %d: train loss %.4f, val loss %.4f, val kappa %.3f, val accuracy %.3f (best epoch %d)",
             epoch, history[-1]["train_loss"], val_loss, rep["kappa"], rep["accuracy"], best_epoch)
-        if stale >= cfg.patience:
+        if stopper.stop:
             log.info("early stop at epoch %d: no better validation %s for %d epochs (best epoch %d)",
                      epoch, cfg.monitor, cfg.patience, best_epoch)
             break
