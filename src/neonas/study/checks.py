@@ -82,22 +82,22 @@ def replicates(runs: list[Run], summary: pd.DataFrame, order: list) -> list[dict
 
 
 def _pair_rows(tests: pd.DataFrame) -> list[dict]:
-    """Rows of paired_tests (Wilcoxon over folds, retrained from scratch) for the PRIMARY metric."""
+    """Rows of paired_tests (paired t over seed x fold cells, retrained from scratch) for the PRIMARY metric."""
     rows = []
     for t in tests[tests["metric"] == PRIMARY].to_dict("records"):
         a, b = name(t["a_arm"], str(t["a_setting"])), name(t["b_arm"], str(t["b_setting"]))
         n, p, d = int(t["n"]), float(t["p"]), float(t["mean_diff"])
-        stat = f"Δ{PRIMARY} = {d:+.3f}, p = {p:.3g}, n = {n} folds" if not math.isnan(p) else \
-            f"Δ{PRIMARY} = {d:+.3f} from {n} paired fold(s)" if not math.isnan(d) else "no paired folds"
+        stat = f"Δ{PRIMARY} = {d:+.3f}, p = {p:.3g}, n = {n} seed × fold pairs" if not math.isnan(p) else \
+            f"Δ{PRIMARY} = {d:+.3f} from {n} paired seed × fold cell(s)" if not math.isnan(d) else "no paired cells"
         differ = not math.isnan(p) and p < ALPHA
-        why = "differ" if differ else ("cannot be told apart (too few paired folds for a test)" if math.isnan(p)
+        why = "differ" if differ else ("cannot be told apart (too few paired cells for a test)" if math.isnan(p)
                                        else f"are not shown to differ (p >= {ALPHA:g})")
         rows.append({**_row("indistinguishable", "ok" if differ else "warning", t["a_arm"], str(t["a_setting"]),
                             f"{t['b_arm']}/{t['b_setting']}", p, ALPHA, tag=f"not shown to differ from: {b}",
                             message=f"{a} and {b} {why} in {PRIMARY} retrained from scratch ({stat})."),
                      "testable": not math.isnan(p), "diff": d,
-                     "short": f"{a} vs {b}: Δ{PRIMARY} {d:+.3f} " + (f"(p = {p:.2g}, {n} folds)" if not math.isnan(p)
-                                                                     else f"({n} fold, no test)")})
+                     "short": f"{a} vs {b}: Δ{PRIMARY} {d:+.3f} " + (f"(p = {p:.2g}, {n} pairs)" if not math.isnan(p)
+                                                                     else f"({n} pair, no test)")})
     return rows
 
 
@@ -127,7 +127,8 @@ def _yardstick_rows(y: pd.DataFrame) -> list[dict]:
 
 def indistinguishable(paired: pd.DataFrame, yardstick_paired: pd.DataFrame | None) -> list[dict]:
     """Pairs of arms not shown to differ: NAS vs random on the common yardstick when `neonas aggregate` had
-    it, every other pair (and NAS vs random without it) on PRIMARY retrained from scratch (Wilcoxon, folds)."""
+    it, every other pair (and NAS vs random without it) on PRIMARY retrained from scratch (paired t over seed x
+    fold cells)."""
     rows = []
     on_yardstick = set()
     need = {"arm", "setting", "quantity", "vs", "n", "mean_diff", "ci_low", "ci_high", "excludes_zero"}

@@ -35,6 +35,7 @@ import yaml
 
 from neonas.config import from_dict, load_yaml
 from neonas.errors import NeonasError
+from neonas.study import power
 
 #: training samples per second of one GPU job when nothing else is known. MEASURED ON A CPU, because no GPU was
 #: available to measure: the thesis search space (6 layers, 32 filters, 9 channels x 1920 samples, batch 64), 1 torch
@@ -363,6 +364,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infants", type=int, metavar="N",
                    help="plan for N infants (each of the sheet's mean measured size, else plan.assumed_hours) "
                         "instead of the cohort sheet's rows: for a cohort not yet collected")
+    power.add_arguments(p)  # --power, --from, --delta
 
 
 def run(args: argparse.Namespace) -> int:
@@ -371,9 +373,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.configfile, args.config)
     plan = from_dict(PlanConfig, cfg.get("plan"), "plan")
     result = plan_study(cfg, plan, args.infants)
+    tail = "\n\n" + power.plan_report(cfg, len(result["folds"]), args.power_from, args.delta) if args.power else ""
     if args.benchmarks and args.benchmarks.is_file():
         rates, rate_source = pilot_rates(args.benchmarks, result["pack"])
-        print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg))
+        print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg) + tail)
         return 0
     if args.benchmarks:
         rate, n = measured_rate(args.benchmarks)
@@ -384,5 +387,5 @@ def run(args: argparse.Namespace) -> int:
         rate = DEFAULT_SAMPLES_PER_SECOND
         rate_source = ("default, measured on a 2-core CPU: no GPU measurement is shipped; set "
                        "plan.samples_per_second or give --benchmarks of a pilot study")
-    print(report(result, dict.fromkeys(GPU_RULES, rate), rate_source, args.max_jobs, args.retries, cfg))
+    print(report(result, dict.fromkeys(GPU_RULES, rate), rate_source, args.max_jobs, args.retries, cfg) + tail)
     return 0

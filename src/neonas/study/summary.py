@@ -27,6 +27,7 @@ from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.study.checks import TITLES
 from neonas.study.display import method, questions
+from neonas.study.power import verdict_note
 from neonas.study.report import FIGURES, TABLES, Aggregate
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,9 @@ def warnings_html(checks: pd.DataFrame) -> str:
 
 def answers_html(agg: Aggregate, checks: pd.DataFrame, report: Path) -> str:
     """The opening section: warnings, then each question with its answer, then the findings in full."""
-    qa = "\n".join(f"<dt>{esc(q)}</dt><dd>{esc(a)}</dd>" for _, q, a in questions(agg.verdicts))
+    tests = agg.csv("paired_tests")  # beside each comparison's answer: what it could have detected (power.py)
+    qa = "\n".join(f"<dt>{esc(q)}</dt><dd>{esc((a + ' ' + verdict_note(k, a, tests)).strip())}</dd>"
+                    for k, q, a in questions(agg.verdicts))
     every = table_html(report / "tab_warnings.csv")
     return (f"<section id='answers'>\n<h2>Questions and answers</h2>\n{warnings_html(checks)}\n"
             f"<dl class='qa'>\n{qa}\n</dl>\n<details><summary>Every check in full, with its threshold "
