@@ -245,7 +245,7 @@ def plan_report(cfg: dict, n_folds: int, pilot: Path | None = None, delta: float
     for (k, sd, how), labels in groups.items():
         name = labels[0] if len(labels) == 1 else f"{k} ({len(labels)} comparisons)"
         m = mdd(n, sd)
-        need = pairs_needed(delta, sd)
+        need = pairs_needed(delta, sd) if sd > 0 else 2
         text = "n/a" if math.isnan(m) else f">{KAPPA_RANGE:g}" if m > KAPPA_RANGE else f"{m:.3f}"
         lines.append(f"{name:<50}{sd:>7.3f}{text:>10}   {need} ({math.ceil(need / max(n_folds, 1))} seeds × "
                      f"{n_folds} folds)" + (f"  [SD: {how}]" if pilot else ""))

@@ -87,7 +87,27 @@ def paired_test(a: dict, b: dict, metric: str = "") -> dict:
     else:
         t = mean / (sd / math.sqrt(n))
         out.update(statistic=t, p=float(2 * stats.t.sf(abs(t), n - 1)))
+        out["note"] = interaction_note(keys, d)
     return _with_mdd(out, metric, study_mdd)
+
+
+def interaction_note(keys: list, d: np.ndarray) -> str:
+    """The t-test takes the seed x fold cells as independent; when the difference itself varies between folds
+    (an arm x fold interaction, one-way ANOVA of d by fold at p < ALPHA), cells of one fold are not, and its p
+    is too small (bench/power_calibration.py measures how much): say so. Needs keys (seed, fold), 2+ of each."""
+    from scipy import stats
+
+    if not all(isinstance(k, tuple) and len(k) == 2 for k in keys):
+        return ""
+    groups: dict = {}
+    for (_, fold), v in zip(keys, d, strict=True):
+        groups.setdefault(fold, []).append(v)
+    groups = {f: g for f, g in groups.items() if len(g) >= 2}
+    if len(groups) < 2 or all(np.ptp(g) == 0 for g in groups.values()):
+        return ""
+    p = float(stats.f_oneway(*groups.values()).pvalue)
+    return (f"the difference varies between folds (ANOVA p = {p:.2g}): cells of a fold are not independent, so this "
+            "p is too small" if p < ALPHA else "")
 
 
 def _with_mdd(out: dict, metric: str, study_mdd) -> dict:
