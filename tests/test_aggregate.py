@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from neonas.cli import main
-from neonas.study import archstats
+from neonas.study import archstats, power
 from studyfixture import (
     BEST,
     FANCY,
@@ -87,8 +88,10 @@ def test_results_compute_and_paired_tests(agg):
     assert comp.loc["reference", "retrain_cpu_h"] == pytest.approx(1.0)
     tests = agg["csv"]("paired_tests")
     t = tests[(tests["a_setting"] == SIGMOID) & (tests["b_arm"] == "handcrafted") & (tests["metric"] == "accuracy")]
-    assert t.iloc[0]["n"] == 3 and t.iloc[0]["mean_diff"] == pytest.approx(0.151)
-    assert t.iloc[0]["p"] == pytest.approx(0.25)  # 3 positive differences: exact p = 2/8
+    # paired per seed x fold cell: 6 differences 0.15 + 0.002 * seed, so a paired t-test finds them (neonas.study.power)
+    assert t.iloc[0]["n"] == 6 and t.iloc[0]["mean_diff"] == pytest.approx(0.151)
+    assert t.iloc[0]["p"] == pytest.approx(stats.ttest_1samp([0.15] * 3 + [0.152] * 3, 0.0).pvalue, rel=1e-6)
+    assert t.iloc[0]["mdd"] == pytest.approx(power.mdd(6, t.iloc[0]["sd"])) and t.iloc[0]["mdd_source"] == "this study"
     conf = agg["csv"]("confusion")
     c = conf[(conf["setting"] == "identity") & (conf["true"] == "W")]
     assert list(c["row_share"]) == pytest.approx([0.2, 0.0, 0.8, 0.0])

@@ -86,22 +86,20 @@ def test_a_z_interval_at_two_pairs_fails_the_check_that_neonas_passes(sim):
     assert sim.z_declares(a, b).mean() > 0.2 > FPR_MAX >= sim.neonas_declares(a, b).mean()
 
 
-def _plan_mdd(capsys, monkeypatch, seeds: int, folds: int) -> float:
-    """The MDD `neonas plan --power` prints for NAS vs random search (a config of seeds x k-fold folds)."""
-    monkeypatch.chdir(REPO)
-    assert main(["plan", "--configfile", "config/thesis.yaml", "--infants", "30", "--power", "--config",
-                 f"seeds={list(range(seeds))}", f"folds={{scheme: kfold, k: {folds}, n_val: 2, seed: 0, run: all}}",
-                 "rewards=[{name: identity, reward: {name: identity}}]"]) == 0
-    out = capsys.readouterr().out
+def _plan_mdd(seeds: int, folds: int) -> float:
+    """The MDD `neonas plan --power` prints for NAS vs random search (power.plan_report, what plan calls with the
+    study's folds; test_plan_power_prints_the_mdd_of_every_comparison runs the command itself)."""
+    cfg = {"seeds": list(range(seeds)), "arms": {"nas": True, "random": True}, "rewards": [{"name": "identity"}]}
+    out = power.plan_report(cfg, folds)
     assert f"{seeds} seeds × {folds} folds = {seeds * folds} pairs" in out
     return float(re.search(r"^NAS identity vs random search +[\d.]+ +([\d.]+)", out, re.M).group(1))
 
 
 @pytest.mark.parametrize("seeds,folds", [(2, 3), (5, 8)])
-def test_power_at_the_mdd_plan_states_is_80_percent(sim, capsys, monkeypatch, seeds, folds):
+def test_power_at_the_mdd_plan_states_is_80_percent(sim, seeds, folds):
     """Studies with the difference plan says the design detects: neonas declares 70-90 % of them different;
     ignoring the pairing (Welch, the fold's difficulty left in the noise) clearly does not."""
-    m = _plan_mdd(capsys, monkeypatch, seeds, folds)
+    m = _plan_mdd(seeds, folds)
     assert m == pytest.approx(power.mdd(seeds * folds, SD), abs=5e-4)
     a, b = sim.simulate(np.random.default_rng(seeds + folds), SIMS, seeds, folds, m)
     paired = sim.neonas_declares(a, b).mean()
@@ -219,8 +217,8 @@ def test_dreams_table_prints_the_mdd_of_each_paired_comparison():
         for fold in range(3):
             r = {"fold": fold, "seed": seed, **{arm: float(rng.normal(0.3, 0.1)) for arm in dreams.ARMS}}
             for arm in ("nas", "random"):
-                r |= {f"supernet_{arm}": 0.5, f"supernet_{arm}+rr": 0.5, f"hash_{arm}": "a", f"hash_{arm}+rr": "b",
-                      f"rerank_val_{arm}+rr": 0.6, f"rerank_seconds_{arm}": 10.0, f"rerank_child_epochs_{arm}": 20,
+                r |= {f"supernet_{arm}": float(rng.random()), f"supernet_{arm}+rr": 0.5, f"hash_{arm}": "a", f"hash_{arm}+rr": "b",
+                      f"rerank_val_{arm}+rr": float(rng.random()), f"rerank_seconds_{arm}": 10.0, f"rerank_child_epochs_{arm}": 20,
                       f"seconds_search_{arm}": 100.0}
             rows.append(r)
     text = dreams.table(rows, "3 folds x 2 seeds")

@@ -65,7 +65,7 @@ def paired_test(a: dict, b: dict, metric: str = "") -> dict:
     reject far more often than 5 % when nothing differs (tests/test_power.py), and unlike the exact Wilcoxon
     test it can reach p < 0.05 with 5 pairs. Fewer than 2 pairs: n/a. All differences zero: p = 1.
     """
-    from scipy import stats
+    from scipy.special import stdtr, stdtrit  # Student's t cdf and its inverse (fast on scalars)
 
     from neonas.study.power import study_mdd
 
@@ -78,7 +78,7 @@ def paired_test(a: dict, b: dict, metric: str = "") -> dict:
         out["note"] = f"n/a: {n} paired seed x fold cell(s), need 2"
         return _with_mdd(out, metric, study_mdd)
     mean, sd = float(d.mean()), float(d.std(ddof=1))
-    half = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) * sd / math.sqrt(n)
+    half = float(stdtrit(n - 1, 1 - ALPHA / 2)) * sd / math.sqrt(n)
     out.update(sd=sd, ci_low=mean - half, ci_high=mean + half)
     if np.allclose(d, 0.0, atol=1e-12):
         out.update(statistic=0.0, p=1.0, note="all differences are zero")
@@ -86,7 +86,7 @@ def paired_test(a: dict, b: dict, metric: str = "") -> dict:
         out.update(statistic=math.copysign(math.inf, mean), p=0.0, note="the same difference in every pair")
     else:
         t = mean / (sd / math.sqrt(n))
-        out.update(statistic=t, p=float(2 * stats.t.sf(abs(t), n - 1)))
+        out.update(statistic=t, p=float(2 * stdtr(n - 1, -abs(t))))
         out["note"] = interaction_note(keys, d)
     return _with_mdd(out, metric, study_mdd)
 
@@ -95,17 +95,21 @@ def interaction_note(keys: list, d: np.ndarray) -> str:
     """The t-test takes the seed x fold cells as independent; when the difference itself varies between folds
     (an arm x fold interaction, one-way ANOVA of d by fold at p < ALPHA), cells of one fold are not, and its p
     is too small (bench/power_calibration.py measures how much): say so. Needs keys (seed, fold), 2+ of each."""
-    from scipy import stats
+    from scipy.special import fdtrc
 
     if not all(isinstance(k, tuple) and len(k) == 2 for k in keys):
         return ""
     groups: dict = {}
     for (_, fold), v in zip(keys, d, strict=True):
         groups.setdefault(fold, []).append(v)
-    groups = {f: g for f, g in groups.items() if len(g) >= 2}
-    if len(groups) < 2 or all(np.ptp(g) == 0 for g in groups.values()):
+    groups = [np.asarray(g) for g in groups.values() if len(g) >= 2]
+    k, n = len(groups), sum(len(g) for g in groups)
+    within = sum(float(((g - g.mean()) ** 2).sum()) for g in groups)
+    if k < 2 or within == 0:
         return ""
-    p = float(stats.f_oneway(*groups.values()).pvalue)
+    grand = np.concatenate(groups).mean()
+    between = sum(len(g) * (float(g.mean()) - grand) ** 2 for g in groups)
+    p = float(fdtrc(k - 1, n - k, (between / (k - 1)) / (within / (n - k))))  # one-way ANOVA's F test
     return (f"the difference varies between folds (ANOVA p = {p:.2g}): cells of a fold are not independent, so this "
             "p is too small" if p < ALPHA else "")
 
