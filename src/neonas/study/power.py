@@ -167,7 +167,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "folds a target difference needs (docs/report.md, 'Power')")
     p.add_argument("--from", dest="power_from", type=Path, metavar="DIR", help="with --power: take the SD of the "
                    "paired differences from an earlier (pilot) study, results/<study> or its aggregate folder "
-                   "(default: " + DEFAULT_SOURCE.replace("%", "%%") + ")")
+                   "(without it: the " + DEFAULT_SOURCE.replace("%", "%%") + ")")
     p.add_argument("--delta", type=float, default=0.05, metavar="KAPPA",
                    help="with --power: the difference in kappa to plan for (default 0.05)")
 
