@@ -200,6 +200,8 @@ def test_the_summary_says_what_a_cannot_tell_could_have_detected():
     assert "Δκ = 0.05 needs 116 seed × fold pairs" in note
     assert power.verdict_note("comparison", "Yes, in every comparison: ...", tests) == ""
     assert power.verdict_note("reward", "Cannot tell: ...", tests) == ""  # no NAS vs NAS comparison here
+    same = tests.assign(mdd=0.0, mdd_sd=0.0)  # identical arms: no spread, no "needs" (and no crash)
+    assert power.verdict_note("comparison", "No evidence ...", same).startswith("This study could detect Δκ ≥ 0.00")
     one = tests.assign(n=1, mdd=math.nan, mdd_sd=math.nan, mdd_source="")
     assert power.verdict_note("comparison", "Cannot tell (too few ...)", one).startswith(
         "With fewer than 2 seed × fold pairs no test is possible: Δκ = 0.05 needs 116")

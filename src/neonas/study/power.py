@@ -137,8 +137,8 @@ def detect_sentence(tests, which: str, delta: float = 0.05) -> str:
     if not len(t):
         return ""
     sd = float(t["mdd_sd"].max()) if t["mdd_sd"].notna().any() else DEFAULT_SD
-    need = (f"Δκ = {delta:g} needs {pairs_needed(delta, sd)} seed × fold pairs at SD {sd:.2f}"
-            + ("" if t["mdd_sd"].notna().any() else f" ({DEFAULT_SOURCE})") + ".")
+    need = "" if not sd > 0 else (f"Δκ = {delta:g} needs {pairs_needed(delta, sd)} seed × fold pairs at SD {sd:.2f}"
+                                  + ("" if t["mdd_sd"].notna().any() else f" ({DEFAULT_SOURCE})") + ".")
     t = t[t["mdd"].notna()]
     if not len(t):
         return "With fewer than 2 seed × fold pairs no test is possible: " + need
@@ -148,9 +148,9 @@ def detect_sentence(tests, which: str, delta: float = 0.05) -> str:
     how = (f"80 % power, two-sided α = {ALPHA:g}, n = {pairs} seed × fold pairs, SD of the paired differences: "
            f"{', '.join(sorted({str(s) for s in t['mdd_source'].fillna('')} - {''}))}")
     if lo > KAPPA_RANGE:
-        return f"This study could detect no difference in κ at all (its MDD, {lo:.2g}, exceeds κ's range; {how}). " + need
+        return f"This study could detect no difference in κ at all (its MDD, {lo:.2g}, exceeds κ's range; {how}). {need}".strip()
     span = f"{lo:.2f}" if round(lo, 2) == round(hi, 2) else f"{lo:.2f}-{hi:.2f}"
-    return f"This study could detect Δκ ≥ {span} ({how}). " + need
+    return f"This study could detect Δκ ≥ {span} ({how}). {need}".strip()
 
 
 def verdict_note(key: str, answer: str, tests) -> str:
