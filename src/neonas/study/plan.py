@@ -364,7 +364,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infants", type=int, metavar="N",
                    help="plan for N infants (each of the sheet's mean measured size, else plan.assumed_hours) "
                         "instead of the cohort sheet's rows: for a cohort not yet collected")
-    power.add_arguments(p)  # --power, --from, --delta
+    power.add_arguments(p)  # --power, --from, --delta, --sd-seed, --sd-fold
 
 
 def run(args: argparse.Namespace) -> int:
@@ -373,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.configfile, args.config)
     plan = from_dict(PlanConfig, cfg.get("plan"), "plan")
     result = plan_study(cfg, plan, args.infants)
-    tail = "\n\n" + power.plan_report(cfg, len(result["folds"]), args.power_from, args.delta) if args.power else ""
+    tail = "\n\n" + power.plan_report(cfg, len(result["folds"]), args.power_from, args.delta,
+                                          (args.sd_seed, args.sd_fold)) if args.power else ""
     if args.benchmarks and args.benchmarks.is_file():
         rates, rate_source = pilot_rates(args.benchmarks, result["pack"])
         print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg) + tail)

@@ -79,8 +79,9 @@ def results_summary(best: pd.DataFrame, order: list) -> pd.DataFrame:
 
 def paired_table(best: pd.DataFrame, order: list) -> pd.DataFrame:
     """Each NAS setting vs handcrafted and vs random, random vs handcrafted, then each NAS setting vs the
-    later ones (does the reward matter?): paired t-tests over the seed x fold cells both arms have, with the
-    minimum detectable difference of each (neonas.study.power)."""
+    later ones (does the reward matter?): paired t-tests over the fold means of the seed x fold cells both arms
+    have (n = folds; sd_seed / sd_fold: the within-fold and arm x fold SDs), with the minimum detectable difference
+    of each (neonas.study.power)."""
     from neonas.study.power import cell_values, comparisons
 
     present = [a for a in order if len(best[(best["arm"] == a[0]) & (best["setting"] == a[1])])]
@@ -89,9 +90,9 @@ def paired_table(best: pd.DataFrame, order: list) -> pd.DataFrame:
         for m in METRICS:
             rows.append({"a_arm": a[0], "a_setting": a[1], "b_arm": b[0], "b_setting": b[1], "metric": m,
                          **paired_test(cell_values(best, *a, m), cell_values(best, *b, m), m)})
-    return pd.DataFrame(rows, columns=["a_arm", "a_setting", "b_arm", "b_setting", "metric", "n", "mean_diff", "sd",
-                                       "ci_low", "ci_high", "statistic", "p", "test", "note", "mdd", "mdd_sd",
-                                       "mdd_source"])
+    return pd.DataFrame(rows, columns=["a_arm", "a_setting", "b_arm", "b_setting", "metric", "n", "n_cells", "mean_diff",
+                                       "sd", "ci_low", "ci_high", "statistic", "p", "test", "note", "mdd", "mdd_sd",
+                                       "mdd_source", "sd_seed", "sd_fold"])
 
 
 def confusion_table(best: pd.DataFrame, order: list) -> pd.DataFrame:
