@@ -68,9 +68,12 @@ def replicates(runs: list[Run], summary: pd.DataFrame, order: list) -> list[dict
         if low:
             rows.append(_row("replicates", "warning", arm, setting, value=min(seeds, folds), threshold=MIN_REPLICATES,
                              tag="n = " + ", ".join(low),
-                             message=text + ": no spread can be estimated" + (
-                                 " and no paired test is possible; a difference to another arm is one draw"
-                                 if folds < MIN_REPLICATES else " over seeds (search luck is not averaged out)")
+                             message=text + (
+                                 ": one fold, so the paired tests run over its seeds and hold for that split (its "
+                                 "test infants) only, not for new infants" if folds == 1 and seeds >= MIN_REPLICATES
+                                 else ": no spread can be estimated and no paired test is possible; a difference to "
+                                 "another arm is one draw" if folds < MIN_REPLICATES
+                                 else ": no spread can be estimated over seeds (search luck is not averaged out)")
                              + "."))
         else:
             rows.append(_row("replicates", "ok", arm, setting, value=min(seeds, folds), threshold=MIN_REPLICATES,

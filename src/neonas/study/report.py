@@ -85,8 +85,9 @@ TABLES = [
      "Test performance of the retrained best architecture (rank 0) per arm: mean ± sample SD over seeds "
      "and folds."),
     ("tab_paired_tests", "Results",
-     "Paired differences (first minus second) per metric, with two-sided paired t-test p-values over the seed × "
-     "fold cells both arms have, and the minimum detectable difference in κ at 80 % power (MDD)."),
+     "Paired differences (first minus second) per metric, with two-sided paired t-test p-values over the fold "
+     "means (each fold's seed × fold cells averaged; n = folds), and the minimum detectable difference in κ at "
+     "80 % power (MDD)."),
     ("tab_compute", "Results",
      "Compute per arm: wall-clock hours of searches and of retraining, by device (CPU-hours are wall-clock "
      "hours of CPU jobs, not core-hours)."),

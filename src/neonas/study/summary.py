@@ -52,7 +52,7 @@ SECTIONS = [
 LEAD = ["fig_accuracy_over_epochs", "fig_arch_best", "fig_arch_fancy", "tab_results", "tab_paired_tests",
         "fig_supernet_vs_retrained"]
 WARNED = {  # the headline of a failed check and why it matters, most fundamental first
-    "replicates": ("Too few seeds or folds", "no spread can be estimated; with one fold no paired test is possible"),
+    "replicates": ("Too few seeds or folds", "no spread can be estimated; with one fold the paired tests hold for that split only"),
     "reward_signal": ("Reward does not tell children apart",
                       "the controller's update carries almost no information"),
     "policy_moved": ("Controller policy did not move from uniform",
