@@ -251,7 +251,8 @@ def detect_sentence(tests, which: str, delta: float = 0.05) -> str:
     folds_, seeds_, sdm, _, _, own = max(rows, key=lambda x: x[2])  # the noisiest comparison decides the need
     need = "" if not sdm > 0 else (
         f"Δκ = {delta:g} needs {n_needed(delta, sdm)} folds (test infants) at {seeds_} seed{'s' * (seeds_ != 1)} each "
-        f"(SD of the fold means {sdm:.2f}" + ("" if own else f"; {DEFAULT_SOURCE}") + ").")
+        f"(SD of the fold means {sdm:.2f}" + (f"; {DEFAULT_SOURCE}" if not own else "" if folds_ >= 2 else
+                                               " from one fold's seeds, σ_fold 0 assumed: a lower bound") + ").")
     tested = [x for x in rows if math.isfinite(x[3])]
     if not tested:
         return f"No test is possible with {_span(x[0] for x in rows)} fold(s) × {_span(x[1] for x in rows)} " \
