@@ -20,9 +20,10 @@ W/N1/N2/N3/REM), folds by `neonas folds --scheme loo` (8 folds: 1 test subject, 
 Every retrain is the default recipe (RetrainConfig: AdamW, class weights, early stopping on the validation
 subject) with the run's seed, and is scored (Cohen's kappa) on the test subject, which neither search, derive
 nor re-ranking reads. A re-ranked rank 0 that equals the plain rank 0 is not retrained twice (same seed, same
-result). It prints paired differences over fold x seed pairs with t-based 95 % intervals
-(neonas.study.yardstick_tables.t_interval), the Spearman correlation between rank 0's supernet score and its
-retrained test kappa, and the cost of re-ranking as a ratio to the search it follows, as markdown.
+result). It prints paired differences with t-based 95 % intervals over the folds' means (each fold's seeds
+share its test subject, so the folds are the replicates: neonas.study.stats.paired_test, as aggregate) and the
+minimum detectable difference of each (80 % power, neonas.study.power), the selection's optimism (validation − test κ of rank 0, where the runs record it), the
+Spearman correlation between rank 0's supernet score and its retrained test kappa, and the cost of re-ranking as a ratio to the search it follows, as markdown.
 
 The settings are written to WORK/study.json and WORK/search-{nas,random}.yaml; each fold x seed is appended to
 WORK/runs.jsonl when done, so an interrupted bench resumes where it stopped (search runs resume from their
@@ -35,6 +36,7 @@ import argparse
 import csv
 import json
 import logging
+import math
 import subprocess
 import sys
 import tempfile
@@ -129,7 +131,7 @@ def one_run(args, folds: Path, fold: int, seed: int) -> dict:
 def table(rows: list[dict], scale: str) -> str:
     from scipy import stats
 
-    from neonas.study.yardstick_tables import t_interval
+    from neonas.study.stats import paired_test
 
     lines = [f"DREAMS leave-one-subject-out, {scale} ({len(rows)} runs); Cohen's kappa of rank 0 on the test subject",
              "", "| arm | mean κ | SD | κ ≤ 0 |", "|---|---|---|---|"]
@@ -137,12 +139,18 @@ def table(rows: list[dict], scale: str) -> str:
         k = np.array([r[arm] for r in rows])
         sd = f"{k.std(ddof=1):.3f}" if len(k) > 1 else "–"
         lines.append(f"| {arm} | {k.mean():.3f} | {sd} | {int((k <= 0).sum())} of {len(k)} |")
-    lines += ["", "| paired difference | mean Δκ | 95 % CI | better in |", "|---|---|---|---|"]
+    lines += ["", "| paired difference | mean Δκ | 95 % CI | MDD (80 %) | better in |", "|---|---|---|---|---|"]
     for a, b in PAIRS:
+        res = paired_test(*({(r["seed"], r["fold"]): r[x] for r in rows} for x in (a, b)), "kappa")
         d = np.array([r[a] - r[b] for r in rows])
-        n, mean, _, lo, hi, _ = t_interval(d)
-        ci = f"[{lo:+.3f}, {hi:+.3f}]" if n > 1 else "–"
-        lines.append(f"| {a} − {b} | {mean:+.3f} | {ci} | {int((d > 0).sum())} of {n} (ties {int((d == 0).sum())}) |")
+        ci = f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}]" if math.isfinite(res["ci_low"]) else "–"
+        lines.append(f"| {a} − {b} | {res['mean_diff']:+.3f} | {ci} | {res['mdd']:.3f} | {int((d > 0).sum())} of "
+                     f"{len(d)} cells (ties {int((d == 0).sum())}) |")
+    folds, seeds = len({r["fold"] for r in rows}), len({r["seed"] for r in rows})
+    lines += ["", f"Paired t over fold means (n = {folds} folds × {seeds} seeds: each fold's difference averaged over its "
+              "seeds, which share its test subject; neonas.study.stats.paired_test, as aggregate). MDD: the true Δκ "
+              "it detects with 80 % power (two-sided α = 0.05, the SD of that pair's fold means; neonas.study.power)."]
+    lines += optimism(rows)
     lines += ["", "| rank 0 of | Spearman ρ (score, test κ) | on |", "|---|---|---|"]
     for arm, key, what in (("nas", "supernet_nas", "supernet score"), ("random", "supernet_random", "supernet score"),
                            ("nas+rr", "rerank_val_nas+rr", "re-rank validation score"),
@@ -162,6 +170,28 @@ def table(rows: list[dict], scale: str) -> str:
         s, e, ratio = cost[arm]
         lines.append(f"| {arm} | {e:.0f} | {s:.1f} | {ratio:.2f} | {same[arm]} of {len(rows)} |")
     return "\n".join(lines)
+
+
+def optimism(rows: list[dict]) -> list[str]:
+    """Validation − test κ of each arm's rank 0, with a t-interval: how much the selection flattered it.
+    OPTIMISM GOES HERE: needs rank 0's validation κ as `val_kappa_<arm>` in each row; the runs of this bench
+    record only the re-rank's validation balanced accuracy (not κ) and the supernet score, so until the
+    selection of issue 23 (item 2) writes that κ, the table says it is missing."""
+    from neonas.study.yardstick_tables import t_interval
+
+    lines = ["", "| arm | optimism: validation − test κ of rank 0 | 95 % CI (over fold means) | folds |",
+             "|---|---|---|---|"]
+    have = [arm for arm in ARMS if all(f"val_kappa_{arm}" in r for r in rows)]
+    for arm in have:
+        by_fold: dict = {}
+        for r in rows:  # seeds of one fold share its validation and test subjects: the fold is the unit
+            by_fold.setdefault(r["fold"], []).append(r[f"val_kappa_{arm}"] - r[arm])
+        n, mean, _, lo, hi, _ = t_interval([np.mean(v) for v in by_fold.values()])
+        lines.append(f"| {arm} | {mean:+.3f} | " + (f"[{lo:+.3f}, {hi:+.3f}]" if n > 1 else "–") + f" | {n} |")
+    if not have:
+        lines.append("| – | not computed: these runs record no validation κ of rank 0 (re-ranking scores balanced "
+                     "accuracy) | – | – |")
+    return lines
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
 """The pure functions behind `neonas aggregate`: layer geometry and offsets, scalp distances, uniform coverage,
-and the statistics (Kendall tau, paired Wilcoxon, epoch windows, rolling quantiles) on known numbers."""
+and the statistics (Kendall tau, paired t, epoch windows, rolling quantiles) on known numbers."""
 
 from __future__ import annotations
 
@@ -93,16 +93,22 @@ def test_kendall_on_known_rankings():
     assert "constant" in kendall([0.5, 0.5, 0.5], [0.1, 0.2, 0.3])["note"]
 
 
-def test_paired_wilcoxon_on_known_numbers():
-    a = {f: float(f + 1) for f in range(5)}
-    b = {f: 0.0 for f in range(5)}
-    res = paired_test(a, b)
-    assert res["n"] == 5 and res["mean_diff"] == pytest.approx(3.0)
-    assert res["statistic"] == 0 and res["p"] == pytest.approx(2 / 32)  # exact, all 5 differences positive
-    assert "cannot fall below 0.0625" in res["note"]
-    six = paired_test({f: float(f + 1) for f in range(6)}, {f: 0.0 for f in range(6)})
-    assert six["p"] == pytest.approx(2 / 64) and six["note"] == ""
-    one = paired_test({0: 0.8}, {0: 0.7, 1: 0.6})  # only fold 0 is paired
+def test_paired_t_on_known_numbers():
+    """Clustered by fold: 2 seeds per fold (+-0.1 around the fold's difference) average to fold means 1..5, and
+    the test is the one-sample t of those 5 means (df 4), not of the 10 cells (df 9)."""
+    from scipy import stats
+
+    a = {(s, f): f + 1 + (0.1 if s else -0.1) for s in range(2) for f in range(5)}
+    res = paired_test(a, dict.fromkeys(a, 0.0))
+    assert res["n"] == 5 and res["n_cells"] == 10 and res["mean_diff"] == pytest.approx(3.0)
+    assert res["test"] == "paired t over fold means (two-sided)"
+    ref = stats.ttest_1samp([1.0, 2.0, 3.0, 4.0, 5.0], 0.0)  # the paired t-test is a one-sample t of a - b
+    assert res["statistic"] == pytest.approx(ref.statistic) and res["p"] == pytest.approx(ref.pvalue)
+    assert (res["ci_low"], res["ci_high"]) == pytest.approx(tuple(ref.confidence_interval()))
+    assert res["p"] > stats.ttest_1samp(list(a.values()), 0.0).pvalue  # the cells' n would overstate it
+    assert paired_test({f: float(f + 1) for f in range(5)}, dict.fromkeys(range(5), 0.0))["p"] == pytest.approx(
+        ref.pvalue)  # plain keys are folds
+    one = paired_test({0: 0.8}, {0: 0.7, 1: 0.6})  # only key 0 is paired
     assert one["n"] == 1 and math.isnan(one["p"]) and one["note"].startswith("n/a")
     tie = paired_test({0: 0.5, 1: 0.6}, {0: 0.5, 1: 0.6})
     assert tie["p"] == 1.0 and "zero" in tie["note"]

@@ -54,9 +54,12 @@ def replicates(runs: list[Run], summary: pd.DataFrame, order: list) -> list[dict
         if low:
             rows.append(_row("replicates", "warning", arm, setting, value=min(seeds, folds), threshold=MIN_REPLICATES,
                              tag="n = " + ", ".join(low),
-                             message=text + ": no spread can be estimated" + (
-                                 " and no paired test is possible; a difference to another arm is one draw"
-                                 if folds < MIN_REPLICATES else " over seeds (search luck is not averaged out)")
+                             message=text + (
+                                 ": one fold, so the paired tests run over its seeds and hold for that split (its "
+                                 "test infants) only, not for new infants" if folds == 1 and seeds >= MIN_REPLICATES
+                                 else ": no spread can be estimated and no paired test is possible; a difference to "
+                                 "another arm is one draw" if folds < MIN_REPLICATES
+                                 else ": no spread can be estimated over seeds (search luck is not averaged out)")
                              + "."))
         else:
             rows.append(_row("replicates", "ok", arm, setting, value=min(seeds, folds), threshold=MIN_REPLICATES,
@@ -68,23 +71,33 @@ def replicates(runs: list[Run], summary: pd.DataFrame, order: list) -> list[dict
 
 
 def _pair_rows(tests: pd.DataFrame) -> list[dict]:
-    """Rows of paired_tests (Wilcoxon over folds, retrained from scratch) for the PRIMARY metric."""
+    """Rows of paired_tests (paired t over fold means, n = folds; retrained from scratch) for the PRIMARY metric."""
     rows = []
     for t in tests[tests["metric"] == PRIMARY].to_dict("records"):
         a, b = name(t["a_arm"], str(t["a_setting"])), name(t["b_arm"], str(t["b_setting"]))
         n, p, d = int(t["n"]), float(t["p"]), float(t["mean_diff"])
-        stat = f"Δ{PRIMARY} = {d:+.3f}, p = {p:.3g}, n = {n} folds" if not math.isnan(p) else \
-            f"Δ{PRIMARY} = {d:+.3f} from {n} paired fold(s)" if not math.isnan(d) else "no paired folds"
+        design = _design(n, int(t.get("n_cells", n)))
+        stat = f"Δ{PRIMARY} = {d:+.3f}, p = {p:.3g}, n = {design}" if not math.isnan(p) else \
+            f"Δ{PRIMARY} = {d:+.3f} from {design}" if not math.isnan(d) else "no paired cells"
         differ = not math.isnan(p) and p < ALPHA
-        why = "differ" if differ else ("cannot be told apart (too few paired folds for a test)" if math.isnan(p)
+        why = "differ" if differ else ("cannot be told apart (too few folds for a test)" if math.isnan(p)
                                        else f"are not shown to differ (p >= {ALPHA:g})")
+        one = " (1 fold: for that split only)" if n == 1 and not math.isnan(p) else ""
         rows.append({**_row("indistinguishable", "ok" if differ else "warning", t["a_arm"], str(t["a_setting"]),
                             f"{t['b_arm']}/{t['b_setting']}", p, ALPHA, tag=f"not shown to differ from: {b}",
-                            message=f"{a} and {b} {why} in {PRIMARY} retrained from scratch ({stat})."),
+                            message=f"{a} and {b} {why}{one} in {PRIMARY} retrained from scratch ({stat})."),
                      "testable": not math.isnan(p), "diff": d,
-                     "short": f"{a} vs {b}: Δ{PRIMARY} {d:+.3f} " + (f"(p = {p:.2g}, {n} folds)" if not math.isnan(p)
-                                                                     else f"({n} fold, no test)")})
+                     "short": f"{a} vs {b}: Δ{PRIMARY} {d:+.3f} " + (f"(p = {p:.2g}, {design}{one})"
+                                                                     if not math.isnan(p) else f"({design}, no test)")})
     return rows
+
+
+def _design(folds: int, cells: int) -> str:
+    """'3 folds × 2 seeds' (the paired test's n is the folds), '3 folds, 5 cells' when seeds per fold differ."""
+    if not folds:
+        return "no paired cells"
+    each = f" × {cells // folds} seed{'s' * (cells // folds != 1)}" if cells % folds == 0 else f", {cells} cells"
+    return f"{folds} fold{'s' * (folds != 1)}{each}"
 
 
 def _yardstick_rows(y: pd.DataFrame) -> list[dict]:
@@ -113,7 +126,8 @@ def _yardstick_rows(y: pd.DataFrame) -> list[dict]:
 
 def indistinguishable(paired: pd.DataFrame, yardstick_paired: pd.DataFrame | None) -> list[dict]:
     """Pairs of arms not shown to differ: NAS vs random on the common yardstick when `neonas aggregate` had
-    it, every other pair (and NAS vs random without it) on PRIMARY retrained from scratch (Wilcoxon, folds)."""
+    it, every other pair (and NAS vs random without it) on PRIMARY retrained from scratch (paired t over fold
+    means, n = folds)."""
     rows = []
     on_yardstick = set()
     need = {"arm", "setting", "quantity", "vs", "n", "mean_diff", "ci_low", "ci_high", "excludes_zero"}

@@ -99,14 +99,23 @@ def warnings_table(checks: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _design(t) -> str:
+    """'3 × 2': the paired test's n is the folds, each the mean over its seeds ('3 (5 cells)' if unequal)."""
+    folds, cells = int(t["n"]), int(t.get("n_cells", t["n"]))
+    return "0" if not folds else f"{folds} × {cells // folds}" if cells % folds == 0 else f"{folds} ({cells} cells)"
+
+
 def paired_table(tests: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (aa, asg, ba, bs), g in tests.groupby(["a_arm", "a_setting", "b_arm", "b_setting"], sort=False):
-        row = {"Comparison": f"{method(aa, asg)} vs {method(ba, bs)}", "Folds": str(int(g["n"].iloc[0]))}
+        row = {"Comparison": f"{method(aa, asg)} vs {method(ba, bs)}", "Folds × seeds": _design(g.iloc[0])}
         for m in METRICS:
             t = g[g["metric"] == m].iloc[0]
             diff = "n/a" if math.isnan(t["mean_diff"]) else f"{t['mean_diff']:+.3f}"
             row[f"Δ {METRIC_HEADERS[m]} (p)"] = f"{diff} ({fmt_p(t['p'])})"
+        kappa = g[g["metric"] == "kappa"]
+        if "mdd" in g and len(kappa):  # what the test could detect at 80 % power (neonas.study.power)
+            row["MDD Δκ"] = fmt(float(kappa["mdd"].iloc[0]))
         notes = sorted({str(n) for n in g["note"].dropna() if str(n)})
         row["Note"] = "; ".join(notes)
         rows.append(row)

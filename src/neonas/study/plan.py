@@ -37,6 +37,7 @@ import yaml
 
 from neonas.config import from_dict, load_yaml
 from neonas.errors import NeonasError
+from neonas.study import power
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +397,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infants", type=int, metavar="N",
                    help="plan for N infants (each of the sheet's mean measured size, else plan.assumed_hours) "
                         "instead of the cohort sheet's rows: for a cohort not yet collected")
+    power.add_arguments(p)  # --power, --from, --delta, --sd-seed, --sd-fold
 
 
 def run(args: argparse.Namespace) -> int:
@@ -404,9 +406,11 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.configfile, args.config)
     plan = from_dict(PlanConfig, cfg.get("plan"), "plan")
     result = plan_study(cfg, plan, args.infants)
+    tail = "\n\n" + power.plan_report(cfg, len(result["folds"]), args.power_from, args.delta,
+                                          (args.sd_seed, args.sd_fold)) if args.power else ""
     if args.benchmarks and args.benchmarks.is_file():
         rates, rate_source = pilot_rates(args.benchmarks, result["pack"])
-        print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg))
+        print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg) + tail)
         return 0
     if args.benchmarks:
         rate, n = measured_rate(args.benchmarks)
@@ -417,5 +421,5 @@ def run(args: argparse.Namespace) -> int:
         rate = DEFAULT_SAMPLES_PER_SECOND
         rate_source = ("default, measured on a 2-core CPU: no GPU measurement is shipped; set "
                        "plan.samples_per_second or give --benchmarks of a pilot study")
-    print(report(result, dict.fromkeys(GPU_RULES, rate), rate_source, args.max_jobs, args.retries, cfg))
+    print(report(result, dict.fromkeys(GPU_RULES, rate), rate_source, args.max_jobs, args.retries, cfg) + tail)
     return 0

@@ -79,25 +79,20 @@ def results_summary(best: pd.DataFrame, order: list) -> pd.DataFrame:
 
 def paired_table(best: pd.DataFrame, order: list) -> pd.DataFrame:
     """Each NAS setting vs handcrafted and vs random, random vs handcrafted, then each NAS setting vs the
-    later ones (does the reward matter?): fold means over seeds."""
-    fold_means = best.groupby(["arm", "setting", "fold"])[list(METRICS)].mean()
-    present = [a for a in order if a in fold_means.index.droplevel("fold")]
-    pairs = []
-    for a in present:
-        for b in present:
-            if (a[0], b[0]) in {("nas", "handcrafted"), ("nas", "random"), ("random", "handcrafted")}:
-                pairs.append((a, b))
-    nas = [a for a in present if a[0] == "nas"]
-    pairs += [(a, b) for i, a in enumerate(nas) for b in nas[i + 1:]]
+    later ones (does the reward matter?): paired t-tests over the fold means of the seed x fold cells both arms
+    have (n = folds; sd_seed / sd_fold: the within-fold and arm x fold SDs), with the minimum detectable difference
+    of each (neonas.study.power)."""
+    from neonas.study.power import cell_values, comparisons
+
+    present = [a for a in order if len(best[(best["arm"] == a[0]) & (best["setting"] == a[1])])]
     rows = []
-    for a, b in pairs:
+    for a, b in comparisons(present):
         for m in METRICS:
-            va = fold_means.loc[a][m].to_dict()
-            vb = fold_means.loc[b][m].to_dict()
             rows.append({"a_arm": a[0], "a_setting": a[1], "b_arm": b[0], "b_setting": b[1], "metric": m,
-                         **paired_test(va, vb)})
-    return pd.DataFrame(rows, columns=["a_arm", "a_setting", "b_arm", "b_setting", "metric", "n", "mean_diff",
-                                       "statistic", "p", "test", "note"])
+                         **paired_test(cell_values(best, *a, m), cell_values(best, *b, m), m)})
+    return pd.DataFrame(rows, columns=["a_arm", "a_setting", "b_arm", "b_setting", "metric", "n", "n_cells", "mean_diff",
+                                       "sd", "ci_low", "ci_high", "statistic", "p", "test", "note", "mdd", "mdd_sd",
+                                       "mdd_source", "sd_seed", "sd_fold"])
 
 
 def confusion_table(best: pd.DataFrame, order: list) -> pd.DataFrame:

@@ -1,5 +1,5 @@
-"""Pure statistics of `neonas aggregate`: epoch windows, rolling quantiles, paired tests with
-confidence intervals, Kendall's tau, reward curves and the plain-language verdict rules."""
+"""Pure statistics of `neonas aggregate`: epoch windows, rolling quantiles, paired t-tests (clustered by fold) with
+confidence intervals and their detectable difference, Kendall's tau, reward curves and the plain-language verdict rules."""
 
 from __future__ import annotations
 
@@ -58,30 +58,61 @@ def mean_sd(values) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan
 
 
-def paired_test(a: dict, b: dict) -> dict:
-    """Two-sided Wilcoxon signed-rank test of a - b over the keys (folds) both have.
-
-    Fewer than 2 pairs gives "n/a". With n pairs the exact test cannot go below p = 2 / 2**n,
-    so 5 folds can never reach p < 0.05: the note says so.
+def paired_test(a: dict, b: dict, metric: str = "") -> dict:
+    """Two-sided paired t-test of a - b, clustered by fold: the difference in each (seed, fold) cell both have,
+    averaged over the seeds of each fold, then a t-test of the fold means (n = folds, df = folds - 1), with its
+    95 % t-interval and the minimum detectable difference at 80 % power (neonas.study.power; `metric` 'kappa'
+    lets a study of 2 folds borrow the default SD). Seeds of one fold share its training, validation and test
+    infants: counting cells as replicates would make p too small whenever the arms' difference varies between
+    folds (tests/test_power.py measures it). Keys are (seed, fold) or folds. With 1 fold and 2+ seeds the test
+    runs over the seeds and the note says it holds for that split only; 1 cell: n/a. All differences zero:
+    p = 1. The same mean difference in every fold (zero SD): p = 0 from 2 folds on; over the seeds of one fold,
+    no test (p NaN: seeds that agree exactly show no spread, not a difference that holds for new infants).
+    Student's t, not a z-interval: with a handful of folds a z-interval rejects far more often than 5 %.
     """
-    from scipy import stats
+    from scipy.special import stdtr, stdtrit  # Student's t cdf and its inverse (fast on scalars)
+
+    from neonas.study.power import components, study_mdd
 
     keys = sorted(set(a) & set(b))
-    n = len(keys)
-    d = np.array([a[k] - b[k] for k in keys], float)
-    out = {"n": n, "mean_diff": float(d.mean()) if n else math.nan, "statistic": math.nan, "p": math.nan,
-           "test": "Wilcoxon signed-rank (two-sided)", "note": ""}
+    cells = {k: a[k] - b[k] for k in keys}
+    by_fold: dict = {}
+    for k, v in cells.items():
+        by_fold.setdefault(k[1] if isinstance(k, tuple) else k, []).append(v)
+    folds = len(by_fold)
+    one_fold = folds == 1 and len(keys) >= 2
+    d = np.array(next(iter(by_fold.values())) if one_fold else [np.mean(v) for v in by_fold.values()], float)
+    n = len(d)
+    noise = components(cells)
+    out = {"n": folds, "n_cells": len(keys), "mean_diff": float(d.mean()) if n else math.nan, "sd": math.nan,
+           "ci_low": math.nan, "ci_high": math.nan, "statistic": math.nan, "p": math.nan,
+           "test": "paired t over seeds of one fold (two-sided)" if one_fold else
+           "paired t over fold means (two-sided)", "note": "",
+           "sd_seed": noise.sigma_seed if noise and noise.df_seed and (noise.fold_known or one_fold) else math.nan,
+           "sd_fold": noise.sigma_fold if noise and noise.fold_known else math.nan}
+    split = f"1 fold: tested over its {n} seeds, so this holds for that split (its test infants) only, not for new " \
+        "infants" if one_fold else ""
     if n < 2:
-        out["note"] = f"n/a: {n} paired fold(s), need 2"
-        return out
+        out["note"] = f"n/a: {len(keys)} paired seed x fold cell(s), need 2 folds (or 2 seeds of one fold)"
+        return _with_mdd(out, metric, study_mdd, 1.0)
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    half = float(stdtrit(n - 1, 1 - ALPHA / 2)) * sd / math.sqrt(n)
+    out.update(sd=sd, ci_low=mean - half, ci_high=mean + half, note=split)
     if np.allclose(d, 0.0, atol=1e-12):
-        out.update(statistic=0.0, p=1.0, note="all differences are zero")
-        return out
-    res = stats.wilcoxon(d)
-    out.update(statistic=float(res.statistic), p=float(res.pvalue))
-    floor = 2.0 / 2**n
-    if floor >= ALPHA:
-        out["note"] = f"with {n} pairs p cannot fall below {floor:.3g}"
+        out.update(statistic=0.0, p=1.0, note="; ".join(filter(None, ["all differences are zero", split])))
+    elif sd <= 1e-12 * abs(mean) and one_fold:  # seeds that agree exactly: no spread, and one split only
+        out["note"] = "the same difference in every seed of the one fold: no spread to test against; " + split
+    elif sd <= 1e-12 * abs(mean):  # the same mean difference in every fold (2 or more): no spread to test against
+        out.update(statistic=math.copysign(math.inf, mean), p=0.0, note="the same mean difference in every fold")
+    else:
+        t = mean / (sd / math.sqrt(n))
+        out.update(statistic=t, p=float(2 * stdtr(n - 1, -abs(t))))
+    return _with_mdd(out, metric, study_mdd, 1.0 if one_fold else len(keys) / folds)
+
+
+def _with_mdd(out: dict, metric: str, study_mdd, seeds: float) -> dict:
+    n = out["n_cells"] if out["n"] == 1 else out["n"]  # the test's units: folds, or the one fold's seeds
+    out["mdd"], out["mdd_sd"], out["mdd_source"] = study_mdd(n, out["sd"], metric, seeds)
     return out
 
 

@@ -27,6 +27,7 @@ from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.study.checks import TITLES
 from neonas.study.display import headline, method, questions
+from neonas.study.power import verdict_note
 from neonas.study.report import FIGURES, TABLES, Aggregate, fixed_caption
 from neonas.study.spaceinfo import describe
 
@@ -52,7 +53,7 @@ SECTIONS = [
 LEAD = ["fig_accuracy_over_epochs", "fig_arch_best", "fig_arch_fancy", "tab_results", "tab_paired_tests",
         "fig_supernet_vs_retrained"]
 WARNED = {  # the headline of a failed check and why it matters, most fundamental first
-    "replicates": ("Too few seeds or folds", "no spread can be estimated; with one fold no paired test is possible"),
+    "replicates": ("Too few seeds or folds", "no spread can be estimated; with one fold the paired tests hold for that split only"),
     "reward_signal": ("Reward does not tell children apart",
                       "the controller's update carries almost no information"),
     "policy_moved": ("Controller policy did not move from uniform",
@@ -184,15 +185,17 @@ def warnings_html(checks: pd.DataFrame) -> str:
             + "\n".join(items) + "\n</ul>\n</div>")
 
 
-def answer_html(key: str, question: str, answer: str) -> str:
-    """One question and its answer: the single place where a verdict line is rendered (a line of its own
-    beside a "cannot tell", e.g. what the study could have detected, goes here)."""
-    return f"<dt>{esc(question)}</dt><dd>{esc(answer)}</dd>"
+def answer_html(key: str, question: str, answer: str, tests: pd.DataFrame | None = None) -> str:
+    """One question and its answer: the single place where a verdict line is rendered, with what the study
+    could have detected beside a comparison that is not a "Yes" (power.verdict_note)."""
+    note = verdict_note(key, answer, tests) if tests is not None else ""
+    return f"<dt>{esc(question)}</dt><dd>{esc((answer + ' ' + note).strip())}</dd>"
 
 
 def answers_html(agg: Aggregate, checks: pd.DataFrame, report: Path) -> str:
     """The opening section: warnings, then each question with its answer, then the findings in full."""
-    qa = "\n".join(answer_html(k, q, a) for k, q, a in questions(agg.verdicts))
+    tests = agg.csv("paired_tests")  # beside each comparison's answer: what it could have detected (power.py)
+    qa = "\n".join(answer_html(k, q, a, tests) for k, q, a in questions(agg.verdicts))
     every = table_html(report / "tab_warnings.csv")
     return (f"<section id='answers'>\n<h2>Questions and answers</h2>\n{warnings_html(checks)}\n"
             f"<dl class='qa'>\n{qa}\n</dl>\n<details><summary>Every check in full, with its threshold "

@@ -1,0 +1,441 @@
+"""How large a difference between two arms a study can detect, and how many folds (and seeds) a target needs.
+
+Every comparison of arms in neonas is a paired t-test over FOLDS (neonas.study.stats.paired_test): in each
+seed x fold cell the difference of the two arms' rank-0 models, averaged over the seeds of each fold, then a
+t-test of those fold means (n = folds, df = folds - 1). Seeds of one fold share its training, validation and
+test infants, so they are not independent replicates: a sceptic counts the folds (the test infants), not the
+cells. The model behind the power: the variance of a fold mean of the difference is
+    sigma_fold^2 + sigma_seed^2 / seeds,
+with sigma_seed the seed-to-seed SD of the paired difference within a fold and sigma_fold the SD with which the
+arms' difference itself varies between folds (an arm x fold interaction). More seeds shrink only the second
+term: sigma_fold sets a floor that only more folds get below. The power is the noncentral t's, exact for normal
+differences at any n (a z approximation overstates the power of small studies, which is where it matters). The
+minimum detectable difference (MDD) is the true difference the test finds with 80 % power at alpha = 0.05.
+The SDs come from the study itself, from a pilot (`neonas plan --power --from results/<study>`: a one-way ANOVA
+of its cells by fold), or from the DEFAULT_SD with sigma_fold = 0 (a lower bound on the MDD), and every output
+says which. docs/report.md, "Power", explains the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import functools
+import math
+from pathlib import Path
+
+import numpy as np
+
+ALPHA = 0.05  # two-sided, as the verdicts (neonas.study.runs.ALPHA)
+POWER = 0.80
+#: SD of the paired difference in test kappa between two arms, per seed x fold cell: measured with
+#: bench/dreams_loso.py on DREAMS leave-one-subject-out (8 folds x 5 seeds, 1 channel, default recipe), 0.18-0.20
+#: between the arm pairs it prints (issue 23); the middle of that range. Used as sigma_seed with sigma_fold = 0:
+#: the whole cell SD treated as seed-to-seed noise that seeds average away, so the MDD it gives is a LOWER bound.
+#: Real neonatal cohorts may differ: measure yours with a pilot.
+DEFAULT_SD = 0.19
+DEFAULT_SOURCE = ("default σ_seed 0.19 (paired Δκ per seed × fold cell, measured on DREAMS leave-one-subject-out, "
+                  "8 folds × 5 seeds: 0.18-0.20) and σ_fold 0 assumed: a lower bound on the MDD")
+OWN_MIN_UNITS = 3  # below this a study's own SD (1 df) is too rough: the default stands in (kappa only)
+KAPPA_RANGE = 2.0  # kappa lies in [-1, 1]: a larger MDD means no difference at all can be detected
+SENSITIVITY_FOLD_SD = 0.05  # plan shows the default's MDD again at this sigma_fold: how much the lower bound may hide
+NAMES = {"random": "random search", "handcrafted": "hand-designed"}
+
+
+def power(n: int, delta: float, sd: float, alpha: float = ALPHA) -> float:
+    """Power of the two-sided one-sample (paired) t-test with n units of SD sd to detect a true mean delta."""
+    from scipy import stats
+
+    if n < 2 or not sd > 0:
+        return math.nan
+    df, ncp = n - 1, delta * math.sqrt(n) / sd
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    # P(T > crit) + P(T < -crit); the lower tail as sf at -ncp (nct.cdf gives NaN far in its tail)
+    upper, lower = stats.nct.sf(crit, df, ncp), stats.nct.sf(crit, df, -ncp)
+    return float(np.nan_to_num(upper) + np.nan_to_num(lower))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mdd_unit(n: int, alpha: float, target: float) -> float:
+    """MDD in units of the SD (it scales linearly with the SD)."""
+    from scipy.optimize import brentq
+
+    hi = 4.0
+    while power(n, hi, 1.0, alpha) < target:
+        hi *= 2
+    return float(brentq(lambda x: power(n, x, 1.0, alpha) - target, 0.0, hi, xtol=1e-10))
+
+
+def mdd(n: int, sd: float, alpha: float = ALPHA, target: float = POWER) -> float:
+    """Smallest true difference the t-test over n units of SD sd detects with `target` power (NaN below 2)."""
+    if n < 2 or not math.isfinite(sd) or sd < 0:
+        return math.nan
+    return _mdd_unit(int(n), alpha, target) * sd
+
+
+def n_needed(delta: float, sd: float, alpha: float = ALPHA, target: float = POWER) -> int:
+    """Fewest units (folds, at a fixed number of seeds each) with which the t-test detects `delta`."""
+    if not delta > 0 or not sd > 0:
+        raise ValueError(f"need delta > 0 and sd > 0, got {delta}, {sd}")
+    hi = 2
+    while power(hi, delta, sd, alpha) < target:
+        hi *= 2
+    lo = max(2, hi // 2)
+    while lo < hi:  # power grows with n: the first n that reaches the target
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if power(mid, delta, sd, alpha) < target else (lo, mid)
+    return lo
+
+
+def fold_mean_sd(sigma_seed: float, sigma_fold: float, seeds: float) -> float:
+    """SD of one fold's mean paired difference over `seeds` seeds: sqrt(sigma_fold^2 + sigma_seed^2 / seeds)."""
+    return math.sqrt(sigma_fold ** 2 + sigma_seed ** 2 / max(seeds, 1))
+
+
+def design_mdd(folds: int, seeds: float, sigma_seed: float, sigma_fold: float = 0.0) -> float:
+    """MDD of a study of folds x seeds: the t over its fold means; with 1 fold the t over its seeds, which holds
+    for that one split (its test infants) only. NaN where no test is possible."""
+    if folds >= 2:
+        return mdd(folds, fold_mean_sd(sigma_seed, sigma_fold, seeds))
+    return mdd(int(round(seeds)), sigma_seed) if folds == 1 else math.nan
+
+
+def folds_needed(delta: float, seeds: float, sigma_seed: float, sigma_fold: float = 0.0) -> int:
+    """Fewest folds (test infants) that detect `delta` with 80 % power at `seeds` seeds per fold."""
+    return n_needed(delta, fold_mean_sd(sigma_seed, sigma_fold, seeds))
+
+
+def seeds_needed(delta: float, folds: int, sigma_seed: float, sigma_fold: float = 0.0) -> int | None:
+    """Fewest seeds per fold that detect `delta` with 80 % power at `folds` folds; None where no number of seeds
+    can (folds < 2, or sigma_fold alone puts the MDD at or above delta: the floor only more folds get below)."""
+    if folds < 2 or not delta > 0:
+        return None
+    room = (delta / _mdd_unit(int(folds), ALPHA, POWER)) ** 2 - sigma_fold ** 2  # what sigma_seed^2 / S may use
+    if room <= 0:
+        return None
+    return max(1, math.ceil(sigma_seed ** 2 / room - 1e-9))
+
+
+# ----------------------------------------------------------------------------- variance components
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """The two SDs of the paired difference, with what they rest on. fold_known: sigma_fold was estimated
+    (folds >= 2 and seeds >= 2 in some fold); otherwise it is 0 by assumption and the MDD a lower bound.
+    sd_means: the observed SD of the fold means (NaN below 2 folds), exact for a plan at the same seeds."""
+
+    sigma_seed: float
+    sigma_fold: float
+    seeds: float  # seeds per fold (mean)
+    folds: int
+    sd_means: float = math.nan
+    fold_known: bool = False
+    df_seed: int = 0
+    df_fold: int = 0
+
+
+def components(cells: dict) -> Noise | None:
+    """One-way ANOVA of paired differences by fold ({(seed, fold) or fold: difference}): MS_within estimates
+    sigma_seed^2, (MS_between - MS_within) / n0 sigma_fold^2 (floored at 0; n0 the seeds per fold, adjusted for
+    unequal numbers). With 1 seed per fold the two cannot be told apart: all is taken as sigma_seed and
+    sigma_fold = 0 (fold_known False); with 1 fold, sigma_seed from its seeds. None below 2 cells."""
+    groups: dict = {}
+    for key, v in cells.items():
+        groups.setdefault(key[1] if isinstance(key, tuple) else key, []).append(float(v))
+    g = [np.asarray(x) for x in groups.values()]
+    k, n = len(g), sum(len(x) for x in g)
+    if n < 2:
+        return None
+    means = np.array([x.mean() for x in g])
+    sd_means = float(means.std(ddof=1)) if k >= 2 else math.nan
+    df_w = n - k
+    ms_w = sum(float(((x - x.mean()) ** 2).sum()) for x in g) / df_w if df_w else math.nan
+    if k < 2:
+        return Noise(math.sqrt(ms_w), 0.0, n, 1, math.nan, False, df_w, 0)
+    if not df_w:  # one seed per fold: fold means are cells
+        return Noise(sd_means, 0.0, 1, k, sd_means, False, k - 1, 0)
+    grand = float(np.concatenate(g).mean())
+    ms_b = sum(len(x) * (float(x.mean()) - grand) ** 2 for x in g) / (k - 1)
+    n0 = (n - sum(len(x) ** 2 for x in g) / n) / (k - 1)
+    sigma_fold = math.sqrt(max(0.0, (ms_b - ms_w) / n0))
+    return Noise(math.sqrt(ms_w), sigma_fold, n / k, k, sd_means, True, df_w, k - 1)
+
+
+def pooled(noises: list[Noise]) -> Noise:
+    """Noise pooled over comparisons: each variance weighted by its degrees of freedom. sigma_fold counts as
+    known only if it was estimated in every one; the observed SD of fold means only if all had the same seeds."""
+    def pool(pairs):
+        pairs = [(v, df) for v, df in pairs if df > 0 and math.isfinite(v)]
+        return math.sqrt(sum(v * v * df for v, df in pairs) / sum(df for _, df in pairs)) if pairs else math.nan
+
+    same = len({x.seeds for x in noises}) == 1
+    return Noise(pool((x.sigma_seed, x.df_seed) for x in noises),
+                 pool((x.sigma_fold, x.df_fold) for x in noises if x.fold_known) if all(x.fold_known for x in noises)
+                 else 0.0, noises[0].seeds if same else float(np.mean([x.seeds for x in noises])),
+                 max(x.folds for x in noises),
+                 pool((x.sd_means, x.folds - 1) for x in noises) if same else math.nan,
+                 all(x.fold_known for x in noises), sum(x.df_seed for x in noises), sum(x.df_fold for x in noises))
+
+
+# ----------------------------------------------------------------------------- comparisons
+
+
+def comparisons(present: list[tuple[str, str]]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+    """The pairs of arms a study compares (first minus second): each NAS setting vs random search and vs the
+    hand-designed net, random search vs hand-designed, then each NAS setting vs the later ones (does the reward
+    matter?). `present`: (arm, setting) in study order. Aggregate's paired tests and plan use this list."""
+    pairs = [(a, b) for a in present for b in present
+             if (a[0], b[0]) in {("nas", "handcrafted"), ("nas", "random"), ("random", "handcrafted")}]
+    nas = [a for a in present if a[0] == "nas"]
+    return pairs + [(a, b) for i, a in enumerate(nas) for b in nas[i + 1:]]
+
+
+def kind(a: tuple[str, str], b: tuple[str, str]) -> str:
+    """What a comparison asks, for grouping: 'NAS vs random search', 'NAS vs NAS (reward settings)', ..."""
+    if a[0] == b[0] == "nas":
+        return "NAS vs NAS (reward settings)"
+    return f"{'NAS' if a[0] == 'nas' else NAMES.get(a[0], a[0])} vs {NAMES.get(b[0], b[0])}"
+
+
+def label(a: tuple[str, str], b: tuple[str, str]) -> str:
+    def one(x):
+        return NAMES.get(x[0], f"NAS {x[1]}")
+
+    return f"{one(a)} vs {one(b)}"
+
+
+def cell_values(best, arm: str, setting: str, metric: str) -> dict:
+    """{(seed, fold): metric} of an arm's rank-0 models (`best`: rows of results.csv with rank 0)."""
+    g = best[(best["arm"] == arm) & (best["setting"].astype(str) == str(setting))]
+    return {(int(s), int(f)): float(v) for (s, f), v in g.groupby(["seed", "fold"])[metric].mean().items()}
+
+
+def study_mdd(n: int, sd: float, metric: str, seeds: float = 1.0) -> tuple[float, float, str]:
+    """(MDD, SD used, where the SD came from) of a paired test over n units (fold means of `seeds` seeds each,
+    or the seeds of a one-fold study: seeds 1) with their SD `sd`: the study's own from OWN_MIN_UNITS units on,
+    else (kappa only) the default sigma_seed over sqrt(seeds), sigma_fold 0."""
+    if n >= OWN_MIN_UNITS and math.isfinite(sd):
+        return mdd(n, sd), sd, "this study"
+    if metric == "kappa" and n >= 2:
+        s = fold_mean_sd(DEFAULT_SD, 0.0, seeds)
+        return mdd(n, s), s, DEFAULT_SOURCE
+    return math.nan, math.nan, ""
+
+
+def _span(values, fmt: str = "{}") -> str:
+    v = sorted(set(values))
+    return fmt.format(v[0]) if len(v) == 1 or fmt.format(v[0]) == fmt.format(v[-1]) else \
+        f"{fmt.format(v[0])}-{fmt.format(v[-1])}"
+
+
+def detect_sentence(tests, which: str, delta: float = 0.05) -> str:
+    """'This study could detect Δκ ≥ X (...). Δκ = 0.05 needs N folds at S seeds.' for the comparisons of one
+    verdict (`which`: 'comparison', NAS vs a baseline; 'reward', NAS vs NAS), from aggregate's paired_tests.csv
+    (n = folds, n_cells, mdd, mdd_sd, mdd_source); '' for an aggregate without them or without such comparisons."""
+    if tests is None or not len(tests) or "mdd" not in tests.columns:
+        return ""
+    t = tests[(tests["metric"] == "kappa") & (tests["a_arm"] == "nas")]
+    t = t[(t["b_arm"] == "nas") if which == "reward" else (t["b_arm"] != "nas")]
+    if not len(t):
+        return ""
+    rows = []
+    for r in t.to_dict("records"):
+        folds, cells = int(r["n"]), int(r.get("n_cells", r["n"]))
+        seeds = max(1, round(cells / folds)) if folds else 1
+        sd = float(r["mdd_sd"])
+        # SD of a fold mean at the study's seeds; from one fold's seeds only with sigma_fold 0 (a lower bound)
+        sdm = sd if folds >= 2 and math.isfinite(sd) else sd / math.sqrt(seeds) if math.isfinite(sd) else \
+            fold_mean_sd(DEFAULT_SD, 0.0, seeds)
+        rows.append((folds, seeds, sdm, float(r["mdd"]), str(r["mdd_source"] or ""), math.isfinite(sd)))
+    folds_, seeds_, sdm, _, _, own = max(rows, key=lambda x: x[2])  # the noisiest comparison decides the need
+    need = "" if not sdm > 0 else (
+        f"Δκ = {delta:g} needs {n_needed(delta, sdm)} folds (test infants) at {seeds_} seed{'s' * (seeds_ != 1)} each "
+        f"(SD of the fold means {sdm:.2f}" + (f"; {DEFAULT_SOURCE}" if not own else "" if folds_ >= 2 else
+                                               " from one fold's seeds, σ_fold 0 assumed: a lower bound") + ").")
+    tested = [x for x in rows if math.isfinite(x[3])]
+    if not tested:
+        return f"No test is possible with {_span(x[0] for x in rows)} fold(s) × {_span(x[1] for x in rows)} " \
+               f"seed(s): {need}".strip()
+    multi = [x for x in tested if x[0] >= 2]
+    use = multi or tested
+    lo, hi = min(x[3] for x in use), max(x[3] for x in use)
+    sources = ", ".join(sorted({x[4] for x in use} - {""}))
+    span = f"{lo:.2f}" if round(lo, 2) == round(hi, 2) else f"{lo:.2f}-{hi:.2f}"
+    if lo > KAPPA_RANGE:
+        return f"This study could detect no difference in κ at all (its MDD, {lo:.2g}, exceeds κ's range). {need}".strip()
+    if not multi:
+        return (f"With one fold the test runs over its {_span(x[1] for x in use)} seeds: it could detect Δκ ≥ {span} "
+                f"for that split (its test infants) only, not for new infants (80 % power, two-sided α = {ALPHA:g}, "
+                f"SD over the seeds: {sources}). {need}").strip()
+    return (f"This study could detect Δκ ≥ {span} (80 % power, two-sided α = {ALPHA:g}, paired t over n = "
+            f"{_span(x[0] for x in use)} folds (test infants), {_span(x[1] for x in use)} seeds each averaged per "
+            f"fold; SD of the fold means: {sources}). {need}").strip()
+
+
+def verdict_note(key: str, answer: str, tests) -> str:
+    """detect_sentence beside a comparison's answer that is not a "Yes" (the summary's first screen)."""
+    return detect_sentence(tests, key) if key in ("comparison", "reward") and not answer.startswith("Yes") else ""
+
+
+# ----------------------------------------------------------------------------- neonas plan --power
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--power", action="store_true", help="also print the minimum detectable difference in kappa of "
+                   "every comparison of arms (80 %% power, alpha 0.05, paired t over fold means, n = folds) and the "
+                   "folds (and seeds) a target difference needs (docs/report.md, 'Power')")
+    p.add_argument("--from", dest="power_from", type=Path, metavar="DIR", help="with --power: take sigma_seed and "
+                   "sigma_fold of the paired differences from an earlier (pilot) study, results/<study> or its "
+                   "aggregate folder (without it: the " + DEFAULT_SOURCE.replace("%", "%%") + ")")
+    p.add_argument("--delta", type=float, default=0.05, metavar="KAPPA",
+                   help="with --power: the difference in kappa to plan for (default 0.05)")
+    p.add_argument("--sd-seed", type=float, metavar="KAPPA", help="with --power, instead of --from: sigma_seed, the "
+                   f"within-fold SD of the paired kappa difference per cell (default {DEFAULT_SD:g})")
+    p.add_argument("--sd-fold", type=float, metavar="KAPPA", help="with --power, instead of --from: sigma_fold, the "
+                   "SD with which the arms' difference varies between folds (default 0, a lower bound): e.g. 0.05 "
+                   "to see what an arm x infant interaction costs")
+
+
+def given_noise(sd_seed: float | None, sd_fold: float | None, seeds: int) -> tuple[Noise, str]:
+    """Noise from --sd-seed / --sd-fold (the default for the one not given), and its description."""
+    from neonas.errors import NeonasError
+
+    for flag, v in (("--sd-seed", sd_seed), ("--sd-fold", sd_fold)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise NeonasError(f"{flag} must be a number >= 0, got {v}")
+    s = DEFAULT_SD if sd_seed is None else sd_seed
+    f = 0.0 if sd_fold is None else sd_fold
+    text = (f"given: σ_seed {s:g}" + (" (default)" if sd_seed is None else "") + f", σ_fold {f:g}"
+            + (" (default, assumed: a lower bound on the MDD)" if sd_fold is None else ""))
+    return Noise(s, f, seeds, 0, fold_known=sd_fold is not None), text
+
+
+def pilot_noise(path: Path) -> tuple[dict, str]:
+    """{(a, b): Noise} of the paired kappa differences of every comparison in an earlier study's aggregate (its
+    results.csv, rank-0 models per seed x fold; components()), and a description of the source."""
+    import pandas as pd
+
+    from neonas.errors import NeonasError
+
+    found = [p for p in (path / "results.csv", path / "aggregate" / "results.csv") if p.exists()]
+    if not found:
+        raise NeonasError("no results.csv of `neonas aggregate` here or in its aggregate/ folder", path)
+    try:
+        res = pd.read_csv(found[0], dtype={"setting": str})
+    except (OSError, ValueError) as err:
+        raise NeonasError(f"cannot read the aggregate's results table ({err})", found[0]) from None
+    missing = sorted({"arm", "setting", "seed", "fold", "rank", "kappa"} - set(res.columns))
+    if missing:
+        raise NeonasError(f"not a results table of `neonas aggregate`: missing columns {missing}", found[0])
+    best = res[res["rank"] == 0]
+    order = {"nas": 0, "random": 1, "handcrafted": 2}
+    present = sorted(dict.fromkeys(zip(best["arm"], best["setting"], strict=True)), key=lambda a: order.get(a[0], 9))
+    out = {}
+    for a, b in comparisons(present):
+        va, vb = cell_values(best, *a, "kappa"), cell_values(best, *b, "kappa")
+        noise = components({k: va[k] - vb[k] for k in set(va) & set(vb)})
+        if noise is not None:
+            out[(a, b)] = noise
+    if not out:
+        raise NeonasError("no comparison of arms with 2 or more paired seed x fold cells to take an SD from", found[0])
+    return out, f"pilot {found[0]} (one-way ANOVA of its cells by fold)"
+
+
+def planned(cfg: dict) -> list[tuple[str, str]]:
+    """(arm, setting) of a study config, in study order."""
+    arms = cfg.get("arms", {})
+    return ([("nas", r["name"]) for r in cfg.get("rewards", [])] if arms.get("nas") else []) + \
+        ([("random", "uniform")] if arms.get("random") else []) + \
+        ([("handcrafted", "reference")] if arms.get("handcrafted") else [])
+
+
+def _plan_row(noise: Noise, folds: int, seeds: int, delta: float) -> dict:
+    """MDD and needs of one comparison at folds x seeds; the pilot's observed SD of fold means where its seeds
+    per fold are the plan's (no model needed), else sqrt(sigma_fold^2 + sigma_seed^2 / seeds)."""
+    same = folds >= 2 and math.isfinite(noise.sd_means) and noise.seeds == seeds
+    sdm = noise.sd_means if same else fold_mean_sd(noise.sigma_seed, noise.sigma_fold, seeds)
+    m = mdd(folds, sdm) if folds >= 2 else mdd(seeds, noise.sigma_seed)
+    return {"sdm": sdm, "mdd": m, "folds": n_needed(delta, sdm) if sdm > 0 else 2,
+            "seeds": seeds_needed(delta, folds, noise.sigma_seed, noise.sigma_fold), "observed": same,
+            "floor": mdd(folds, noise.sigma_fold)}
+
+
+def plan_report(cfg: dict, n_folds: int, pilot: Path | None = None, delta: float = 0.05,
+                sds: tuple[float | None, float | None] = (None, None)) -> str:
+    """The power section of `neonas plan`: per comparison (grouped where the numbers are the same) sigma_seed,
+    sigma_fold, the MDD at the study's folds x seeds, the folds a target delta needs at its seeds and the seeds
+    it needs at its folds (none where sigma_fold sets a floor above delta). The SDs: a pilot's, `sds` (--sd-seed,
+    --sd-fold), or the default."""
+    from neonas.errors import NeonasError
+
+    if not delta > 0:
+        raise NeonasError(f"--delta must be > 0, got {delta}")
+    if pilot and sds != (None, None):
+        raise NeonasError("--from and --sd-seed/--sd-fold both give the SDs: use one")
+    seeds, folds = len(cfg.get("seeds", [])), n_folds
+    noises, source = pilot_noise(pilot) if pilot else ({}, DEFAULT_SOURCE)
+    base = Noise(DEFAULT_SD, 0.0, seeds, 0)
+    if sds != (None, None):
+        base, source = given_noise(*sds, seeds)
+    by_kind: dict[str, list] = {}
+    for key, x in noises.items():
+        by_kind.setdefault(kind(*key), []).append(x)
+    rows = []
+    for a, b in comparisons(planned(cfg)):
+        if (a, b) in noises:
+            x = noises[(a, b)]
+            noise, how = x, f"this comparison, {x.folds} folds × {x.seeds:g} seeds"
+        elif kind(a, b) in by_kind:
+            noise, how = pooled(by_kind[kind(a, b)]), f"pooled over the pilot's {kind(a, b)}"
+        elif noises:
+            noise, how = pooled(list(noises.values())), "pooled over all the pilot's comparisons"
+        else:
+            noise, how = base, "default"
+        rows.append((kind(a, b), label(a, b), noise, how))
+    lines = [f"power: paired t over fold means (each fold's Δκ averaged over its seeds; n = folds, the test infants; "
+             f"df = folds − 1), two-sided α = {ALPHA:g}, {POWER * 100:.0f} % power; this study: {folds} folds × "
+             f"{seeds} seeds per comparison",
+             "SD of a fold mean = sqrt(σ_fold² + σ_seed² / seeds): σ_seed the seed-to-seed SD of Δκ within a fold, "
+             "σ_fold how much the arms' difference varies between folds (infants); more seeds shrink only σ_seed's part",
+             f"σ_seed, σ_fold: {source}", "",
+             f"{'comparison':<50}{'σ_seed':>8}{'σ_fold':>8}{'SD mean':>9}{'MDD (Δκ)':>10}   folds for Δκ = "
+             f"{delta:g} at {seeds} seeds | seeds for it at {folds} folds"]
+    groups: dict[tuple, list] = {}
+    for k, lab, noise, how in rows:  # comparisons with the same numbers share a line (NaN-safe key)
+        groups.setdefault((k, how, repr(noise)), [noise, []])[1].append(lab)
+    floors = []
+    for (k, how, _), (noise, labels) in groups.items():
+        name = labels[0] if len(labels) == 1 else f"{k} ({len(labels)} comparisons)"
+        r = _plan_row(noise, folds, seeds, delta)
+        m = r["mdd"]
+        text = "n/a" if math.isnan(m) else f">{KAPPA_RANGE:g}" if m > KAPPA_RANGE else f"{m:.3f}"
+        more = str(r["seeds"]) if r["seeds"] is not None else "none" if folds < 2 else \
+            f"none (σ_fold floor {r['floor']:.3f})"
+        if r["seeds"] is None and folds >= 2:
+            floors.append(name)
+        lines.append(f"{name:<50}{noise.sigma_seed:>8.3f}{noise.sigma_fold:>8.3f}{r['sdm']:>9.3f}{text:>10}   "
+                     f"{r['folds']:>5} folds × {seeds} seeds | {more}"
+                     + (f"  [SD: {how}{'; observed SD of its fold means' if r['observed'] else ''}]" if pilot else ""))
+    if floors:
+        lines.append(f"more seeds alone cannot reach Δκ = {delta:g} at {folds} folds for: {', '.join(floors)} (σ_fold "
+                     "sets a floor on the MDD that only more folds lower)")
+    unknown = [noise for _, _, noise, _ in rows if not noise.fold_known]
+    if unknown and not pilot:
+        alt = dataclasses.replace(base, sigma_fold=SENSITIVITY_FOLD_SD)
+        r = _plan_row(alt, folds, seeds, delta)
+        lines.append(f"σ_fold = 0 is an assumption, so these MDDs are lower bounds: if the arms' difference varies "
+                     f"between infants with SD {SENSITIVITY_FOLD_SD:g}, the MDD is {r['mdd']:.3f} and Δκ = {delta:g} "
+                     f"needs {r['folds']} folds at {seeds} seeds")
+    elif unknown:
+        lines.append("the pilot cannot separate σ_fold from σ_seed where it has 1 seed per fold or 1 fold: σ_fold = 0 "
+                     "assumed there, so those MDDs are lower bounds")
+    if folds == 1:
+        lines.append("1 fold: the test runs over its seeds and holds for that split (its test infants) only, not "
+                     "for new infants")
+    elif folds < 1 or seeds < 1:
+        lines.append("no fold or no seed: no paired test is possible at all")
+    if len(rows) > 1:
+        lines.append(f"{len(rows)} comparisons, each at α = {ALPHA:g} (no correction): if no arm differed, about "
+                     f"{ALPHA * len(rows):.1f} of them would still come out 'different'")
+    return "\n".join(lines)
