@@ -18,7 +18,7 @@ from scipy import stats
 
 from neonas.cli import main
 from neonas.errors import NeonasError
-from neonas.study import power
+from neonas.study import power, power_plan
 from neonas.study.stats import paired_test
 
 REPO = Path(__file__).resolve().parents[1]
@@ -175,7 +175,7 @@ def _plan_mdd(seeds: int, folds: int, fold_sd: float | None = None) -> float:
     """The MDD `neonas plan --power [--sd-fold]` prints for NAS vs random search (power.plan_report, what plan
     calls with the study's folds; test_plan_power_prints_the_mdd_of_every_comparison runs the command itself)."""
     cfg = {"seeds": list(range(seeds)), "arms": {"nas": True, "random": True}, "rewards": [{"name": "identity"}]}
-    out = power.plan_report(cfg, folds, sds=(None, fold_sd))
+    out = power_plan.plan_report(cfg, folds, sds=(None, fold_sd))
     assert f"this study: {folds} folds × {seeds} seeds" in out
     return float(re.search(r"^NAS identity vs random search +[\d.]+ +[\d.]+ +[\d.]+ +([\d.]+)", out, re.M).group(1))
 
@@ -290,17 +290,17 @@ def test_plan_power_from_a_pilot_takes_both_sds(tmp_path, capsys, monkeypatch):
     assert main(["plan", "--configfile", "config/thesis.yaml", "--infants", "30", "--power", "--from", str(one_seed)]) == 0
     assert "cannot separate σ_fold from σ_seed" in capsys.readouterr().out
     with pytest.raises(NeonasError, match="no results.csv"):
-        power.pilot_noise(tmp_path)
+        power_plan.pilot_noise(tmp_path)
     with pytest.raises(NeonasError, match="use one"):
-        power.plan_report({"seeds": [0]}, 3, pilot, sds=(0.1, None))
+        power_plan.plan_report({"seeds": [0]}, 3, pilot, sds=(0.1, None))
 
 
 def test_plan_from_a_pilot_with_the_same_seeds_uses_its_fold_means():
     """Same seeds per fold as the plan: the observed SD of the pilot's fold means, no model in between."""
     noise = power.components({(s, f): 0.1 * f + 0.05 * s for s in range(3) for f in range(4)})
-    row = power._plan_row(noise, 6, 3, 0.05)
+    row = power_plan._plan_row(noise, 6, 3, 0.05)
     assert row["observed"] and row["sdm"] == pytest.approx(noise.sd_means)
-    assert not power._plan_row(noise, 6, 5, 0.05)["observed"]
+    assert not power_plan._plan_row(noise, 6, 5, 0.05)["observed"]
 
 
 def test_the_summary_says_what_a_cannot_tell_could_have_detected():

@@ -37,7 +37,8 @@ import yaml
 
 from neonas.config import from_dict, load_yaml
 from neonas.errors import NeonasError
-from neonas.study import power
+from neonas.study import power_plan
+from neonas.study.plan_rates import measured_rate, pilot_rates
 
 log = logging.getLogger(__name__)
 
@@ -266,63 +267,6 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
             "seeds": seeds, "pack": pack}
 
 
-def measured_rate(benchmarks: Path) -> tuple[float, int]:
-    """Training samples per second of a finished study's search jobs: the work of each (its resolved search
-    config, folds.json and HDF5 files) over the wall time in its benchmark file. Returns (rate, jobs)."""
-    import csv
-    import json
-
-    import h5py
-
-    study_dir = benchmarks.parent
-    folds_json = study_dir / "folds.json"
-    files = sorted((benchmarks / "search").glob("*/*/seed*/fold*.tsv"))
-    if not files or not folds_json.exists():
-        raise NeonasError("expected search benchmarks (search/<arm>/<setting>/seed<S>/fold<F>.tsv) and ../folds.json "
-                          "of a finished study", benchmarks)
-    spec = json.loads(folds_json.read_text())
-    work = seconds = 0.0
-    sizes: dict[str, int] = {}
-    for tsv in files:
-        arm, setting, fold = tsv.parts[-4], tsv.parts[-3], int(tsv.stem.removeprefix("fold"))
-        config = study_dir / "config" / "search" / arm / f"{setting}.yaml"
-        fold_spec = next(f for f in spec["folds"] if f["fold"] == fold)
-        for infant in fold_spec["train"] + fold_spec["val"]:
-            if infant not in sizes:
-                with h5py.File(spec["files"][infant], "r") as f:
-                    sizes[infant] = int((f["labels"][:] >= 0).sum())
-        n = {part: sum(sizes[i] for i in fold_spec[part]) for part in ("train", "val")}
-        with open(tsv) as fh:
-            rows = list(csv.DictReader(fh, delimiter="\t"))
-        derived = study_dir / "search" / arm / setting / tsv.parent.name / tsv.stem / "derived.json"
-        doc = json.loads(derived.read_text()) if derived.exists() else {}
-        derive = {"samples": doc.get("n_sampled", 0),
-                  "rerank_child_epochs": doc.get("rerank", {}).get("child_epochs", 0)}
-        work += search_work(load_yaml(config), derive, n["train"], n["val"])
-        # a packed search's share of its job: the job's wall time over its searches (benchmarks of search.pack)
-        seconds += float(rows[0]["pack_s"]) / int(rows[0]["pack"]) if "pack" in rows[0] else float(rows[0]["s"])
-    return work / seconds, len(files)
-
-
-def pilot_rates(path: Path, pack: dict[str, int]) -> tuple[dict[str, float], str]:
-    """{rule: training samples/s of one GPU job} from bench/bench_gpu.py's gpu_bench.json: search and retrain at
-    their pack sizes (bf16 autocast on, as neonas runs on CUDA), every other GPU rule at pack 1."""
-    import json
-
-    try:
-        bench = json.loads(path.read_text())
-        rows = {int(r["pack"]): float(r["samples_per_second"]) for r in bench["rows"] if r.get("bf16", True)}
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise NeonasError(f"expected the gpu_bench.json written by bench/bench_gpu.py ({err})", path) from None
-    missing = sorted({n for n in (1, *pack.values()) if n not in rows})
-    if missing:
-        raise NeonasError(f"the GPU pilot measured packs {sorted(rows)} (bf16 on), not {missing}: rerun "
-                          f"bench/bench_gpu.py --packs {','.join(map(str, sorted({1, *pack.values()})))}", path)
-    rates = {rule: rows[pack.get(rule, 1)] for rule in GPU_RULES}
-    how = ", ".join(f"pack {n}: {rows[n]:,.0f}" for n in sorted({1, *pack.values()}))
-    return rates, f"GPU pilot {path} on {bench.get('device', '?')} ({how} samples/s per job)"
-
-
 def hours(samples: float, rate: float) -> float:
     return samples / rate / 3600
 
@@ -397,7 +341,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--infants", type=int, metavar="N",
                    help="plan for N infants (each of the sheet's mean measured size, else plan.assumed_hours) "
                         "instead of the cohort sheet's rows: for a cohort not yet collected")
-    power.add_arguments(p)  # --power, --from, --delta, --sd-seed, --sd-fold
+    power_plan.add_arguments(p)  # --power, --from, --delta, --sd-seed, --sd-fold
 
 
 def run(args: argparse.Namespace) -> int:
@@ -406,14 +350,14 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_study_config(args.configfile, args.config)
     plan = from_dict(PlanConfig, cfg.get("plan"), "plan")
     result = plan_study(cfg, plan, args.infants)
-    tail = "\n\n" + power.plan_report(cfg, len(result["folds"]), args.power_from, args.delta,
-                                          (args.sd_seed, args.sd_fold)) if args.power else ""
+    tail = "\n\n" + power_plan.plan_report(cfg, len(result["folds"]), args.power_from, args.delta,
+                                               (args.sd_seed, args.sd_fold)) if args.power else ""
     if args.benchmarks and args.benchmarks.is_file():
-        rates, rate_source = pilot_rates(args.benchmarks, result["pack"])
+        rates, rate_source = pilot_rates(args.benchmarks, result["pack"], GPU_RULES)
         print(report(result, rates, rate_source, args.max_jobs, args.retries, cfg) + tail)
         return 0
     if args.benchmarks:
-        rate, n = measured_rate(args.benchmarks)
+        rate, n = measured_rate(args.benchmarks, search_work)
         rate_source = f"measured: {n} search jobs in {args.benchmarks}"
     elif plan.samples_per_second:
         rate, rate_source = plan.samples_per_second, "config plan.samples_per_second"
