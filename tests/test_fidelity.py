@@ -16,15 +16,8 @@ import yaml
 from neonas.cli import main
 from neonas.engine.searcher import SearchConfig
 from neonas.engine.space import SpaceConfig, op_choices, op_label
-from neonas.training.fidelity import (
-    FidelityConfig,
-    check,
-    homogeneous_op,
-    kendall,
-    make_panel,
-    op_gains,
-    split_half,
-)
+from neonas.training.fidelity import FidelityConfig, homogeneous_op, make_panel
+from neonas.training.fidelity_stats import check, kendall, op_gains, split_half
 from wfutil import REPO
 
 FID = FidelityConfig(supernet_seeds=[0, 1, 2], bootstrap=200)
