@@ -70,14 +70,15 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
     for knob in RUNTIME_ONLY:
         same["training"].pop(knob)
     identity = {"config": same, "seed": seed, "fold": fold, "train_ids": split.train_ids, "val_ids": split.val_ids}
-    search = Search(cfg, train, val, seed, dev)
+    search = Search(cfg, train, val, seed, dev, str(folds), fold)
     if search.removed:
         log.info("removed from the space: %d op(s) that see only zero padding at some output row on %d channel(s): "
                  "%s", len(search.removed), train.n_channels, ", ".join(search.removed))
     for kept, same in search.merged.items():
         log.info("merged on %d channel(s): %s compute the same function as %s; offered once as %s",
                  train.n_channels, ", ".join(same), kept, kept)
-    log.info("the controller chooses among %d distinct op(s) per layer", search.decisions[0].size)
+    log.info("the %s sampler chooses among %d distinct op(s) per layer; the %s estimator scores the children",
+             cfg.sampler, search.decisions[0].size, cfg.estimator)
     wall = 0.0
     keep_children = keep_epochs = None
     if resume and ckpt_path.exists():
@@ -126,20 +127,22 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                 break
             tick = time.monotonic()
             epoch, acc = p["epoch"], p["acc"]
+            if p["phase"] == "shared" and not search.estimator.shared:  # nothing shared to train (stand-alone)
+                p.update(phase="controller", pos=0, perm=None)
             if p["phase"] == "shared":
                 if p["perm"] is None:
                     p["perm"] = torch.randperm(len(search.y_train), generator=search.gens["train"], device="cpu")
-                for group in search.optimizer.param_groups:
-                    group["lr"] = search.lr_at(epoch)
+                lr = search.lr_at(epoch)
                 n_batches = math.ceil(len(p["perm"]) / t.batch_size)
                 while p["pos"] < n_batches and not stopping():
                     idx = p["perm"][p["pos"] * t.batch_size:(p["pos"] + 1) * t.batch_size].to(dev)
-                    loss, correct = search.train_batch(idx, warmup=epoch < t.warmup_epochs)
+                    loss, correct = search.train_batch(idx, warmup=epoch < t.warmup_epochs, lr=lr)
                     acc["loss"] += loss
                     acc["correct"] += correct
                     acc["n"] += len(idx)
                     p["pos"] += 1
-                if p["pos"] == n_batches:
+                if p["pos"] == n_batches:  # one pass over the training infants: one child-epoch
+                    acc["child_epochs"] = acc.get("child_epochs", 0.0) + 1.0
                     p.update(phase="controller", pos=0, perm=None)
             if p["phase"] == "controller":
                 scoring = time.monotonic()
@@ -151,6 +154,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                         acc["reward"] += row["reward"]
                         acc["entropy"] += row["entropy"]
                         acc["children"] += 1
+                        acc["child_epochs"] = acc.get("child_epochs", 0.0) + row["child_epochs"]
                     p["step"] += 1
                     p["pos"] += 1
                 acc["scoring_seconds"] = acc.get("scoring_seconds", 0.0) + time.monotonic() - scoring
@@ -163,7 +167,9 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                 "shared_acc": acc["correct"] / max(acc["n"], 1), "mean_metric": acc["metric"] / k,
                 "mean_reward": acc["reward"] / k, "baseline": search.current_baseline,
                 "entropy": acc["entropy"] / k, "seconds": round(acc["seconds"], 3),
-                "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3)})
+                "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3),
+                "child_epochs": acc.get("child_epochs", 0.0)})
+            p["child_epochs"] = p.get("child_epochs", 0.0) + acc.get("child_epochs", 0.0)
             log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f s",
                      epoch, acc["loss"] / max(acc["n"], 1), acc["correct"] / max(acc["n"], 1), acc["children"],
                      cfg.reward.metric, acc["metric"] / k, acc["reward"] / k, acc["seconds"])
@@ -178,28 +184,31 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
             return EXIT_RESUMABLE
     finally:
         bar.close()
+        search.estimator.close()
         children.close()
         epochs_log.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
     wall_seconds = wall + time.monotonic() - started
-    final = {"supernet": search.supernet.state_dict(),
-             "controller": None if search.controller is None else search.controller.state_dict(),
+    final = {"supernet": search.estimator.final_state(), "controller": search.sampler.final_state(),
+             "sampler_state": search.sampler.state_dict(), "estimator": cfg.estimator,
              "baseline": search.current_baseline, "config": to_dict(cfg), "sampler": cfg.sampler, "seed": seed,
              "fold": fold, "folds": str(Path(folds).resolve()), "val_ids": split.val_ids,
              "n_channels": train.n_channels, "n_samples": train.n_samples, "n_classes": train.n_classes,
              "label_names": train.label_names, "ch_names": train.ch_names, "sfreq": train.sfreq,
              "neonas_version": __version__}
     save_torch_atomic(final, out / "final.pt")
-    summary = {"reward_name": cfg.reward.name, "reward": to_dict(cfg.reward), "sampler": cfg.sampler, "seed": seed,
+    summary = {"reward_name": cfg.reward.name, "reward": to_dict(cfg.reward), "sampler": cfg.sampler,
+               "estimator": cfg.estimator, "child_epochs": p.get("child_epochs", 0.0), "seed": seed,
                "fold": fold, "epochs": p["epoch"], "device": str(dev), "wall_seconds": round(wall_seconds, 3),
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),
                "train_ids": split.train_ids, "val_ids": split.val_ids, "n_children": children.rows,
                "removed_ops": search.removed, "merged_ops": search.merged,
                "offered_ops": list(search.decisions[0].labels), "uniform_entropy": uniform_entropy(search.decisions)}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    log.info("search finished: %d epochs, %d children, %.1f s; wrote %s", p["epoch"], children.rows, wall_seconds, out)
+    log.info("search finished: %d epochs, %d children, %.1f child-epochs of training, %.1f s; wrote %s", p["epoch"],
+             children.rows, p.get("child_epochs", 0.0), wall_seconds, out)
     return 0
 
 
@@ -210,7 +219,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", required=True, type=int, help="which fold to search on (its training and validation "
                    "infants; its test infants are never read)")
     p.add_argument("--config", metavar="SEARCH.yaml", help="search config: sections space, controller, reward, "
-                   "training and `sampler: controller|random` (default: the built-in demo-sized defaults)")
+                   "training, `sampler: controller|random|evolution` and `estimator: supernet|standalone` (default: the built-in demo-sized defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set training.epochs=10 --set reward.name=sigmoid "
                    "--set reward.threshold=auto (an adaptive threshold: a quantile of the last children's metric) "
