@@ -108,3 +108,17 @@ def test_two_workers_train_the_same_children_as_one(cohort, straight_standalone,
     out = tmp_path / "workers"
     assert search(cohort, out, *STANDALONE, "--set", "standalone.workers=2") == 0
     assert (out / "children.csv").read_text() == (straight_standalone / "children.csv").read_text()
+
+
+def test_plan_prices_a_stand_alone_search_by_child_epochs():
+    from neonas.engine.registry import implementation
+    from neonas.study.plan import search_work
+
+    search = {"estimator": "standalone", "standalone": {"rungs": [1, 3, 9], "eta": 3},
+              "controller": {"train_steps": 2, "num_aggregate": 9}, "training": {"epochs": 4, "warmup_epochs": 1}}
+    cfg = load_config(None, [f"{k}={json.dumps(v)}" for k, v in search.items()])
+    per_batch = 9 * 1 + 3 * 3 + 1 * 9  # 9 children -> 3 -> 1
+    assert implementation("estimator", "standalone").planned_child_epochs(cfg) == 3 * 2 * per_batch
+    one = search_work(search, {"samples": 50}, 1000, 100)
+    assert search_work({**search, "training": {"epochs": 7, "warmup_epochs": 1}}, {"samples": 50}, 1000, 100) == 2 * one
+    assert search_work({"training": {"epochs": 4}}, {"samples": 50}, 1000, 100) < one  # 4 shared passes vs 162

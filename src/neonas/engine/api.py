@@ -133,6 +133,11 @@ class Estimator:
     def score(self, archs: list[dict]) -> list[Score]:
         raise NotImplementedError
 
+    @classmethod
+    def planned_child_epochs(cls, cfg) -> float:
+        """The child-epochs of training one search with this estimator will spend at most (`neonas plan`)."""
+        raise NotImplementedError
+
     def train_batch(self, idx, arch: dict, lr: float) -> tuple[float, int]:
         raise NotImplementedError(f"the {type(self).__name__} estimator trains no shared weights")
 

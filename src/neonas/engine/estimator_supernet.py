@@ -74,6 +74,10 @@ class SupernetEstimator(Estimator):
     def score(self, archs: list[dict]) -> list[Score]:
         return [Score(*self.score_one(arch)) for arch in archs]
 
+    @classmethod
+    def planned_child_epochs(cls, cfg) -> float:
+        return float(cfg.training.epochs)  # one shared pass over the training infants per epoch
+
     def final_state(self) -> dict:
         return self.supernet.state_dict()
 

@@ -152,6 +152,11 @@ def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
     if rerank is None:
         rerank = planned_child_epochs(from_dict(RerankConfig, derive.get("rerank", {}), "derive.rerank"),
                                       derive["samples"], derive.get("top_k", 1))
+    from neonas.engine.registry import implementation
+
+    estimator = implementation("estimator", s.estimator)
+    if not estimator.shared:  # children trained alone, priced by child-epochs; derive reads children.csv
+        return (estimator.planned_child_epochs(s) + rerank) * (n_train + FORWARD_SHARE * n_val)
     return (s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
             + rerank * (n_train + FORWARD_SHARE * n_val))
 

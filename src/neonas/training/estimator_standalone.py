@@ -99,6 +99,16 @@ class StandaloneEstimator(Estimator):
             alive = sorted(order[: math.ceil(len(alive) / self.cfg.eta)])
         return result
 
+    @classmethod
+    def planned_child_epochs(cls, cfg) -> float:
+        """Every batch of num_aggregate children through every rung, nothing cached (an upper bound)."""
+        alive, per_batch = cfg.controller.num_aggregate, 0
+        for epochs in cfg.standalone.rungs:
+            per_batch += alive * epochs
+            alive = math.ceil(alive / cfg.standalone.eta)
+        batches = (cfg.training.epochs - cfg.training.warmup_epochs) * cfg.controller.train_steps
+        return float(batches * per_batch)
+
     def state_dict(self) -> dict:
         return {"cache": dict(self.cache)}
 
