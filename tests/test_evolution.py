@@ -71,3 +71,15 @@ def test_evolution_finds_the_planted_optimum_faster_than_random_sampling():
     diff = rnd - evo
     low = diff.mean() - stats.t.ppf(0.95, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
     assert low > 0, (evo, rnd)  # paired over seeds, one-sided 95 %: evolution is faster
+
+
+def test_the_study_reads_an_evolution_run_as_its_own_arm_beside_random_search(tmp_path):
+    from neonas.study.runs import arm_of_sampler, run_identity
+
+    run = tmp_path / "search" / "evolution" / "evolution" / "seed0" / "fold0"
+    run.mkdir(parents=True)
+    assert arm_of_sampler("evolution", run) == "evolution"
+    assert run_identity(run, {"sampler": "evolution"}) == ("evolution", "evolution")
+    assert run_identity(tmp_path, {"sampler": "evolution"}) == ("evolution", "evolution")
+    with pytest.raises(NeonasError, match="'controller', 'random' or 'evolution'"):
+        arm_of_sampler("annealing", run)

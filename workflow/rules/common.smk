@@ -17,7 +17,7 @@ STUDY = f"results/{config['study']}"
 ENV = "../../envs/neonas.yaml"  # conda env of every rule (used with --software-deployment-method conda)
 
 wildcard_constraints:
-    arm="nas|random|handcrafted",
+    arm="nas|random|evolution|handcrafted",
     setting=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     seed=r"\d+",
     fold=r"\d+",
@@ -94,6 +94,8 @@ def search_runs():
     settings = [("nas", name) for name in REWARDS] if config["arms"]["nas"] else []
     if config["arms"]["random"]:
         settings.append(("random", "uniform"))
+    if config["arms"].get("evolution"):
+        settings.append(("evolution", "evolution"))
     return [(arm, setting, seed, fold) for arm, setting in settings for seed in SEEDS for fold in FOLDS]
 
 
@@ -221,8 +223,8 @@ def search_settings(wildcards):
     """The full search config of one arm/setting: config `search`, with the setting's reward on top."""
     settings = copy.deepcopy(config["search"])
     settings.pop("pack", None)  # how searches go to jobs (search.smk), not part of a search's config
-    if wildcards.arm == "random":
-        settings["sampler"] = "random"
+    if wildcards.arm in ("random", "evolution"):  # the base reward; the arm's sampler (same budget as the NAS arm)
+        settings["sampler"] = wildcards.arm
     else:
         settings.setdefault("reward", {}).update(REWARDS[wildcards.setting])
         settings["sampler"] = "controller"

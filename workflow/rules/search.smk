@@ -14,7 +14,7 @@ rule search_config:
         where="search",
         settings=search_settings,
     wildcard_constraints:
-        arm="nas|random",
+        arm="nas|random|evolution",
     localrule: True
     log:
         study("logs/config/search/{arm}/{setting}.log"),
@@ -47,7 +47,7 @@ RERANK_ARGS = "--rerank {method} --rerank-candidates {candidates} --rerank-epoch
 if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules below
 
     rule search:
-        """ENAS (arm nas) or random search (arm random) on one fold with one seed, then derive its top-k."""
+        """ENAS (arm nas), random search (arm random) or regularised evolution (arm evolution) on one fold with one seed, then derive its top-k."""
         input:
             unpack(lambda wildcards: fidelity_of([wildcards.fold])),
             folds=study("folds.json"),
@@ -61,7 +61,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
             rerank=RERANK_ARGS,
             warmup=WARMUP_JSON,
         wildcard_constraints:
-            arm="nas|random",
+            arm="nas|random|evolution",
         threads: 1
         resources:
             gpu=1,
@@ -181,7 +181,7 @@ if SEARCH_PACK > 1:
                 logs=study("logs/search/{arm}/{setting}"),
                 bench=study("benchmarks/search/{arm}/{setting}"),
             wildcard_constraints:
-                arm="nas|random",
+                arm="nas|random|evolution",
             threads: len(_members) * pack_threads()
             resources:
                 **pack_resources(len(_members)),

@@ -28,7 +28,7 @@ REWARD_LOW, REWARD_HIGH = 0.05, 0.95  # mean reward / C below / above: "~0" / "s
 ENTROPY_RATIO_MAX = 0.95  # final policy entropy / uniform entropy at or above: "did not move"
 YARDSTICK_QUANTITY = "policy_mean"  # of yardstick_paired: the per-arm yardstick verdict's quantity
 MC_DRAWS = 10_000  # Monte Carlo draws of the G-test of the final policy's ops against uniform
-DEFAULT_SETTING = {"random": "uniform", "handcrafted": "reference"}  # the one setting of these arms
+DEFAULT_SETTING = {"random": "uniform", "evolution": "evolution", "handcrafted": "reference"}  # the one setting of these arms
 COLUMNS = ["check", "status", "arm", "setting", "other", "value", "threshold", "tag", "message"]
 TITLES = {  # what each check asks for; status `warning` = it failed
     "replicates": "At least 2 seeds and 2 folds",
@@ -41,7 +41,7 @@ TITLES = {  # what each check asks for; status `warning` = it failed
 
 
 def name(arm: str, setting: str) -> str:
-    return {"random": "random search", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
+    return {"random": "random search", "evolution": "evolution", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
 
 
 def _row(check: str, status: str, arm: str = "", setting: str = "", other: str = "", value: float = math.nan,

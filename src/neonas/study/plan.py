@@ -199,7 +199,7 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
     folds = study_folds(cfg, sorted(counts))
     size = [{part: sum(counts[i] for i in fold[part]) for part in ("train", "val", "test")} for fold in folds]
     rewards = cfg["rewards"] if cfg["arms"].get("nas") else []
-    arms = [("nas", r.get("reward", {})) for r in rewards] + ([("random", {})] if cfg["arms"].get("random") else [])
+    arms = [("nas", r.get("reward", {})) for r in rewards] + [(a, {}) for a in ("random", "evolution") if cfg["arms"].get(a)]
     seeds, top_k = len(cfg["seeds"]), cfg["derive"]["top_k"]
     samples = dict.fromkeys(GPU_RULES, 0.0)
     longest = dict.fromkeys(GPU_RULES, 0.0)
@@ -209,7 +209,7 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
         longest[rule] = max(longest[rule], work)
 
     for arm, reward in arms:
-        search = merge(cfg["search"], {"reward": reward, "sampler": "random" if arm == "random" else "controller"})
+        search = merge(cfg["search"], {"reward": reward, "sampler": "controller" if arm == "nas" else arm})
         for n in size:
             add("search", search_work(search, cfg["derive"], n["train"], n["val"]), seeds)
             add("retrain", top_k * retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)

@@ -150,7 +150,7 @@ def compute_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.Dat
 
 def kendall_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> tuple[pd.DataFrame, str]:
     """Kendall tau between supernet score and retrained accuracy: per run, per setting, pooled over NAS."""
-    searched = metrics[metrics["arm"].isin(["nas", "random"])].copy()
+    searched = metrics[metrics["arm"].isin(["nas", "random", "evolution"])].copy()
     # supernet score from meta, else from the run's derived top-k
     top = {}
     for r in runs:
