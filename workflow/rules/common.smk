@@ -168,9 +168,9 @@ def fidelity_dirs():
 
 def yardstick_files():
     """yardstick/seed<S>/fold<F>.csv of every seed and fold (workflow/rules/yardstick.smk), or [] when the random arm
-    is off."""
-    if not config["arms"]["random"]:
-        return []
+    is off or the searches train their children alone."""
+    if not config["arms"]["random"] or config["search"].get("estimator", "supernet") != "supernet":
+        return []  # the yardstick scores policies on the random arm's supernet: a stand-alone search has none
     return [study(f"yardstick/seed{seed}/fold{fold}.csv") for seed in SEEDS for fold in FOLDS]
 
 

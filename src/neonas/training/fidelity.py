@@ -122,7 +122,7 @@ def train_alone(arch: dict, seed: int, cfg: SearchConfig, fid: FidelityConfig, t
 def supernet_scores(panel: list[dict], cfg: SearchConfig, train_ds, val_ds, seed: int, checkpoints: list[int],
                     device) -> dict[int, np.ndarray]:
     """checkpoint epoch -> (nets x validation epochs) predictions of the panel on uniformly trained shared weights."""
-    cfg = replace(cfg, sampler="random")
+    cfg = replace(cfg, sampler="random", estimator="supernet")  # the shared weights, whichever estimator searches
     search = Search(cfg, train_ds, val_ds, seed, device)
     batch = cfg.training.batch_size
     out = {}
