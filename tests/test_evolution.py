@@ -10,12 +10,14 @@ import pytest
 import torch
 from scipy import stats
 
+from neonas.cli import main
 from neonas.engine.api import Context
 from neonas.engine.registry import make_sampler
 from neonas.engine.searcher import load_config
 from neonas.engine.simulate import Synthetic, simulate_sampler
 from neonas.engine.space import decisions, decode
 from neonas.errors import NeonasError
+from test_search import assert_same_run, cohort, rows, search  # noqa: F401 - the search test cohort
 
 
 def sampler(population=4, tournament=2, seed=0):
@@ -83,3 +85,15 @@ def test_the_study_reads_an_evolution_run_as_its_own_arm_beside_random_search(tm
     assert run_identity(tmp_path, {"sampler": "evolution"}) == ("evolution", "evolution")
     with pytest.raises(NeonasError, match="'controller', 'random' or 'evolution'"):
         arm_of_sampler("annealing", run)
+
+
+def test_an_evolution_search_on_the_supernet_resumes_bit_identically_and_derives(cohort, tmp_path):  # noqa: F811
+    evo = ["--set", "sampler=evolution", "--set", "evolution.population=4", "--set", "evolution.tournament=2"]
+    assert search(cohort, tmp_path / "a", *evo) == 0
+    assert search(cohort, tmp_path / "b", *evo, "--stop-after-epochs", "2") == 75
+    assert search(cohort, tmp_path / "b", *evo, "--resume") == 0
+    assert_same_run(tmp_path / "a", tmp_path / "b")
+    children = rows(tmp_path / "a" / "children.csv")
+    assert {r["sampler"] for r in children} == {"evolution"} and len(children) == 24
+    assert all(r["entropy"] == "nan" for r in children)
+    assert main(["derive", "--run", str(tmp_path / "a"), "--samples", "10", "--out", str(tmp_path / "d.json")]) == 0

@@ -170,9 +170,10 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                 "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3),
                 "child_epochs": acc.get("child_epochs", 0.0)})
             p["child_epochs"] = p.get("child_epochs", 0.0) + acc.get("child_epochs", 0.0)
-            log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f s",
-                     epoch, acc["loss"] / max(acc["n"], 1), acc["correct"] / max(acc["n"], 1), acc["children"],
-                     cfg.reward.metric, acc["metric"] / k, acc["reward"] / k, acc["seconds"])
+            log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f child-epochs, "
+                     "%.1f s", epoch, acc["loss"] / max(acc["n"], 1), acc["correct"] / max(acc["n"], 1),
+                     acc["children"], cfg.reward.metric, acc["metric"] / k, acc["reward"] / k,
+                     acc.get("child_epochs", 0.0), acc["seconds"])
             p.update(epoch=epoch + 1, phase="shared", pos=0, perm=None, acc=new_acc())
             bar.update(1)
             if p["epoch"] % t.checkpoint_every == 0 or p["epoch"] == t.epochs:
