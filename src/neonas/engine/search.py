@@ -162,16 +162,17 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
             if stop.reason:
                 break
             k = acc["children"] or math.nan  # warm-up epochs score no children: their means are nan
+            n = acc["n"] or math.nan  # a stand-alone search trains no shared weights: nan
             epochs_log.write({
-                "epoch": epoch, "shared_loss": acc["loss"] / max(acc["n"], 1),
-                "shared_acc": acc["correct"] / max(acc["n"], 1), "mean_metric": acc["metric"] / k,
+                "epoch": epoch, "shared_loss": acc["loss"] / n, "shared_acc": acc["correct"] / n,
+                "mean_metric": acc["metric"] / k,
                 "mean_reward": acc["reward"] / k, "baseline": search.current_baseline,
                 "entropy": acc["entropy"] / k, "seconds": round(acc["seconds"], 3),
                 "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3),
                 "child_epochs": acc.get("child_epochs", 0.0)})
             p["child_epochs"] = p.get("child_epochs", 0.0) + acc.get("child_epochs", 0.0)
             log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f child-epochs, "
-                     "%.1f s", epoch, acc["loss"] / max(acc["n"], 1), acc["correct"] / max(acc["n"], 1),
+                     "%.1f s", epoch, acc["loss"] / n, acc["correct"] / n,
                      acc["children"], cfg.reward.metric, acc["metric"] / k, acc["reward"] / k,
                      acc.get("child_epochs", 0.0), acc["seconds"])
             p.update(epoch=epoch + 1, phase="shared", pos=0, perm=None, acc=new_acc())
