@@ -147,7 +147,7 @@ WARMUP_FROM_CHECK = config["fidelity"]["enabled"] and config["fidelity"]["warmup
 
 # keys of `fidelity:` that steer the workflow; the rest is the check's budget (--fidelity-set). The same tuple as
 # neonas.training.fidelity.STUDY_KEYS, written out: importing it would load torch every time the DAG is parsed.
-FIDELITY_STUDY_KEYS = ("enabled", "warmup_from_check")
+FIDELITY_STUDY_KEYS = ("enabled", "warmup_from_check", "on_fail")
 
 
 def fidelity_of(folds):
@@ -157,6 +157,8 @@ def fidelity_of(folds):
 
 # the check's result a search reads ($fold: the shell variable of the search's fold), or "" (no warm-up from it)
 WARMUP_JSON = f"{study('fidelity')}/fold$fold/fidelity.json" if WARMUP_FROM_CHECK else ""
+# what a search does when its fold's check did not pass (fidelity.on_fail; neonas search --on-fail)
+ON_FAIL = f"--on-fail {config['fidelity'].get('on_fail', 'warn')}"
 
 
 def fidelity_dirs():

@@ -60,6 +60,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
             top_k=TOP_K,
             rerank=RERANK_ARGS,
             warmup=WARMUP_JSON,
+            on_fail=ON_FAIL,
         wildcard_constraints:
             arm="nas|random|evolution",
         threads: 1
@@ -80,7 +81,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
                 rm -rf $partial
             fi
             mkdir -p $partial $run; cat {input.config} {input.folds} $warm > $partial/inputs
-            neonas search --folds {input.folds} --fold $fold --config {input.config} ${{warm:+--warmup-from $warm}} \
+            neonas search --folds {input.folds} --fold $fold --config {input.config} ${{warm:+--warmup-from $warm {params.on_fail}}} \
                 --seed {wildcards.seed} --device {params.device} --resume --out $partial >> {log} 2>&1
             for f in children.csv epochs.csv summary.json final.pt; do
                 ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
@@ -116,7 +117,7 @@ search_one() {{  # run seed fold log: one search of the pack, as rule search run
     else
         rm -f $partial/derived.json
         neonas search --folds {input.folds} --fold $fold --config {input.config} --seed $seed \
-            ${{warm:+--warmup-from $warm}} --device {params.device} --resume --out $partial >> $log 2>&1
+            ${{warm:+--warmup-from $warm {params.on_fail}}} --device {params.device} --resume --out $partial >> $log 2>&1
         for f in children.csv epochs.csv summary.json final.pt; do
             ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
         done
@@ -174,6 +175,7 @@ if SEARCH_PACK > 1:
                 top_k=TOP_K,
                 rerank=RERANK_ARGS,
                 warmup=WARMUP_JSON,
+                on_fail=ON_FAIL,
                 threads=pack_threads(),
                 members=" ".join(f"{s}:{f}" for s, f in _members),
                 n=len(_members),

@@ -235,18 +235,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-from", metavar="FIDELITY.json", help="take training.warmup_epochs from `neonas "
                    "fidelity`: the first checkpoint at which the uniformly trained shared weights ranked the panel "
                    "(when the check did not pass, the config's warm-up stays, and the log says so)")
+    p.add_argument("--on-fail", choices=("warn", "stop"), default="warn", help="with --warmup-from: what a supernet "
+                   "search does when that check did not pass (the shared weights do not rank): warn and search anyway "
+                   "(default), or stop before searching with the check's numbers (study key fidelity.on_fail)")
     p.add_argument("--stop-after-epochs", type=int, metavar="N", help="checkpoint and stop (exit 75) once N "
                    "epochs are done, as if interrupted; for tests and staged runs")
 
 
-def warmup_from(cfg: SearchConfig, path: str | os.PathLike) -> SearchConfig:
-    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed."""
+def warmup_from(cfg: SearchConfig, path: str | os.PathLike, on_fail: str = "warn") -> SearchConfig:
+    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed. When it did
+    not and the search scores children on the shared weights, `on_fail` "stop" ends the search before it starts."""
     from dataclasses import replace
 
     from neonas.io import read_json
 
     doc = read_json(path, "fidelity result not found (run `neonas fidelity` first)")
     warm = doc.get("warmup_epochs")
+    if not doc.get("passed") and on_fail == "stop" and cfg.estimator == "supernet":
+        raise NeonasError(f"the fidelity check did not pass: {doc.get('verdict', 'no verdict')} Not searching on "
+                          "these shared weights (fidelity.on_fail: stop); search with `estimator: standalone` "
+                          "(children trained alone, docs/search.md), or set fidelity.on_fail: warn to search anyway",
+                          path)
+    if not doc.get("passed") and cfg.estimator != "supernet":
+        log.info("the fidelity check %s is of the shared weights; this search trains its children alone (estimator "
+                 "%s): warm-up stays at training.warmup_epochs=%d", path, cfg.estimator, cfg.training.warmup_epochs)
+        return cfg
     if not doc.get("passed") or warm is None:
         log.warning("the fidelity check %s did not pass (%s); warm-up stays at training.warmup_epochs=%d", path,
                     doc.get("verdict", "no verdict"), cfg.training.warmup_epochs)
@@ -266,6 +279,6 @@ def warmup_from(cfg: SearchConfig, path: str | os.PathLike) -> SearchConfig:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     if args.warmup_from:
-        cfg = warmup_from(cfg, args.warmup_from)
+        cfg = warmup_from(cfg, args.warmup_from, args.on_fail)
     return run_search(cfg, args.folds, args.fold, args.seed, args.out, resume=args.resume, device=args.device,
                       stop_after_epochs=args.stop_after_epochs)

@@ -54,7 +54,7 @@ log = logging.getLogger("neonas.training.fidelity")
 PAIR = (2, 4)  # span x channel dilation of the planted cue of the synthetic cohort (homologous electrodes)
 
 
-STUDY_KEYS = ("enabled", "warmup_from_check")  # config `fidelity:` keys of the workflow, not of the check's budget
+STUDY_KEYS = ("enabled", "warmup_from_check", "on_fail")  # config `fidelity:` keys of the workflow, not of the check's budget
 
 
 @dataclass
