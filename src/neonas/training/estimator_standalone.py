@@ -18,6 +18,7 @@ Each training seeds itself from (search seed, architecture hash, rung) and runs 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import replace
 
@@ -32,6 +33,9 @@ from neonas.training.evaluate import make_model, predict
 from neonas.training.pool import Pool
 from neonas.training.retrain import RetrainConfig, train
 
+log = logging.getLogger(__name__)
+QUIET = ("neonas.training.retrain",)  # retrain's per-training lines: thousands in a search log
+
 
 def child_seed(seed: int, arch_hash_: str, rung: int) -> int:
     """The seed of one child's training: from the search seed, the architecture and the rung, never a stream."""
@@ -42,9 +46,11 @@ def train_child(state: dict, task: tuple) -> tuple[float, bool]:
     """(hash, arch, epochs, seed, space, recipe, metric name) -> (metric, constant) on the validation infants."""
     _, arch, epochs, seed, space, recipe, name = task
     tr, va, device = state["train"], state["val"], state["device"]
-    threads = torch.get_num_threads()
+    threads, levels = torch.get_num_threads(), [logging.getLogger(n).level for n in QUIET]
     if device.type == "cpu":
         torch.set_num_threads(1)  # the same numbers here as in a worker process
+    for logger in QUIET:
+        logging.getLogger(logger).setLevel(logging.WARNING)
     try:
         seed_everything(seed)
         model = make_model(arch, space, tr.n_channels, tr.n_samples, tr.n_classes, tr.sfreq).to(device)
@@ -54,6 +60,8 @@ def train_child(state: dict, task: tuple) -> tuple[float, bool]:
         pred = predict(model, va.x, device).argmax(1)
     finally:
         torch.set_num_threads(threads)
+        for logger, level in zip(QUIET, levels, strict=True):
+            logging.getLogger(logger).setLevel(level)
     return float(metric(va.y, pred, name, va.n_classes)), bool(len(pred) > 1 and (pred == pred[0]).all())
 
 
@@ -90,6 +98,7 @@ class StandaloneEstimator(Estimator):
                                  recipe, name)
                     result[i].child_epochs += epochs  # the first child of an architecture pays for its training
             self._train(todo)
+            log.debug("rung %d epochs: %d of %d children trained (the rest cached)", epochs, len(todo), len(alive))
             for i in alive:
                 result[i].metric, result[i].constant = self.cache[f"{hashes[i]}@{epochs}"]
                 result[i].rung = epochs
