@@ -146,6 +146,10 @@ class Search:
         return self.estimator.optimizer
 
     @property
+    def x_train(self):
+        return self.estimator.x_train
+
+    @property
     def x_val(self):
         return self.estimator.x_val
 
