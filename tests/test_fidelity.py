@@ -16,15 +16,8 @@ import yaml
 from neonas.cli import main
 from neonas.engine.searcher import SearchConfig
 from neonas.engine.space import SpaceConfig, op_choices, op_label
-from neonas.training.fidelity import (
-    FidelityConfig,
-    check,
-    homogeneous_op,
-    kendall,
-    make_panel,
-    op_gains,
-    split_half,
-)
+from neonas.training.fidelity import FidelityConfig, homogeneous_op, make_panel
+from neonas.training.fidelity_stats import check, kendall, op_gains, split_half
 from wfutil import REPO
 
 FID = FidelityConfig(supernet_seeds=[0, 1, 2], bootstrap=200)
@@ -156,6 +149,30 @@ def test_the_search_takes_its_warm_up_from_a_passed_check_only(tmp_path, caplog)
         warmup_from(cfg, bad)
     with pytest.raises(NeonasError, match="run `neonas fidelity` first"):
         warmup_from(cfg, tmp_path / "missing.json")
+
+
+def test_on_fail_stop_ends_a_supernet_search_on_a_failed_check_and_not_a_stand_alone_one(tmp_path, cohort):
+    from dataclasses import replace
+
+    from neonas.engine.search import warmup_from
+    from neonas.errors import NeonasError
+
+    cfg = SearchConfig()
+    cfg.training.epochs = 10
+    passed, failed = tmp_path / "passed.json", tmp_path / "failed.json"
+    passed.write_text(json.dumps({"passed": True, "warmup_epochs": 5, "verdict": "Yes"}))
+    failed.write_text(json.dumps({"passed": False, "warmup_epochs": None, "verdict": "No: tau +0.01 vs +0.40."}))
+    with pytest.raises(NeonasError, match="failed.json.*No: tau \\+0.01 vs \\+0.40.*estimator: standalone"):
+        warmup_from(cfg, failed, "stop")
+    assert warmup_from(cfg, passed, "stop").training.warmup_epochs == 5
+    assert warmup_from(cfg, failed, "warn").training.warmup_epochs == 0
+    alone = replace(cfg, estimator="standalone")
+    assert warmup_from(alone, failed, "stop") is alone  # a check of the shared weights does not gate it
+    folds = folds_at(cohort, cohort / "h5", tmp_path / "folds.json")
+    out = tmp_path / "run"
+    assert main(["search", "--folds", folds, "--fold", "0", "--warmup-from", str(failed), "--on-fail", "stop",
+                 "--device", "cpu", "--out", str(out)]) == 2
+    assert not (out / "children.csv").exists()  # stopped before searching
 
 
 @pytest.mark.slow

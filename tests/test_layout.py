@@ -85,3 +85,27 @@ def test_errors_module_holds_errors_only():
     tree = ast.parse((SRC / "errors.py").read_text())
     defined = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert defined and all(name.endswith("Error") for name in defined), defined
+
+
+def test_samplers_and_estimators_are_reached_through_the_registry_only():
+    """The search loop sees one sampler and one estimator interface (engine/api.py); each implementation is one
+    module named in engine/registry.py and imported by no module, so a new one touches no other module."""
+    from neonas.engine import api, registry
+
+    modules = _modules()
+    entries = {**{n: ("sampler", v) for n, v in registry.SAMPLERS.items()},
+               **{n: ("estimator", v) for n, v in registry.ESTIMATORS.items()}}
+    implementations = set()
+    for name, (kind, target) in entries.items():
+        module, _ = target.split(":")
+        assert module in modules, f"registry names {target} for {kind} {name!r}, which does not exist"
+        implementations.add(module)
+        cls = registry.implementation(kind, name)
+        base = api.Sampler if kind == "sampler" else api.Estimator
+        assert issubclass(cls, base) and cls is not base, f"{target} must subclass api.{base.__name__}"
+    importers = {f"{n} imports {i}" for n, p in modules.items() for i in _imports(p)
+                 if (i if i in modules else i.rsplit(".", 1)[0]) in implementations}
+    assert not importers, "implementations are imported through the registry only:\n" + "\n".join(sorted(importers))
+    for loop in ("neonas.engine.search", "neonas.engine.searcher", "neonas.engine.derive"):
+        names = {i if i in modules else i.rsplit(".", 1)[0] for i in _imports(modules[loop])}
+        assert not names & implementations, f"{loop} imports an implementation"

@@ -189,7 +189,8 @@ def test_small_montage_drops_dead_ops_and_a_constant_child_is_rewarded_as_chance
     assert uniform_entropy(s.decisions) == pytest.approx(sum(
         np.log(n_ops) if d.kind == "choice" else d.size * np.log(2) for d in s.decisions))
     for _ in range(30):
-        assert all((layer.get("span"), layer.get("dilation")) != (2, 4) for layer in s.sample()[1]["layers"])
+        arch = s.decode(s.sampler.propose(s.gens["sample"]))
+        assert all((layer.get("span"), layer.get("dilation")) != (2, 4) for layer in arch["layers"])
     with torch.no_grad():  # make every child predict class 2 for everything
         s.supernet.head.fc.weight.zero_()
         s.supernet.head.fc.bias.copy_(torch.tensor([0.0, 0.0, 1.0, 0.0]))

@@ -17,7 +17,7 @@ STUDY = f"results/{config['study']}"
 ENV = "../../envs/neonas.yaml"  # conda env of every rule (used with --software-deployment-method conda)
 
 wildcard_constraints:
-    arm="nas|random|handcrafted",
+    arm="nas|random|evolution|handcrafted",
     setting=r"[A-Za-z0-9][A-Za-z0-9_.+-]*",
     seed=r"\d+",
     fold=r"\d+",
@@ -113,6 +113,8 @@ def search_runs():
     settings = [("nas", name) for name in REWARDS] if config["arms"]["nas"] else []
     if config["arms"]["random"]:
         settings.append(("random", "uniform"))
+    if config["arms"].get("evolution"):
+        settings.append(("evolution", "evolution"))
     return [(arm, setting, seed, fold) for arm, setting in settings for seed in SEEDS for fold in FOLDS]
 
 
@@ -164,7 +166,7 @@ WARMUP_FROM_CHECK = config["fidelity"]["enabled"] and config["fidelity"]["warmup
 
 # keys of `fidelity:` that steer the workflow; the rest is the check's budget (--fidelity-set). The same tuple as
 # neonas.training.fidelity.STUDY_KEYS, written out: importing it would load torch every time the DAG is parsed.
-FIDELITY_STUDY_KEYS = ("enabled", "warmup_from_check")
+FIDELITY_STUDY_KEYS = ("enabled", "warmup_from_check", "on_fail")
 
 
 def fidelity_of(folds):
@@ -174,6 +176,8 @@ def fidelity_of(folds):
 
 # the check's result a search reads ($fold: the shell variable of the search's fold), or "" (no warm-up from it)
 WARMUP_JSON = f"{study('fidelity')}/fold$fold/fidelity.json" if WARMUP_FROM_CHECK else ""
+# what a search does when its fold's check did not pass (fidelity.on_fail; neonas search --on-fail)
+ON_FAIL = f"--on-fail {config['fidelity'].get('on_fail', 'warn')}"
 
 
 def fidelity_dirs():
@@ -185,9 +189,9 @@ def fidelity_dirs():
 
 def yardstick_files():
     """yardstick/seed<S>/fold<F>.csv of every seed and fold (workflow/rules/yardstick.smk), or [] when the random arm
-    is off."""
-    if not config["arms"]["random"]:
-        return []
+    is off or the searches train their children alone."""
+    if not config["arms"]["random"] or config["search"].get("estimator", "supernet") != "supernet":
+        return []  # the yardstick scores policies on the random arm's supernet: a stand-alone search has none
     return [study(f"yardstick/seed{seed}/fold{fold}.csv") for seed in SEEDS for fold in FOLDS]
 
 
@@ -240,8 +244,8 @@ def search_settings(wildcards):
     """The full search config of one arm/setting: config `search`, with the setting's reward on top."""
     settings = copy.deepcopy(config["search"])
     settings.pop("pack", None)  # how searches go to jobs (search.smk), not part of a search's config
-    if wildcards.arm == "random":
-        settings["sampler"] = "random"
+    if wildcards.arm in ("random", "evolution"):  # the base reward; the arm's sampler (same budget as the NAS arm)
+        settings["sampler"] = wildcards.arm
     else:
         settings.setdefault("reward", {}).update(REWARDS[wildcards.setting])
         settings["sampler"] = "controller"

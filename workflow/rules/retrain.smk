@@ -42,7 +42,7 @@ if RETRAIN_PACK == 1:  # one job per search's top-k; retrain.pack > 1: the pack 
             device=config["device"],
             ranks=" ".join(str(rank) for rank in range(TOP_K)),
         wildcard_constraints:
-            arm="nas|random",
+            arm="nas|random|evolution",
         threads: 1
         resources:
             gpu=1,
@@ -154,7 +154,7 @@ if RETRAIN_PACK > 1:
                 logs=study("logs/retrain/{arm}/{setting}"),
                 bench=study("benchmarks/retrain/{arm}/{setting}"),
             wildcard_constraints:
-                arm="nas|random",
+                arm="nas|random|evolution",
             threads: len(_members) * pack_threads("retrain")
             resources:
                 **pack_resources(len(_members), "retrain"),

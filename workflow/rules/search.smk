@@ -14,7 +14,7 @@ rule search_config:
         where="search",
         settings=search_settings,
     wildcard_constraints:
-        arm="nas|random",
+        arm="nas|random|evolution",
     localrule: True
     log:
         study("logs/config/search/{arm}/{setting}.log"),
@@ -52,7 +52,7 @@ if RERANK_INPUT:
 if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules below
 
     rule search:
-        """ENAS (arm nas) or random search (arm random) on one fold with one seed, then derive its top-k."""
+        """ENAS (arm nas), random search (arm random) or regularised evolution (arm evolution) on one fold with one seed, then derive its top-k."""
         input:
             unpack(lambda wildcards: fidelity_of([wildcards.fold])),
             **RERANK_INPUT,
@@ -66,8 +66,9 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
             top_k=TOP_K,
             rerank=RERANK_ARGS,
             warmup=WARMUP_JSON,
+            on_fail=ON_FAIL,
         wildcard_constraints:
-            arm="nas|random",
+            arm="nas|random|evolution",
         threads: 1
         resources:
             gpu=1,
@@ -86,7 +87,7 @@ if SEARCH_PACK == 1:  # one job per search; search.pack > 1: the pack rules belo
                 rm -rf $partial
             fi
             mkdir -p $partial $run; cat {input.config} {input.folds} $warm > $partial/inputs
-            neonas search --folds {input.folds} --fold $fold --config {input.config} ${{warm:+--warmup-from $warm}} \
+            neonas search --folds {input.folds} --fold $fold --config {input.config} ${{warm:+--warmup-from $warm {params.on_fail}}} \
                 --seed {wildcards.seed} --device {params.device} --resume --out $partial >> {log} 2>&1
             for f in children.csv epochs.csv summary.json final.pt; do
                 ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
@@ -122,7 +123,7 @@ search_one() {{  # run seed fold log: one search of the pack, as rule search run
     else
         rm -f $partial/derived.json
         neonas search --folds {input.folds} --fold $fold --config {input.config} --seed $seed \
-            ${{warm:+--warmup-from $warm}} --device {params.device} --resume --out $partial >> $log 2>&1
+            ${{warm:+--warmup-from $warm {params.on_fail}}} --device {params.device} --resume --out $partial >> $log 2>&1
         for f in children.csv epochs.csv summary.json final.pt; do
             ln -f $partial/$f $run/$f 2>/dev/null || cp -p $partial/$f $run/$f
         done
@@ -181,6 +182,7 @@ if SEARCH_PACK > 1:
                 top_k=TOP_K,
                 rerank=RERANK_ARGS,
                 warmup=WARMUP_JSON,
+                on_fail=ON_FAIL,
                 threads=pack_threads(),
                 members=" ".join(f"{s}:{f}" for s, f in _members),
                 n=len(_members),
@@ -188,7 +190,7 @@ if SEARCH_PACK > 1:
                 logs=study("logs/search/{arm}/{setting}"),
                 bench=study("benchmarks/search/{arm}/{setting}"),
             wildcard_constraints:
-                arm="nas|random",
+                arm="nas|random|evolution",
             threads: len(_members) * pack_threads()
             resources:
                 **pack_resources(len(_members)),

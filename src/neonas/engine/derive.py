@@ -1,16 +1,19 @@
 """Pick the architectures a finished search recommends.
 
-Samples M architectures from the trained controller's final policy (or from the uniform sampler for a
-random-search run), scores every one on the WHOLE validation set with the shared weights, and keeps
+Samples M architectures from the search's final sampler (the controller's policy, the uniform sampler of a
+random search, or evolution's last population; sampler.propose), scores every one on the WHOLE validation set with the shared weights, and keeps
 the K best distinct architectures (ENAS derives its final child the same way). An architecture that
 predicts one class for every validation epoch (`constant`) is never among them. The validation
 infants are those of the search's fold (read again through the folds file named in final.pt); test
-infants are never read.
+infants are never read. A search with the stand-alone estimator has no shared weights: its children were
+trained alone, and derive ranks them by the highest rung they reached, then by its score (`from_children`).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import logging
 import os
 from pathlib import Path
@@ -19,7 +22,6 @@ import torch
 from tqdm import tqdm
 
 from neonas.config import from_dict, to_dict
-from neonas.engine.controller import Controller
 from neonas.engine.search import Search, SearchConfig
 from neonas.engine.space import arch_hash, canonical
 from neonas.errors import NeonasError
@@ -53,21 +55,18 @@ def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int
     if (val.ch_names, val.label_names, val.n_samples) != (final["ch_names"], final["label_names"], final["n_samples"]):
         raise NeonasError("validation data do not match the search's channels, labels or epoch length",
                           split.val[0])
+    if final.get("estimator", "supernet") != "supernet":
+        return from_children(run, cfg, final, top_k, seed, folds)
     dev = select_device(device)
-    # a Search on the validation infants only: it holds the supernet and the scoring code
+    # a Search on the validation infants only: it holds the supernet, the scoring code and the final sampler
+    # (its choices are those of the search's montage: search.decisions, no dead ops)
     search = Search(cfg, val, val, final["seed"], dev)
     search.supernet.load_state_dict(final["supernet"])
-    if final["controller"] is not None:  # the choices of the search's montage (search.decisions: no dead ops)
-        sampler = Controller(search.decisions, cfg.controller).to(dev)
-        sampler.load_state_dict(final["controller"])
-        sampler.eval()
-    else:
-        sampler = search.uniform
+    search.sampler.load_state_dict(final.get("sampler_state") or {"controller": final["controller"]})
     gen = torch.Generator().manual_seed(seed)
     sampled = []
     for _ in tqdm(range(samples), desc="derive", unit="arch", disable=None):
-        with torch.no_grad():
-            arch = canonical(search.decode(sampler.sample(gen).choices))
+        arch = canonical(search.decode(search.sampler.propose(gen)))
         sampled.append({"hash": arch_hash(arch), "arch": arch, "supernet_metric": None})
     scores: dict[str, tuple[float, bool]] = {}
     for item in sampled:  # score each distinct architecture once
@@ -93,6 +92,37 @@ def derive(run: str | os.PathLike, samples: int = 100, top_k: int = 3, seed: int
     return {"run": str(run), "metric_name": cfg.reward.metric, "n_sampled": samples, "sampled": sampled, "top": top,
             "sampler": cfg.sampler, "seed": seed, "space": to_dict(cfg.space), "folds": str(folds or final["folds"]),
             "fold": final["fold"]}
+
+
+def from_children(run: Path, cfg: SearchConfig, final: dict, top_k: int, seed: int, folds) -> dict:
+    """A search whose estimator trained its children alone: rank its distinct children by the highest rung they
+    reached, then by that rung's score (children.csv); never a constant one. `supernet_metric` holds the score
+    (the key the commands downstream read), `rung` the epochs it was trained for."""
+    best: dict[str, dict] = {}
+    rows = read_children(run / "children.csv")
+    for row in rows:
+        item = {"hash": row["arch_hash"], "arch": canonical(json.loads(row["arch"])), "rung": int(row["rung"]),
+                "supernet_metric": float(row["metric"]), "constant": row["constant"] == "1"}
+        old = best.get(item["hash"])
+        if old is None or item["rung"] > old["rung"]:
+            best[item["hash"]] = item
+    ranked = sorted((it for it in best.values() if not it["constant"]),
+                    key=lambda it: (-it["rung"], -it["supernet_metric"]))  # stable: ties keep the order sampled
+    if not ranked:
+        raise NeonasError(f"none of the {len(best)} distinct children of this search separates classes", run)
+    top = [{"rank": r, **item} for r, item in enumerate(ranked[:top_k])]
+    log.info("ranked %d distinct children of a %s search by rung, then %s; best %.4f at rung %d (%s)", len(best),
+             cfg.estimator, cfg.reward.metric, top[0]["supernet_metric"], top[0]["rung"], top[0]["hash"])
+    return {"run": str(run), "metric_name": cfg.reward.metric, "n_sampled": len(rows), "sampled": list(best.values()),
+            "top": top, "sampler": cfg.sampler, "estimator": cfg.estimator, "seed": seed, "space": to_dict(cfg.space),
+            "folds": str(folds or final["folds"]), "fold": final["fold"]}
+
+
+def read_children(path: Path) -> list[dict]:
+    if not path.exists():
+        raise NeonasError("not found: derive ranks a stand-alone search by its children", path)
+    with path.open() as f:
+        return list(csv.DictReader(f))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

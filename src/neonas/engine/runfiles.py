@@ -11,9 +11,10 @@ from neonas.errors import NeonasError
 from neonas.io import disk_full_names, write_text_atomic
 
 CHILD_COLUMNS = ["epoch", "step", "sampler", "arch_hash", "arch", "metric_name", "metric", "reward", "baseline",
-                 "entropy", "log_prob", "skip_rate", "threshold", "constant"]
+                 "entropy", "log_prob", "skip_rate", "threshold", "constant", "rung", "child_epochs"]
 EPOCH_COLUMNS = ["epoch", "shared_loss", "shared_acc", "mean_metric", "mean_reward", "baseline", "entropy", "seconds",
-                 "scoring_seconds"]  # wall times: the whole epoch, and its controller phase (scoring the children)
+                 "scoring_seconds", "child_epochs"]  # wall times: the whole epoch, and its controller phase (scoring the
+# children); child_epochs: the training it cost (a shared pass over the training infants counts 1, docs/search.md)
 #: training knobs that may change between a checkpoint and its resume (they do not change the results)
 RUNTIME_ONLY = ("max_minutes", "checkpoint_every")
 

@@ -70,14 +70,15 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
     for knob in RUNTIME_ONLY:
         same["training"].pop(knob)
     identity = {"config": same, "seed": seed, "fold": fold, "train_ids": split.train_ids, "val_ids": split.val_ids}
-    search = Search(cfg, train, val, seed, dev)
+    search = Search(cfg, train, val, seed, dev, str(folds), fold)
     if search.removed:
         log.info("removed from the space: %d op(s) that see only zero padding at some output row on %d channel(s): "
                  "%s", len(search.removed), train.n_channels, ", ".join(search.removed))
     for kept, same in search.merged.items():
         log.info("merged on %d channel(s): %s compute the same function as %s; offered once as %s",
                  train.n_channels, ", ".join(same), kept, kept)
-    log.info("the controller chooses among %d distinct op(s) per layer", search.decisions[0].size)
+    log.info("the %s sampler chooses among %d distinct op(s) per layer; the %s estimator scores the children",
+             cfg.sampler, search.decisions[0].size, cfg.estimator)
     wall = 0.0
     keep_children = keep_epochs = None
     if resume and ckpt_path.exists():
@@ -126,20 +127,22 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                 break
             tick = time.monotonic()
             epoch, acc = p["epoch"], p["acc"]
+            if p["phase"] == "shared" and not search.estimator.shared:  # nothing shared to train (stand-alone)
+                p.update(phase="controller", pos=0, perm=None)
             if p["phase"] == "shared":
                 if p["perm"] is None:
                     p["perm"] = torch.randperm(len(search.y_train), generator=search.gens["train"], device="cpu")
-                for group in search.optimizer.param_groups:
-                    group["lr"] = search.lr_at(epoch)
+                lr = search.lr_at(epoch)
                 n_batches = math.ceil(len(p["perm"]) / t.batch_size)
                 while p["pos"] < n_batches and not stopping():
                     idx = p["perm"][p["pos"] * t.batch_size:(p["pos"] + 1) * t.batch_size].to(dev)
-                    loss, correct = search.train_batch(idx, warmup=epoch < t.warmup_epochs)
+                    loss, correct = search.train_batch(idx, warmup=epoch < t.warmup_epochs, lr=lr)
                     acc["loss"] += loss
                     acc["correct"] += correct
                     acc["n"] += len(idx)
                     p["pos"] += 1
-                if p["pos"] == n_batches:
+                if p["pos"] == n_batches:  # one pass over the training infants: one child-epoch
+                    acc["child_epochs"] = acc.get("child_epochs", 0.0) + 1.0
                     p.update(phase="controller", pos=0, perm=None)
             if p["phase"] == "controller":
                 scoring = time.monotonic()
@@ -151,6 +154,7 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                         acc["reward"] += row["reward"]
                         acc["entropy"] += row["entropy"]
                         acc["children"] += 1
+                        acc["child_epochs"] = acc.get("child_epochs", 0.0) + row["child_epochs"]
                     p["step"] += 1
                     p["pos"] += 1
                 acc["scoring_seconds"] = acc.get("scoring_seconds", 0.0) + time.monotonic() - scoring
@@ -158,15 +162,19 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
             if stop.reason:
                 break
             k = acc["children"] or math.nan  # warm-up epochs score no children: their means are nan
+            n = acc["n"] or math.nan  # a stand-alone search trains no shared weights: nan
             epochs_log.write({
-                "epoch": epoch, "shared_loss": acc["loss"] / max(acc["n"], 1),
-                "shared_acc": acc["correct"] / max(acc["n"], 1), "mean_metric": acc["metric"] / k,
+                "epoch": epoch, "shared_loss": acc["loss"] / n, "shared_acc": acc["correct"] / n,
+                "mean_metric": acc["metric"] / k,
                 "mean_reward": acc["reward"] / k, "baseline": search.current_baseline,
                 "entropy": acc["entropy"] / k, "seconds": round(acc["seconds"], 3),
-                "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3)})
-            log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f s",
-                     epoch, acc["loss"] / max(acc["n"], 1), acc["correct"] / max(acc["n"], 1), acc["children"],
-                     cfg.reward.metric, acc["metric"] / k, acc["reward"] / k, acc["seconds"])
+                "scoring_seconds": round(acc.get("scoring_seconds", 0.0), 3),
+                "child_epochs": acc.get("child_epochs", 0.0)})
+            p["child_epochs"] = p.get("child_epochs", 0.0) + acc.get("child_epochs", 0.0)
+            log.info("epoch %d: shared loss %.4f acc %.3f | children %d mean %s %.4f reward %.4f | %.1f child-epochs, "
+                     "%.1f s", epoch, acc["loss"] / n, acc["correct"] / n,
+                     acc["children"], cfg.reward.metric, acc["metric"] / k, acc["reward"] / k,
+                     acc.get("child_epochs", 0.0), acc["seconds"])
             p.update(epoch=epoch + 1, phase="shared", pos=0, perm=None, acc=new_acc())
             bar.update(1)
             if p["epoch"] % t.checkpoint_every == 0 or p["epoch"] == t.epochs:
@@ -178,28 +186,31 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
             return EXIT_RESUMABLE
     finally:
         bar.close()
+        search.estimator.close()
         children.close()
         epochs_log.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
     wall_seconds = wall + time.monotonic() - started
-    final = {"supernet": search.supernet.state_dict(),
-             "controller": None if search.controller is None else search.controller.state_dict(),
+    final = {"supernet": search.estimator.final_state(), "controller": search.sampler.final_state(),
+             "sampler_state": search.sampler.state_dict(), "estimator": cfg.estimator,
              "baseline": search.current_baseline, "config": to_dict(cfg), "sampler": cfg.sampler, "seed": seed,
              "fold": fold, "folds": str(Path(folds).resolve()), "val_ids": split.val_ids,
              "n_channels": train.n_channels, "n_samples": train.n_samples, "n_classes": train.n_classes,
              "label_names": train.label_names, "ch_names": train.ch_names, "sfreq": train.sfreq,
              "neonas_version": __version__}
     save_torch_atomic(final, out / "final.pt")
-    summary = {"reward_name": cfg.reward.name, "reward": to_dict(cfg.reward), "sampler": cfg.sampler, "seed": seed,
+    summary = {"reward_name": cfg.reward.name, "reward": to_dict(cfg.reward), "sampler": cfg.sampler,
+               "estimator": cfg.estimator, "child_epochs": p.get("child_epochs", 0.0), "seed": seed,
                "fold": fold, "epochs": p["epoch"], "device": str(dev), "wall_seconds": round(wall_seconds, 3),
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),
                "train_ids": split.train_ids, "val_ids": split.val_ids, "n_children": children.rows,
                "removed_ops": search.removed, "merged_ops": search.merged,
                "offered_ops": list(search.decisions[0].labels), "uniform_entropy": uniform_entropy(search.decisions)}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    log.info("search finished: %d epochs, %d children, %.1f s; wrote %s", p["epoch"], children.rows, wall_seconds, out)
+    log.info("search finished: %d epochs, %d children, %.1f child-epochs of training, %.1f s; wrote %s", p["epoch"],
+             children.rows, p.get("child_epochs", 0.0), wall_seconds, out)
     return 0
 
 
@@ -210,7 +221,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", required=True, type=int, help="which fold to search on (its training and validation "
                    "infants; its test infants are never read)")
     p.add_argument("--config", metavar="SEARCH.yaml", help="search config: sections space, controller, reward, "
-                   "training and `sampler: controller|random` (default: the built-in demo-sized defaults)")
+                   "training, `sampler: controller|random|evolution` and `estimator: supernet|standalone` (default: the built-in demo-sized defaults)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config value, e.g. --set training.epochs=10 --set reward.name=sigmoid "
                    "--set reward.threshold=auto (an adaptive threshold: a quantile of the last children's metric) "
@@ -224,18 +235,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-from", metavar="FIDELITY.json", help="take training.warmup_epochs from `neonas "
                    "fidelity`: the first checkpoint at which the uniformly trained shared weights ranked the panel "
                    "(when the check did not pass, the config's warm-up stays, and the log says so)")
+    p.add_argument("--on-fail", choices=("warn", "stop"), default="warn", help="with --warmup-from: what a supernet "
+                   "search does when that check did not pass (the shared weights do not rank): warn and search anyway "
+                   "(default), or stop before searching with the check's numbers (study key fidelity.on_fail)")
     p.add_argument("--stop-after-epochs", type=int, metavar="N", help="checkpoint and stop (exit 75) once N "
                    "epochs are done, as if interrupted; for tests and staged runs")
 
 
-def warmup_from(cfg: SearchConfig, path: str | os.PathLike) -> SearchConfig:
-    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed."""
+def warmup_from(cfg: SearchConfig, path: str | os.PathLike, on_fail: str = "warn") -> SearchConfig:
+    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed. When it did
+    not and the search scores children on the shared weights, `on_fail` "stop" ends the search before it starts."""
     from dataclasses import replace
 
     from neonas.io import read_json
 
     doc = read_json(path, "fidelity result not found (run `neonas fidelity` first)")
     warm = doc.get("warmup_epochs")
+    if not doc.get("passed") and on_fail == "stop" and cfg.estimator == "supernet":
+        raise NeonasError(f"the fidelity check did not pass: {doc.get('verdict', 'no verdict')} Not searching on "
+                          "these shared weights (fidelity.on_fail: stop); search with `estimator: standalone` "
+                          "(children trained alone, docs/search.md), or set fidelity.on_fail: warn to search anyway",
+                          path)
+    if not doc.get("passed") and cfg.estimator != "supernet":
+        log.info("the fidelity check %s is of the shared weights; this search trains its children alone (estimator "
+                 "%s): warm-up stays at training.warmup_epochs=%d", path, cfg.estimator, cfg.training.warmup_epochs)
+        return cfg
     if not doc.get("passed") or warm is None:
         log.warning("the fidelity check %s did not pass (%s); warm-up stays at training.warmup_epochs=%d", path,
                     doc.get("verdict", "no verdict"), cfg.training.warmup_epochs)
@@ -255,6 +279,6 @@ def warmup_from(cfg: SearchConfig, path: str | os.PathLike) -> SearchConfig:
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
     if args.warmup_from:
-        cfg = warmup_from(cfg, args.warmup_from)
+        cfg = warmup_from(cfg, args.warmup_from, args.on_fail)
     return run_search(cfg, args.folds, args.fold, args.seed, args.out, resume=args.resume, device=args.device,
                       stop_after_epochs=args.stop_after_epochs)

@@ -1,11 +1,10 @@
-"""The state of one search: its config, the supernet, the sampler (controller or uniform), the
-optimizers and every RNG, with an exact state_dict for resuming; and the scoring of children.
+"""The state of one search: its config, its sampler and estimator (engine/api.py, chosen by name through
+engine/registry.py), the reward shaper and every RNG, with an exact state_dict for resuming; and one controller
+step: the sampler proposes children, the estimator scores them, the sampler learns from their shaped rewards.
 
-A child is scored on validation data with the shared weights (`Search.score`: one minibatch, or the
-whole validation set). A child that predicts one class for every epoch it is scored on is flagged
-`constant` and rewarded as chance (reward.chance), so a constant network never wins. The controller
-is offered only ops that see the input on this montage (space.dead_ops), each distinct function once
-(space.merged_ops). search.py runs the loop.
+A child that predicts one class for every epoch it is scored on is flagged `constant` and rewarded as chance
+(reward.chance), so a constant network never wins. The sampler is offered only ops that see the input on this
+montage (space.dead_ops), each distinct function once (space.merged_ops). search.py runs the loop.
 """
 
 from __future__ import annotations
@@ -13,15 +12,15 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from neonas.config import from_dict, load_yaml, set_dotted
-from neonas.engine.controller import Controller, ControllerConfig, Reinforce, UniformSampler
-from neonas.engine.reward import RewardConfig, Shaper, chance, metric
+from neonas.engine.api import Context, EvolutionConfig, StandaloneConfig
+from neonas.engine.controller import ControllerConfig, UniformSampler
+from neonas.engine.registry import ESTIMATORS, SAMPLERS, make_estimator, make_sampler
+from neonas.engine.reward import RewardConfig, Shaper, chance
 from neonas.engine.space import (
     SpaceConfig,
     arch_hash,
@@ -33,9 +32,8 @@ from neonas.engine.space import (
     named_space,
     op_label,
 )
-from neonas.engine.supernet import Supernet
 from neonas.errors import NeonasError
-from neonas.torchutil import autocast, rng_state, seed_everything, set_rng_state
+from neonas.torchutil import rng_state, seed_everything, set_rng_state
 
 
 @dataclass
@@ -67,13 +65,23 @@ class TrainingConfig:
 
 @dataclass
 class SearchConfig:
-    """The whole search, as read from SEARCH.yaml (sections space, controller, reward, training; sampler)."""
+    """The whole search, as read from SEARCH.yaml: sections space, controller, reward, training; which sampler
+    proposes children and which estimator scores them (engine/registry.py), and their options."""
 
     space: SpaceConfig = field(default_factory=SpaceConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
-    sampler: Literal["controller", "random"] = "controller"
+    sampler: str = "controller"  # controller | random | evolution
+    estimator: str = "supernet"  # supernet | standalone
+    standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}")
+        if self.estimator not in ESTIMATORS:
+            raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {self.estimator!r}")
 
 
 def search_config(data: dict, where: str = "search") -> SearchConfig:
@@ -97,46 +105,59 @@ def load_config(path: str | os.PathLike | None, overrides: list[str] | None = No
 
 
 class Search:
-    """Supernet + sampler + optimizers + every RNG, with an exact state_dict for resuming."""
+    """The state of one search: its sampler and estimator (engine/api.py), the reward shaper and every RNG, with an
+    exact state_dict for resuming."""
 
-    def __init__(self, cfg: SearchConfig, train, val, seed: int, device):
+    def __init__(self, cfg: SearchConfig, train, val, seed: int, device, folds: str | None = None,
+                 fold: int | None = None):
         if (train.ch_names, train.label_names, train.n_samples) != (val.ch_names, val.label_names, val.n_samples):
             raise NeonasError("training and validation infants differ in channels, labels or epoch length")
         seed_everything(seed)
         self.cfg, self.seed, self.device = cfg, seed, device
         self.n_classes = train.n_classes
-        self.x_train = torch.from_numpy(train.x).to(device)
-        self.y_train = torch.from_numpy(train.y).to(device)
-        self.x_val = torch.from_numpy(val.x).to(device)
+        self.y_train = torch.from_numpy(train.y)
         self.y_val_np = val.y
         self.n_channels = train.n_channels
-        # ops that see only padding on this montage are not offered to the controller (space.dead_ops)
+        # ops that see only padding on this montage are not offered to the sampler (space.dead_ops)
         self.removed = [op_label(op) for op in dead_ops(cfg.space, train.n_channels)]
         # ops that compute the same function on this montage are offered once (space.merged_ops)
         self.merged = merged_ops(cfg.space, train.n_channels)
         self.decisions = decisions(cfg.space, train.n_channels)
-        self.uniform = UniformSampler(self.decisions)  # random search, and the warm-up epochs
+        self.uniform = UniformSampler(self.decisions)  # the warm-up epochs
         self.shaper = Shaper(cfg.reward)
-        self.supernet = Supernet(cfg.space, train.n_channels, train.n_samples, train.n_classes).to(device)
-        self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=cfg.training.lr, momentum=cfg.training.momentum,
-                                         nesterov=cfg.training.momentum > 0, weight_decay=cfg.training.weight_decay)
-        if cfg.sampler == "controller":
-            self.controller = Controller(self.decisions, cfg.controller).to(device)
-            self.reinforce = Reinforce(self.controller, cfg.controller)
-            self.sampler = self.controller
-        else:
-            self.controller = self.reinforce = None
-            self.sampler = self.uniform
-            self.baseline: float | None = cfg.controller.baseline_init  # logged only
-        counts = np.bincount(train.y, minlength=self.n_classes).astype(np.float64)
-        weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
-        self.class_weight = torch.tensor(weights if cfg.training.class_weighted else np.ones(self.n_classes),
-                                         dtype=torch.float32, device=device)
         # separate generators, so that e.g. a different val_batch_size does not change the data order
         streams = np.random.SeedSequence(seed).generate_state(3)
         self.gens = {name: torch.Generator().manual_seed(int(s)) for name, s in zip(("train", "val", "sample"), streams,
                                                                                      strict=True)}
-        self.progress = {"epoch": 0, "phase": "shared", "pos": 0, "perm": None, "step": 0, "acc": new_acc()}
+        self.ctx = Context(cfg, self.decisions, train.n_channels, train.n_classes, seed, device, train, val, self.gens,
+                           folds, fold, self.decode)
+        self.estimator = make_estimator(cfg.estimator, self.ctx)  # first: the supernet's initial weights as before
+        self.sampler = make_sampler(cfg.sampler, self.ctx)
+        self.progress = {"epoch": 0, "phase": "shared", "pos": 0, "perm": None, "step": 0, "acc": new_acc(),
+                         "child_epochs": 0.0}
+
+    # --- the supernet estimator's parts, for derive, the fidelity check and the yardstick
+    @property
+    def supernet(self):
+        return self.estimator.supernet
+
+    @property
+    def optimizer(self):
+        return self.estimator.optimizer
+
+    @property
+    def x_train(self):
+        return self.estimator.x_train
+
+    @property
+    def x_val(self):
+        return self.estimator.x_val
+
+    def predict(self, arch: dict, x) -> np.ndarray:
+        return self.estimator.predict(arch, x)
+
+    def score(self, arch: dict, full: bool | None = None) -> tuple[float, bool]:
+        return self.estimator.score_one(arch, full)
 
     # --- shared weights
     def lr_at(self, epoch: int) -> float:
@@ -152,95 +173,43 @@ class Search:
     def decode(self, choices: list) -> dict:
         return decode(self.cfg.space, choices, self.n_channels)
 
-    def sample(self, uniform: bool = False):
+    def train_batch(self, idx, warmup: bool = False, lr: float | None = None) -> tuple[float, int]:
+        """One step of the shared weights on a path the sampler proposes (uniform in the warm-up)."""
         with torch.no_grad():
-            s = (self.uniform if uniform else self.sampler).sample(self.gens["sample"])
-        return s, self.decode(s.choices)
-
-    def train_batch(self, idx, warmup: bool = False) -> tuple[float, int]:
-        _, arch = self.sample(uniform=warmup)
-        xb, yb = self.x_train[idx], self.y_train[idx]
-        self.supernet.train()
-        with autocast(self.device):
-            logits = self.supernet(xb, arch)
-        loss = F.cross_entropy(logits.float(), yb, weight=self.class_weight)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.supernet.parameters(), self.cfg.training.grad_clip)
-        self.optimizer.step()
-        return float(loss.detach()) * len(idx), int((logits.argmax(1) == yb).sum())
+            gen = self.gens["sample"]
+            choices = self.uniform.sample(gen).choices if warmup else self.sampler.propose(gen)
+        return self.estimator.train_batch(idx, self.decode(choices), lr)
 
     # --- scoring children
-    def predict(self, arch: dict, x) -> np.ndarray:
-        self.supernet.eval()
-        preds = []
-        with torch.no_grad(), autocast(self.device):
-            for start in range(0, x.shape[0], self.cfg.training.val_batch_size):
-                preds.append(self.supernet(x[start:start + self.cfg.training.val_batch_size], arch).argmax(1).cpu())
-        return torch.cat(preds).numpy()
-
-    def score(self, arch: dict, full: bool | None = None) -> tuple[float, bool]:
-        """(metric, constant) of `arch` on one random validation minibatch or the whole validation
-        set; `constant` when it predicted one class for every epoch scored."""
-        full = self.cfg.reward.validation == "full" if full is None else full
-        if full:
-            idx = np.arange(len(self.y_val_np))
-            pred = self.predict(arch, self.x_val)
-        else:
-            idx = torch.randperm(len(self.y_val_np), generator=self.gens["val"], device="cpu")[: self.cfg.training.val_batch_size]
-            pred = self.predict(arch, self.x_val[idx.to(self.x_val.device)])
-            idx = idx.numpy()
-        constant = len(pred) > 1 and bool((pred == pred[0]).all())
-        return metric(self.y_val_np[idx], pred, self.cfg.reward.metric, self.n_classes), constant
-
     def controller_step(self, epoch: int) -> list[dict]:
-        """Sample and score num_aggregate children; update the controller (not for random search)."""
+        """The sampler proposes num_aggregate children, the estimator scores them, the sampler is told their
+        shaped rewards; one children.csv row each."""
         cfg = self.cfg
-        samples, metrics, constants, archs = [], [], [], []
-        for _ in range(cfg.controller.num_aggregate):
-            if self.controller is not None:
-                s = self.controller.sample(self.gens["sample"])  # keeps the graph for REINFORCE
-                arch = self.decode(s.choices)
-            else:
-                s, arch = self.sample()
-            m, constant = self.score(arch)
-            samples.append(s)
-            archs.append(arch)
-            metrics.append(m)
-            constants.append(constant)
+        proposals = self.sampler.ask(cfg.controller.num_aggregate)
+        scores = self.estimator.score([p.arch for p in proposals])
         # a constant net is rewarded as chance, whatever its metric (the majority share, for accuracy)
         level = chance(self.y_val_np, cfg.reward.metric)
-        rewards, threshold = self.shaper([level if c else m for m, c in zip(metrics, constants, strict=True)])
-        if self.reinforce is not None:
-            before = self.reinforce.step(samples, rewards)
-        else:
-            before = []
-            for s, r in zip(samples, rewards, strict=True):
-                total = r + cfg.controller.entropy_weight * float(s.entropy)
-                b = total if self.baseline is None else self.baseline
-                before.append(b)
-                self.baseline = b - (1.0 - cfg.controller.baseline_decay) * (b - total)
+        values = [level if s.constant else s.metric for s in scores]
+        rewards, threshold = self.shaper(values)
+        before = self.sampler.tell(proposals, values, rewards)
         step = self.progress["step"]
         return [
-            {"epoch": epoch, "step": step, "sampler": cfg.sampler, "arch_hash": arch_hash(a), "arch": arch_json(a),
-             "metric_name": cfg.reward.metric, "metric": m, "reward": r, "baseline": b,
-             "entropy": float(s.entropy), "log_prob": float(s.log_prob.detach()), "skip_rate": s.skip_rate,
-             "threshold": threshold, "constant": int(c)}
-            for s, a, m, c, r, b in zip(samples, archs, metrics, constants, rewards, before, strict=True)
+            {"epoch": epoch, "step": step, "sampler": cfg.sampler, "arch_hash": arch_hash(p.arch),
+             "arch": arch_json(p.arch), "metric_name": cfg.reward.metric, "metric": s.metric, "reward": r,
+             "baseline": b, "entropy": p.entropy, "log_prob": p.log_prob, "skip_rate": p.skip_rate,
+             "threshold": threshold, "constant": int(s.constant), "rung": s.rung, "child_epochs": s.child_epochs}
+            for p, s, r, b in zip(proposals, scores, rewards, before, strict=True)
         ]
 
     @property
     def current_baseline(self) -> float | None:
-        return self.reinforce.baseline if self.reinforce is not None else self.baseline
+        return self.sampler.baseline
 
     # --- exact resume
     def state_dict(self) -> dict:
         return {
-            "supernet": self.supernet.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "controller": None if self.controller is None else self.controller.state_dict(),
-            "reinforce": None if self.reinforce is None else self.reinforce.state_dict(),
-            "baseline": self.current_baseline,
+            "estimator": self.estimator.state_dict(),
+            "sampler": self.sampler.state_dict(),
             "shaper": self.shaper.state_dict(),
             "gens": {k: g.get_state() for k, g in self.gens.items()},
             "rng": rng_state(),
@@ -248,13 +217,8 @@ class Search:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.supernet.load_state_dict(state["supernet"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.controller is not None:
-            self.controller.load_state_dict(state["controller"])
-            self.reinforce.load_state_dict(state["reinforce"])
-        else:
-            self.baseline = state["baseline"]
+        self.estimator.load_state_dict(state["estimator"])
+        self.sampler.load_state_dict(state["sampler"])
         self.shaper.load_state_dict(state["shaper"])
         for k, g in self.gens.items():
             g.set_state(state["gens"][k])
@@ -264,4 +228,4 @@ class Search:
 
 def new_acc() -> dict:
     return {"loss": 0.0, "correct": 0, "n": 0, "metric": 0.0, "reward": 0.0, "entropy": 0.0, "children": 0,
-            "seconds": 0.0, "scoring_seconds": 0.0}
+            "seconds": 0.0, "scoring_seconds": 0.0, "child_epochs": 0.0}

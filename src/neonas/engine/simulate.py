@@ -102,3 +102,30 @@ def simulate(space: SpaceConfig, ctrl_cfg: ControllerConfig, reward_cfg: RewardC
             if reached is None and p.min() >= 0.8:
                 reached = done
     return {"p": history[-1][1], "reached": reached, "history": history, "controller": controller}
+
+
+def simulate_sampler(cfg, synth: Synthetic, children: int, seed: int = 0) -> list[int]:
+    """Any registered sampler (cfg.sampler, with cfg's options) on the synthetic metric of epoch 0, without a
+    supernet: per child, how many of its layers use the preferred family. The planted optimum is the net with
+    every layer preferred; tests/test_evolution.py compares how fast each sampler finds it."""
+    from neonas.engine.api import Context
+    from neonas.engine.registry import make_sampler
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    space, n_agg = cfg.space, cfg.controller.num_aggregate
+    gens = {"sample": torch.Generator().manual_seed(seed)}
+    ctx = Context(cfg, decisions(space), 0, 0, seed, torch.device("cpu"), None, None, gens,
+                  decode=lambda choices: decode(space, choices))
+    sampler, shaper = make_sampler(cfg.sampler, ctx), Shaper(cfg.reward)
+    family = [op_choices(space)[k] for k in preferred(space, synth)]
+    counts: list[int] = []
+    while len(counts) < children:
+        proposals = sampler.ask(n_agg)
+        n = [sum({k: v for k, v in layer.items() if k != "skips"} in family for layer in p.arch["layers"])
+             for p in proposals]
+        values = [synth.base + synth.delta * k + synth.sigma * rng.standard_normal() for k in n]
+        rewards, _ = shaper(values)
+        sampler.tell(proposals, values, rewards)
+        counts += n
+    return counts[:children]

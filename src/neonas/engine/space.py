@@ -46,55 +46,31 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from neonas.engine.layers import (
+    ConvOp,
+    Head,
+    PoolOp,
+    Stem,
+    _same_pad,
+    check_input,
+    make_op,
+    skip_norms,
+    stem_steps,
+)
+from neonas.engine.space_config import SpaceConfig
 from neonas.errors import NeonasError
 
-
-@dataclass
-class SpaceConfig:
-    """The set of candidate networks. Defaults are demo-sized and contain the thesis's best net
-    (every layer a conv with span 2, dilation 4, time kernel 5, no skips)."""
-
-    n_layers: int = 4  # searched layers
-    filters: int = 8  # feature maps in every layer (the thesis config uses more)
-    spans: list[int] = field(default_factory=lambda: [1, 2, 3])  # channel kernel sizes k_s
-    dilations: list[int] = field(default_factory=lambda: [1, 2, 4])  # channel dilations d_s (ignored for span 1)
-    time_kernels: list[int] = field(default_factory=lambda: [3, 5, 7])  # time kernel sizes k_t (in stem steps)
-    time_dilations: list[int] = field(default_factory=lambda: [1])  # time dilations d_t ([1] = off)
-    pools: list[str] = field(default_factory=lambda: ["max", "avg"])  # pooling kinds ([] = no pooling ops)
-    pool_kernel: int = 3  # pooling window along time (odd, stride 1)
-    skips: bool = True  # search skip connections from earlier layers
-    stem_kernel: int = 7  # stem temporal kernel, in input samples
-    stem_stride: int = 4  # stem conv stride along time
-    stem_pool: int = 4  # max pooling after the stem conv (1 = none)
-    dropout: float = 0.0  # before the linear head (active in training only)
-    skip_bn: bool = True  # batch norm after the skip sum in every layer but the first (ENAS)
-
-    def __post_init__(self) -> None:
-        if self.n_layers < 1:
-            raise ValueError(f"space.n_layers must be >= 1, got {self.n_layers}")
-        if self.filters < 1:
-            raise ValueError(f"space.filters must be >= 1, got {self.filters}")
-        for name in ("spans", "dilations", "time_kernels", "time_dilations"):
-            values = getattr(self, name)
-            if not values or any(v < 1 for v in values) or len(set(values)) != len(values):
-                raise ValueError(f"space.{name} must be a non-empty list of distinct integers >= 1, got {values}")
-        bad = [p for p in self.pools if p not in ("max", "avg")]
-        if bad or len(set(self.pools)) != len(self.pools):
-            raise ValueError(f"space.pools must list distinct kinds out of 'max' and 'avg', got {self.pools}")
-        if self.pool_kernel < 1 or self.pool_kernel % 2 == 0:
-            raise ValueError(f"space.pool_kernel must be an odd integer >= 1, got {self.pool_kernel}")
-        for name in ("stem_kernel", "stem_stride", "stem_pool"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"space.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"space.dropout must lie in [0, 1), got {self.dropout}")
+# the settings and the torch building blocks live in space_config.py and layers.py; importers take them from here
+__all__ = ["NAMED_SPACES", "ChildNet", "ConvOp", "Decision", "Head", "PoolOp", "SpaceConfig", "Stem", "arch_hash",
+           "arch_json", "build_model", "canonical", "check_input", "dead_ops", "decisions", "decode", "encode",
+           "function_key", "make_op", "merged_ops", "named_space", "offered_op", "op_choices", "op_key", "op_label",
+           "sees_only_padding", "skip_norms", "stem_steps", "thesis_best_arch", "validate_arch"]
 
 
 #: named search spaces (`space: NAME` in a search config): SpaceConfig overrides. "thesis" is the thesis's space
@@ -360,92 +336,6 @@ def encode(space: SpaceConfig, arch: dict, n_channels: int | None = None) -> lis
 
 # ----------------------------------------------------------------------------- modules
 
-def _same_pad(kernel: int, dilation: int) -> tuple[int, int]:
-    """Zero padding (before, after) that keeps the length for a dilated kernel."""
-    extent = dilation * (kernel - 1) + 1
-    return (extent - 1) // 2, extent - 1 - (extent - 1) // 2
-
-
-class ConvOp(nn.Module):
-    """Conv over channels x time with zero 'same' padding (keeps C and T), batch norm, ReLU."""
-
-    def __init__(self, filters: int, span: int, dilation: int, time_kernel: int, time_dilation: int = 1,
-                 track_running_stats: bool = True):
-        super().__init__()
-        # F.pad order for the last two dims: (time left, time right, channel top, channel bottom)
-        self.pad = _same_pad(time_kernel, time_dilation) + _same_pad(span, dilation)
-        self.conv = nn.Conv2d(filters, filters, (span, time_kernel), dilation=(dilation, time_dilation), bias=False)
-        self.bn = nn.BatchNorm2d(filters, track_running_stats=track_running_stats)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(F.pad(x, self.pad))))
-
-
-class PoolOp(nn.Module):
-    """Max or average pooling along time (stride 1, 'same' padding); no weights."""
-
-    def __init__(self, kind: str, kernel: int):
-        super().__init__()
-        self.kind, self.kernel = kind, kernel
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        k, p = (1, self.kernel), (0, self.kernel // 2)
-        if self.kind == "max":
-            return F.max_pool2d(x, k, stride=1, padding=p)
-        return F.avg_pool2d(x, k, stride=1, padding=p, count_include_pad=False)
-
-    def extra_repr(self) -> str:
-        return f"kind={self.kind}, kernel={self.kernel}"
-
-
-def make_op(op: dict, space: SpaceConfig, track_running_stats: bool = True) -> nn.Module:
-    if op["op"] == "pool":
-        return PoolOp(op["kind"], space.pool_kernel)
-    return ConvOp(space.filters, op["span"], op["dilation"], op["time_kernel"], op.get("time_dilation", 1),
-                  track_running_stats)
-
-
-class Stem(nn.Module):
-    """Fixed front end: per-channel temporal conv (shared over channels) + BN + ReLU + time max-pool."""
-
-    def __init__(self, space: SpaceConfig, track_running_stats: bool = True):
-        super().__init__()
-        k = space.stem_kernel
-        self.conv = nn.Conv2d(1, space.filters, (1, k), stride=(1, space.stem_stride), padding=(0, k // 2), bias=False)
-        self.bn = nn.BatchNorm2d(space.filters, track_running_stats=track_running_stats)
-        self.pool = nn.MaxPool2d((1, space.stem_pool)) if space.stem_pool > 1 else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T) -> (B, F, C, T')
-        return self.pool(F.relu(self.bn(self.conv(x.unsqueeze(1)))))
-
-
-class Head(nn.Module):
-    """Fixed classifier: average over channels and time, dropout, linear."""
-
-    def __init__(self, space: SpaceConfig, n_classes: int):
-        super().__init__()
-        self.dropout = nn.Dropout(space.dropout)
-        self.fc = nn.Linear(space.filters, n_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(x.mean(dim=(2, 3))))
-
-
-def stem_steps(space: SpaceConfig, n_samples: int) -> int:
-    """Time steps after the stem for an input of n_samples."""
-    k, s = space.stem_kernel, space.stem_stride
-    return ((n_samples + 2 * (k // 2) - k) // s + 1) // space.stem_pool
-
-
-def check_input(space: SpaceConfig, n_channels: int, n_samples: int) -> None:
-    if n_channels < 1:
-        raise NeonasError(f"input must have at least one channel, got {n_channels}")
-    if n_samples < space.stem_kernel or stem_steps(space, n_samples) < 1:
-        raise NeonasError(
-            f"epochs of {n_samples} samples are too short for the stem (kernel {space.stem_kernel}, "
-            f"stride {space.stem_stride}, pool {space.stem_pool}); lower space.stem_stride/stem_pool")
-
-
 class ChildNet(nn.Module):
     """A standalone network of the space: stem, the architecture's layers, head. Input (B, C, T)."""
 
@@ -473,14 +363,6 @@ class ChildNet(nn.Module):
                 h = self.post[i - 1](h)
             outs.append(h)
         return self.head(h)
-
-
-def skip_norms(space: SpaceConfig, track_running_stats: bool = True) -> nn.ModuleList | None:
-    """The batch norms after the skip sum of layers 1..L-1 (`space.skip_bn`), or None."""
-    if not space.skip_bn or space.n_layers < 2:
-        return None
-    return nn.ModuleList(nn.BatchNorm2d(space.filters, track_running_stats=track_running_stats)
-                         for _ in range(space.n_layers - 1))
 
 
 def build_model(arch: dict, space: SpaceConfig, n_channels: int, n_samples: int, n_classes: int) -> nn.Module:

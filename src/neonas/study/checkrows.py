@@ -17,7 +17,7 @@ TITLES = {  # what each check asks for; status `warning` = it failed
 
 
 def name(arm: str, setting: str) -> str:
-    return {"random": "random search", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
+    return {"random": "random search", "evolution": "evolution", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
 
 
 def _row(check: str, status: str, arm: str = "", setting: str = "", other: str = "", value: float = math.nan,

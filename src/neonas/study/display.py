@@ -40,7 +40,7 @@ def fmt_p(p) -> str:
 
 
 def method(arm: str, setting: str, short: bool = False) -> str:
-    return {"random": "random search", "handcrafted": "hand-designed"}.get(
+    return {"random": "random search", "evolution": "evolution", "handcrafted": "hand-designed"}.get(
         arm, f"NAS {setting}" if short else f"NAS, {setting}")
 
 

@@ -75,7 +75,7 @@ def colors(settings: list[tuple[str, str]]) -> dict[tuple[str, str], object]:
 
 
 def label(arm: str, setting: str) -> str:
-    return {"random": "random search", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
+    return {"random": "random search", "evolution": "evolution", "handcrafted": "hand-designed"}.get(arm, f"NAS {setting}")
 
 
 def placeholder(text: str, height: float = 2.0) -> plt.Figure:

@@ -176,6 +176,11 @@ def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
     if rerank is None:
         rerank = planned_child_epochs(from_dict(RerankConfig, derive.get("rerank", {}), "derive.rerank"),
                                       derive["samples"], derive.get("top_k", 1))
+    from neonas.engine.registry import implementation
+
+    estimator = implementation("estimator", s.estimator)
+    if not estimator.shared:  # children trained alone, priced by child-epochs; derive reads children.csv
+        return (estimator.planned_child_epochs(s) + rerank) * (n_train + FORWARD_SHARE * n_val)
     return (s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val
             + rerank * (n_train + FORWARD_SHARE * n_val))
 
@@ -218,7 +223,7 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
     folds = study_folds(cfg, sorted(counts))
     size = [{part: sum(counts[i] for i in fold[part]) for part in ("train", "val", "test")} for fold in folds]
     rewards = cfg["rewards"] if cfg["arms"].get("nas") else []
-    arms = [("nas", r.get("reward", {})) for r in rewards] + ([("random", {})] if cfg["arms"].get("random") else [])
+    arms = [("nas", r.get("reward", {})) for r in rewards] + [(a, {}) for a in ("random", "evolution") if cfg["arms"].get(a)]
     seeds, top_k = len(cfg["seeds"]), cfg["derive"]["top_k"]
     samples = dict.fromkeys(GPU_RULES, 0.0)
     longest = dict.fromkeys(GPU_RULES, 0.0)
@@ -228,7 +233,7 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
         longest[rule] = max(longest[rule], work)
 
     for arm, reward in arms:
-        search = merge(cfg["search"], {"reward": reward, "sampler": "random" if arm == "random" else "controller"})
+        search = merge(cfg["search"], {"reward": reward, "sampler": "controller" if arm == "nas" else arm})
         for n in size:
             add("search", search_work(search, cfg["derive"], n["train"], n["val"]), seeds)
             add("retrain", top_k * retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)

@@ -37,7 +37,7 @@ DEFAULT_SOURCE = ("default σ_seed 0.19 (paired Δκ per seed × fold cell, meas
 OWN_MIN_UNITS = 3  # below this a study's own SD (1 df) is too rough: the default stands in (kappa only)
 KAPPA_RANGE = 2.0  # kappa lies in [-1, 1]: a larger MDD means no difference at all can be detected
 SENSITIVITY_FOLD_SD = 0.05  # plan shows the default's MDD again at this sigma_fold: how much the lower bound may hide
-NAMES = {"random": "random search", "handcrafted": "hand-designed"}
+NAMES = {"random": "random search", "evolution": "evolution", "handcrafted": "hand-designed"}
 
 
 def power(n: int, delta: float, sd: float, alpha: float = ALPHA) -> float:
@@ -181,10 +181,13 @@ def pooled(noises: list[Noise]) -> Noise:
 
 def comparisons(present: list[tuple[str, str]]) -> list[tuple[tuple[str, str], tuple[str, str]]]:
     """The pairs of arms a study compares (first minus second): each NAS setting vs random search and vs the
-    hand-designed net, random search vs hand-designed, then each NAS setting vs the later ones (does the reward
-    matter?). `present`: (arm, setting) in study order. Aggregate's paired tests and plan use this list."""
+    hand-designed net, random search vs hand-designed, regularised evolution (an arm when a study has it) vs random
+    search and the hand-designed net and each NAS setting vs evolution, then each NAS setting vs the later ones
+    (does the reward matter?). `present`: (arm, setting) in study order. Aggregate's paired tests and plan use
+    this list."""
     pairs = [(a, b) for a in present for b in present
-             if (a[0], b[0]) in {("nas", "handcrafted"), ("nas", "random"), ("random", "handcrafted")}]
+             if (a[0], b[0]) in {("nas", "handcrafted"), ("nas", "random"), ("random", "handcrafted"),
+                                 ("evolution", "random"), ("evolution", "handcrafted"), ("nas", "evolution")}]
     nas = [a for a in present if a[0] == "nas"]
     return pairs + [(a, b) for i, a in enumerate(nas) for b in nas[i + 1:]]
 

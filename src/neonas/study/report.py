@@ -156,7 +156,7 @@ class Aggregate:
         results = self.csv("results")
         pairs = list(zip(runs["arm"], runs["setting"], strict=True)) + \
             list(zip(results["arm"], results["setting"], strict=True))
-        order = {"nas": 0, "random": 1, "handcrafted": 2}
+        order = {"nas": 0, "random": 1, "evolution": 2, "handcrafted": 3}
         self.settings = sorted(dict.fromkeys(pairs), key=lambda p: order.get(p[0], 9))
 
     def json(self, name: str) -> dict:
@@ -204,7 +204,7 @@ def make_figures(agg: Aggregate, out: Path, only: list[str] | None = None) -> No
             df["setting"] = df["setting"].astype(str)
     metric_name = str(runs["metric_name"].iloc[0]) if len(runs) else "accuracy"
     every = agg.settings
-    searched = [s for s in every if s[0] in ("nas", "random")]
+    searched = [s for s in every if s[0] in ("nas", "random", "evolution")]
     geometry = None
     if len(runs):
         r = runs.iloc[0]

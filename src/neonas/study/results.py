@@ -146,7 +146,7 @@ def compute_table(runs: list[Run], metrics: pd.DataFrame, order: list) -> pd.Dat
 def kendall_table(runs: list[Run], metrics: pd.DataFrame, fidelity: dict | None = None) -> tuple[pd.DataFrame, str]:
     """Kendall tau between supernet score and the score retrained from scratch: per run over its distinct
     architectures, combined over runs per setting and over all NAS runs (neonas.study.trust), and the verdict."""
-    searched = metrics[metrics["arm"].isin(["nas", "random"])].copy()
+    searched = metrics[metrics["arm"].isin(["nas", "random", "evolution"])].copy()
     # supernet score from meta, else from the run's derived top-k
     top = {}
     for r in runs:

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 METRICS = ("accuracy", "balanced_accuracy", "kappa", "macro_f1")
 KEYS = ["arm", "setting", "seed", "fold"]  # one search run
-ARM_ORDER = {"nas": 0, "random": 1, "handcrafted": 2}
+ARM_ORDER = {"nas": 0, "random": 1, "evolution": 2, "handcrafted": 3}
 ALPHA = 0.05  # significance level of the plain-language verdicts
 
 # ----------------------------------------------------------------------------- reading
@@ -93,9 +93,9 @@ def _int(value, what: str, path: Path) -> int:
 def arm_of_sampler(sampler: str, path: Path) -> str:
     if sampler == "controller":
         return "nas"
-    if sampler == "random":
-        return "random"
-    raise NeonasError(f"'sampler' must be 'controller' or 'random', found {sampler!r}", path)
+    if sampler in ("random", "evolution"):
+        return sampler
+    raise NeonasError(f"'sampler' must be 'controller', 'random' or 'evolution', found {sampler!r}", path)
 
 
 class Archs:
@@ -169,13 +169,13 @@ def run_identity(path: Path, summary: dict) -> tuple[str, str]:
     arm = arm_of_sampler(summary["sampler"], path / "summary.json")
     parts = path.resolve().parts
     if len(parts) >= 4 and re.fullmatch(r"seed\d+", parts[-2]) and re.fullmatch(r"fold\d+", parts[-1]) \
-            and parts[-4] in ("nas", "random"):
+            and parts[-4] in ("nas", "random", "evolution"):
         if parts[-4] != arm:
             raise NeonasError(f"the directory says arm '{parts[-4]}' but summary.json says sampler "
                               f"'{summary['sampler']}'", path)
         return arm, parts[-3]
-    if arm == "random":
-        return arm, "uniform"
+    if arm in ("random", "evolution"):
+        return arm, {"random": "uniform"}.get(arm, arm)
     if not summary.get("reward_name"):
         raise NeonasError("missing key 'reward_name' (the reward setting of this search)", path / "summary.json")
     return arm, str(summary["reward_name"])
@@ -273,7 +273,7 @@ def read_metrics(files: list[str]) -> pd.DataFrame:
         arm = meta.get("arm")
         if arm not in ARM_ORDER:
             raise NeonasError(f"meta.arm must be one of {list(ARM_ORDER)}, found {arm!r}", path)
-        default_setting = {"random": "uniform", "handcrafted": "reference"}.get(arm)
+        default_setting = {"random": "uniform", "evolution": "evolution", "handcrafted": "reference"}.get(arm)
         setting = meta.get("reward") or default_setting
         if not setting:
             raise NeonasError("meta.reward (the reward setting) is required for arm 'nas'", path)

@@ -26,18 +26,13 @@ stand-alone seeds or epochs, or labels that carry nothing) gives "cannot tell", 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 from tqdm import tqdm
 
 from neonas.config import from_dict, load_yaml, set_dotted, to_dict
@@ -49,15 +44,17 @@ from neonas.errors import NeonasError
 from neonas.store.splits import load_fold
 from neonas.torchutil import seed_everything, select_device
 from neonas.training.evaluate import load_split, predict
+from neonas.training.fidelity_report import write_outputs
+from neonas.training.fidelity_stats import check, op_gains, recall, verdict_text
+from neonas.training.pool import Pool
 from neonas.training.retrain import RetrainConfig, train
 
 log = logging.getLogger("neonas.training.fidelity")
 
-REFERENCE_P = 0.05  # the reference must rank its own panel: split-half tau > 0 at this one-sided level
 PAIR = (2, 4)  # span x channel dilation of the planted cue of the synthetic cohort (homologous electrodes)
 
 
-STUDY_KEYS = ("enabled", "warmup_from_check")  # config `fidelity:` keys of the workflow, not of the check's budget
+STUDY_KEYS = ("enabled", "warmup_from_check", "on_fail")  # config `fidelity:` keys of the workflow, not of the check's budget
 
 
 @dataclass
@@ -107,64 +104,6 @@ def homogeneous_op(arch: dict) -> str | None:
     return labels.pop() if len(labels) == 1 and not skips else None
 
 
-# ----------------------------------------------------------------------------- statistics
-
-def kendall(a, b) -> float:
-    """Kendall's tau-b; 0 when either side is constant (no ranking at all)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    tau = stats.kendalltau(a, b).statistic
-    return 0.0 if math.isnan(tau) else float(tau)
-
-
-def split_half(scores: np.ndarray) -> tuple[float, float]:
-    """Kendall tau between the mean over the even and over the odd stand-alone seeds (columns), and its one-sided
-    p-value (Kendall's test): does the reference rank its own panel better than chance?"""
-    a, b = scores[:, 0::2].mean(axis=1), scores[:, 1::2].mean(axis=1)
-    tau = kendall(a, b)
-    if tau <= 0:
-        return tau, 1.0
-    return tau, float(stats.kendalltau(a, b).pvalue) / 2
-
-
-def bootstrap_tau(reference: np.ndarray, supernet: np.ndarray, n: int, seed: int = 0) -> tuple[float, float]:
-    """95 % percentile interval of the mean tau over supernet seeds (columns), resampling panel nets."""
-    rng = np.random.default_rng(seed)
-    taus = []
-    for _ in range(n):
-        idx = rng.integers(0, len(reference), len(reference))
-        taus.append(np.mean([kendall(reference[idx], supernet[idx, s]) for s in range(supernet.shape[1])]))
-    lo, hi = np.percentile(taus, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def op_gains(panel: list[dict], scores: np.ndarray, labels: list[str]) -> list[dict]:
-    """Per layer and op: mean score of the panel nets with that op there minus the others' (scores: nets x
-    replicates; one gain per replicate, then mean and 95 % t-interval over replicates)."""
-    rows = []
-    for i in range(len(panel[0]["layers"])):
-        ops = np.array([op_label(a["layers"][i]) for a in panel])
-        for label in labels:
-            has = ops == label
-            if not has.any() or has.all():
-                continue
-            per_rep = scores[has].mean(axis=0) - scores[~has].mean(axis=0)
-            mean = float(per_rep.mean())
-            if len(per_rep) > 1 and per_rep.std(ddof=1) > 0:
-                half = float(stats.t.ppf(0.975, len(per_rep) - 1) * per_rep.std(ddof=1) / math.sqrt(len(per_rep)))
-            else:
-                half = math.nan
-            rows.append({"layer": i, "op": label, "n_nets": int(has.sum()), "gain": mean,
-                         "ci_low": mean - half, "ci_high": mean + half})
-    return rows
-
-
-def recall(y: np.ndarray, pred: np.ndarray, label_names: list[str]) -> dict[str, float]:
-    return {name: float((pred[y == k] == k).mean()) if (y == k).any() else math.nan
-            for k, name in enumerate(label_names)}
-
-
 # ----------------------------------------------------------------------------- the two estimates
 
 def train_alone(arch: dict, seed: int, cfg: SearchConfig, fid: FidelityConfig, train_ds, val_ds, device) -> float:
@@ -183,7 +122,7 @@ def train_alone(arch: dict, seed: int, cfg: SearchConfig, fid: FidelityConfig, t
 def supernet_scores(panel: list[dict], cfg: SearchConfig, train_ds, val_ds, seed: int, checkpoints: list[int],
                     device) -> dict[int, np.ndarray]:
     """checkpoint epoch -> (nets x validation epochs) predictions of the panel on uniformly trained shared weights."""
-    cfg = replace(cfg, sampler="random")
+    cfg = replace(cfg, sampler="random", estimator="supernet")  # the shared weights, whichever estimator searches
     search = Search(cfg, train_ds, val_ds, seed, device)
     batch = cfg.training.batch_size
     out = {}
@@ -200,83 +139,16 @@ def supernet_scores(panel: list[dict], cfg: SearchConfig, train_ds, val_ds, seed
     return out
 
 
-# ----------------------------------------------------------------------------- the panel's jobs, side by side
-
-_WORKER: dict = {}  # a worker's search config, device and the fold's data, loaded once per process
-
-
-def _start_worker(cfg: SearchConfig, folds: str, fold: int, device: str, threads: int) -> None:
-    torch.set_num_threads(threads)
-    split = load_fold(folds, fold)
-    _WORKER.update(cfg=cfg, device=select_device(device),
-                   train=load_split(split, "train", folds, cfg.training.drop_artifacts),
-                   val=load_split(split, "val", folds, cfg.training.drop_artifacts))
-
-
-def _run_task(task: tuple) -> tuple:
+def _run_task(state: dict, task: tuple):
     """(("alone", net, seed), arch, fid) -> a stand-alone score, or (("supernet", seed), panel, checkpoints) -> the
-    panel's predictions; returned with the key and the seconds it took."""
+    panel's predictions (run by neonas.training.pool, here or in a worker process)."""
     key, first, second = task
-    w, t0 = _WORKER, time.monotonic()
     if key[0] == "alone":
-        out = train_alone(first, key[2], w["cfg"], second, w["train"], w["val"], w["device"])
-    else:
-        out = supernet_scores(first, w["cfg"], w["train"], w["val"], key[1], second, w["device"])
-    return key, out, time.monotonic() - t0
-
-
-def run_tasks(tasks: list[tuple], workers: int, cfg: SearchConfig, folds: str, fold: int, device: str, loaded: dict):
-    """Yield (key, result, seconds) as the tasks finish: here, one after the other (workers 1), or in `workers`
-    processes side by side, each with its share of the torch threads (one GPU holds several tiny nets at once).
-    Every task seeds itself, so the results do not depend on `workers` or on the order they finish in."""
-    if workers == 1:
-        _WORKER.update(loaded)
-        yield from map(_run_task, tasks)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    threads = max(1, torch.get_num_threads() // workers)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
-                             initargs=(cfg, folds, fold, device, threads)) as pool:
-        for done in as_completed([pool.submit(_run_task, t) for t in tasks]):
-            yield done.result()
+        return train_alone(first, key[2], state["cfg"], second, state["train"], state["val"], state["device"])
+    return supernet_scores(first, state["cfg"], state["train"], state["val"], key[1], second, state["device"])
 
 
 # ----------------------------------------------------------------------------- the check
-
-def check(reference: np.ndarray, supernet: np.ndarray, fid: FidelityConfig) -> dict:
-    """tau per supernet seed, its mean with a bootstrap CI, the reference's split-half agreement and the verdict."""
-    mean_ref = reference.mean(axis=1)
-    taus = [kendall(mean_ref, supernet[:, s]) for s in range(supernet.shape[1])]
-    agreement, p = split_half(reference)
-    lo, hi = bootstrap_tau(mean_ref, supernet, fid.bootstrap)
-    need = fid.ratio * agreement
-    reference_ranks = bool(agreement > 0 and p < REFERENCE_P)
-    passed = bool(reference_ranks and np.mean(taus) >= need and min(taus) > 0)
-    return {"tau": float(np.mean(taus)), "tau_ci": [lo, hi], "tau_per_seed": taus, "split_half": agreement,
-            "split_half_p": p, "reference_ranks": reference_ranks, "needed": need, "passed": passed}
-
-
-def verdict_text(result: dict, space_note: str) -> str:
-    c = result["final"]
-    seeds = ", ".join(f"{t:+.2f}" for t in c["tau_per_seed"])
-    if not c["reference_ranks"]:
-        return (f"Cannot tell: the stand-alone reference does not rank its own panel better than chance (split-half "
-                f"tau {c['split_half']:+.2f}, one-sided p = {c['split_half_p']:.2f}), so there is no ranking for the "
-                f"shared weights to match; give the check more stand-alone seeds or epochs ({space_note}; shared "
-                f"weights: tau {c['tau']:+.2f}).")
-    numbers = (f"Kendall tau {c['tau']:+.2f} [{c['tau_ci'][0]:+.2f}, {c['tau_ci'][1]:+.2f}] (per seed {seeds}) vs "
-               f"{result['config']['ratio']:g} x the reference's split-half agreement {c['split_half']:+.2f} = "
-               f"{c['needed']:+.2f}")
-    if c["passed"]:
-        warm = result.get("warmup_epochs")
-        return (f"Yes: the shared weights rank architectures as stand-alone training does: {numbers}; every seed "
-                f"positive; passed first after {warm} uniform epochs ({space_note}).")
-    return (f"No: the shared weights do not rank architectures as stand-alone training does: {numbers}. A NAS arm "
-            f"cannot be told from random search on this space and cohort; its reward has nothing to learn from "
-            f"({space_note}).")
-
 
 def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, device: str = "auto",
              planted: bool = False) -> dict:
@@ -300,8 +172,12 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
     preds = {}  # seed -> epoch -> nets x val epochs
     seconds = {"alone": 0.0, "supernet": 0.0}
     loaded = {"cfg": cfg, "device": dev, "train": train_ds, "val": val_ds}
-    jobs = run_tasks(tasks, fid.workers, cfg, folds, fold, device, loaded)
-    for key, out, took in tqdm(jobs, total=len(tasks), desc="fidelity", unit="training", disable=None):
+    # side by side: each worker gets its share of the torch threads (one GPU holds several tiny nets at once)
+    pool = Pool(fid.workers, loaded, (folds, fold, cfg.training.drop_artifacts, device), {"cfg": cfg},
+                threads=max(1, torch.get_num_threads() // fid.workers))
+    with pool:
+        done = list(tqdm(pool.map(_run_task, tasks), total=len(tasks), desc="fidelity", unit="training", disable=None))
+    for (key, _, _), out, took in done:
         seconds[key[0]] += took
         if key[0] == "alone":
             reference[key[1], key[2]] = out
@@ -383,57 +259,6 @@ def planted_cue(result: dict, space, panel, reference, last, preds, epoch, val_d
         out.setdefault("pair_net_standalone_rank", {})[arch_hash(panel[i])] = int(
             (reference.mean(axis=1) > reference[i].mean()).sum()) + 1
     return out
-
-
-# ----------------------------------------------------------------------------- output
-
-PANEL_COLUMNS = ["arch_hash", "homogeneous", "standalone_mean", "standalone", "supernet", "arch"]
-
-
-def write_outputs(result: dict, out: Path) -> None:
-    from neonas.io import atomic_dir
-
-    with atomic_dir(out) as tmp:
-        (tmp / "fidelity.json").write_text(json.dumps(result, indent=2) + "\n")
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(PANEL_COLUMNS)
-        for row in result["panel"]:
-            w.writerow([row["arch_hash"], row["homogeneous"] or "", f"{np.mean(row['standalone']):.4f}",
-                        " ".join(f"{v:.4f}" for v in row["standalone"]), " ".join(f"{v:.4f}" for v in row["supernet"]),
-                        row["arch"]])
-        (tmp / "panel.csv").write_text(buf.getvalue())
-        plot(result, tmp / "fidelity.png")
-
-
-def plot(result: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ref = [np.mean(r["standalone"]) for r in result["panel"]]
-    sup = np.array([r["supernet"] for r in result["panel"]])
-    for n, seed in enumerate(result["config"]["supernet_seeds"]):
-        ax1.scatter(ref, sup[:, n], s=18, label=f"supernet seed {seed} (tau {result['final']['tau_per_seed'][n]:+.2f})")
-    ax1.set_xlabel(f"stand-alone {result['metric']} (mean over seeds)")
-    ax1.set_ylabel(f"supernet {result['metric']}")
-    ax1.legend(fontsize=7)
-    ax1.set_title("panel nets: shared weights vs trained alone")
-    epochs = [c["epoch"] for c in result["curve"]]
-    ax2.plot(epochs, [c["tau"] for c in result["curve"]], "o-", label="mean tau over supernet seeds")
-    ax2.plot(epochs, [c["needed"] for c in result["curve"]], "--", color="grey",
-             label=f"needed ({result['config']['ratio']:g} x split-half)")
-    ax2.axhline(0, color="k", lw=0.5)
-    ax2.set_ylim(-1, 1)
-    ax2.set_xlabel("uniform supernet epochs")
-    ax2.set_ylabel("Kendall tau")
-    ax2.legend(fontsize=7)
-    ax2.set_title("fidelity over the warm-up")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------- command line
