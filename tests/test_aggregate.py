@@ -244,7 +244,7 @@ def test_missing_and_malformed_inputs_name_the_file(tmp_path, capsys):
     bad.write_text(json.dumps({"accuracy": 0.5, "balanced_accuracy": 0.5, "kappa": 0.1, "macro_f1": 0.4,
                                "meta": {"arm": "nass", "seed": 0, "fold": 0}}))
     assert main(["aggregate", "--searches", str(run2), "--metrics", str(bad), "--out", str(tmp_path / "agg")]) == 2
-    assert "metrics.json: meta.arm must be one of ['nas', 'random', 'handcrafted'], found 'nass'" in \
+    assert "metrics.json: meta.arm must be one of ['nas', 'random', 'evolution', 'handcrafted'], found 'nass'" in \
         capsys.readouterr().err
     (run2 / "summary.json").write_text("{not json")
     assert main(["aggregate", "--searches", str(run2), "--out", str(tmp_path / "agg")]) == 2
