@@ -66,6 +66,9 @@ def train_child(state: dict, task: tuple) -> tuple[float, bool]:
 
 
 class StandaloneEstimator(Estimator):
+    seed_of = staticmethod(child_seed)  # for the fidelity check, which trains panel nets as children are trained
+    train_task = staticmethod(train_child)
+
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self.cfg = ctx.cfg.standalone
