@@ -63,7 +63,7 @@ def standalone_tasks(panel: list[dict], cfg, seeds: list[int], reference_seeds: 
                 if child in taken:
                     raise NeonasError(f"estimator seed {seed} trains {h} at rung {epochs} with a reference seed; "
                                       "choose other fidelity.estimator_seeds")
-                rung = replace(recipe, epochs=epochs, patience=epochs, min_epochs=min(recipe.min_epochs, epochs),
+                rung = replace(recipe, epochs=epochs, patience=epochs, min_epochs=est.cap(recipe.min_epochs, epochs),
                                monitor=name)
                 tasks.append((("estimate", k, seed, epochs), arch, (h, arch, epochs, child, space, rung, name)))
     return tasks
