@@ -320,3 +320,19 @@ def test_on_fail_stop_refuses_a_stand_alone_search_whose_check_failed(tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stand-alone estimator did not pass" in err[0] and "estimator: supernet" in err[0]
     assert not out.exists()
+
+
+def test_the_summary_says_which_estimator_ran_and_whether_it_ranks():
+    from neonas.study.display import estimator_line
+    from neonas.study.trust import fidelity_summary, fidelity_verdict
+
+    auto = {"checked_for": "auto", "passed": False, "choice": "standalone",
+            "estimators": {"supernet": {"passed": False}, "standalone": {"passed": True}}}
+    assert estimator_line([{**auto, "fold": 0}, {**auto, "fold": 1}]) == \
+        "Estimator: standalone (chosen by estimator: auto), ranks on 2 of 2 fold(s) (the fidelity check)."
+    f = fidelity_summary([{**auto, "fold": 0}])
+    assert f["passed"] == [0] and fidelity_verdict(f).startswith("Yes: the stand-alone estimator ranks")
+    assert estimator_line([{"passed": True, "fold": 0}]) == "Estimator: supernet, ranks on 1 of 1 fold(s) (the " \
+        "fidelity check)."
+    old = {"checked_for": "standalone", "passed": True, "fold": 0}  # the shared weights passed; it was not checked
+    assert "not checked on 1" in estimator_line([old]) and fidelity_summary([old])["passed"] == []

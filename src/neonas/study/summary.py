@@ -26,7 +26,7 @@ import pandas as pd
 from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.study.checks import TITLES
-from neonas.study.display import headline, method, questions
+from neonas.study.display import estimator_line, headline, method, questions
 from neonas.study.power import verdict_note
 from neonas.study.report import FIGURES, TABLES, Aggregate, fixed_caption
 from neonas.study.spaceinfo import describe
@@ -235,13 +235,16 @@ def fidelity_html(dirs: list[Path]) -> str:
 
 def headline_html(agg: Aggregate, checks: pd.DataFrame, fidelity: list[Path] | None) -> str:
     """The page's opening line: what this study can and cannot conclude (display.headline)."""
+    from neonas.io import read_json
+
     fid = agg.fidelity
-    if fid is None and fidelity:  # an aggregate made without --fidelity: count the folds here
-        from neonas.io import read_json
+    docs = [read_json(Path(d) / "fidelity.json", "fidelity result not found") for d in fidelity or []]
+    if fid is None and docs:  # an aggregate made without --fidelity: count the folds here
         from neonas.study.trust import fidelity_summary
 
-        fid = fidelity_summary([read_json(Path(d) / "fidelity.json", "fidelity result not found") for d in fidelity])
-    return f"<p class='headline'><b>What this study shows.</b> {esc(headline(agg.verdicts, checks, fid))}</p>"
+        fid = fidelity_summary(docs)
+    line = f" {esc(estimator_line(docs))}" if docs else ""
+    return f"<p class='headline'><b>What this study shows.</b> {esc(headline(agg.verdicts, checks, fid))}{line}</p>"
 
 
 def study_line(agg: Aggregate) -> str:
