@@ -17,7 +17,9 @@ the searches:
 
 Verdict: the shared weights rank when the mean tau over supernet seeds is >= `ratio` x the split-half agreement
 of the reference and every seed's tau is > 0; the first checkpoint where that holds is the warm-up the check
-recommends. A reference that does not rank its own panel (split-half tau not > 0 at one-sided p < 0.05: too few
+recommends. With `estimator: standalone` or `auto` the stand-alone estimator is checked too, against the same
+reference, with its own seeds and rungs (fidelity_estimators.py); `choice` is the cheapest estimator that passed.
+A reference that does not rank its own panel (split-half tau not > 0 at one-sided p < 0.05: too few
 stand-alone seeds or epochs, or labels that carry nothing) gives "cannot tell", never a pass. Test infants are never read. Output: DIR/fidelity.json, DIR/panel.csv, DIR/fidelity.png.
 
     neonas fidelity --folds folds.json --fold 0 --config SEARCH.yaml --out fidelity/fold0
@@ -289,7 +291,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one search config value "
                    "(repeatable), e.g. --set training.epochs=60")
     p.add_argument("--fidelity", metavar="FIDELITY.yaml", help="the check's budget (keys of FidelityConfig: "
-                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap, workers)")
+                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap, workers, "
+                   "estimator_seeds)")
     p.add_argument("--fidelity-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key of the check's budget, e.g. --fidelity-set standalone_epochs=10")
     p.add_argument("--planted", action="store_true", help="the synthetic cohort: also check its planted cue (the "
