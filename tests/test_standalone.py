@@ -122,6 +122,7 @@ def test_plan_prices_a_stand_alone_search_by_child_epochs():
     one = search_work(search, {"samples": 50}, 1000, 100)
     assert search_work({**search, "training": {"epochs": 7, "warmup_epochs": 1}}, {"samples": 50}, 1000, 100) == 2 * one
     assert search_work({"training": {"epochs": 4}}, {"samples": 50}, 1000, 100) < one  # 4 shared passes vs 162
+    assert search_work({**search, "estimator": "auto"}, {"samples": 50}, 1000, 100) == one  # auto: the dearer one
 
 
 # ----------------------------------------------------------------------------- its fidelity check (issue 22)
