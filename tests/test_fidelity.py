@@ -101,14 +101,22 @@ def folds_at(cohort, h5_dir, dest):
 def test_fidelity_fails_on_shared_weights_trained_zero_epochs(cohort, tmp_path, one_torch_thread, capsys):
     out = tmp_path / "fid0"
     folds = folds_at(cohort, cohort / "h5", tmp_path / "folds.json")
-    assert main(["fidelity", "--folds", folds, "--fold", "0", *SMALL,
+    assert main(["fidelity", "--folds", folds, "--fold", "0", *SMALL, "--set", "estimator=auto",
+                 "--set", "standalone.rungs=[1]", "--fidelity-set", "estimator_seeds=[0,1]",
                  "--fidelity-set", "checkpoints=[0]", "--planted", "--device", "cpu", "--out", str(out)]) == 0
     doc = json.loads((out / "fidelity.json").read_text())
     assert not doc["passed"] and doc["warmup_epochs"] is None
     assert doc["verdict"].startswith(("No:", "Cannot tell:")) and doc["verdict"] in capsys.readouterr().out
     assert doc["panel_size"] == 6 and len(doc["panel"][0]["standalone"]) == 2
     assert (out / "panel.csv").read_text().count("\n") == 7 and (out / "fidelity.png").stat().st_size > 1000
-    assert set(doc["cost_seconds"]) == {"standalone", "supernet", "total", "workers"}
+    assert set(doc["cost_seconds"]) == {"standalone", "supernet", "standalone_estimator", "total", "workers"}
+    # estimator auto: both estimators checked, cheapest first; the stand-alone one at its rung, with its own seeds
+    assert list(doc["estimators"]) == ["supernet", "standalone"] and doc["checked_for"] == "auto"
+    alone = doc["standalone_estimator"]
+    assert [r["rung"] for r in alone["rungs"]] == [1] and alone["seeds"] == [0, 1]
+    assert len(alone["rungs"][0]["tau_per_seed"]) == 2 and 0 <= alone["top_quarter"] <= 1
+    assert 0 <= doc["estimators"]["supernet"]["top_quarter"] <= 1
+    assert doc["choice"] in (None, *(n for n, e in doc["estimators"].items() if e["passed"]))
     assert doc["planted"]["pair_ops"] == ["conv s2 d4 t5"] and doc["planted"]["pair_net_standalone_rank"]
     assert doc["scoring"]["full_epochs_per_child"] >= doc["scoring"]["minibatch_epochs_per_child"] > 0
     assert set(doc["val_ids"]).isdisjoint(json.loads(open(folds).read())["folds"][0]["test"])
@@ -243,3 +251,88 @@ def test_the_workflow_and_the_check_agree_on_which_fidelity_keys_are_not_budget(
     line = next(ln for ln in (REPO / "workflow/rules/common.smk").read_text().splitlines()
                 if ln.startswith("FIDELITY_STUDY_KEYS = "))
     assert ast.literal_eval(line.split("=", 1)[1].strip()) == STUDY_KEYS
+
+
+# ----------------------------------------------------------------------------- estimator auto (issue 22)
+
+def planted_doc(path, supernet: bool, standalone: bool) -> str:
+    """fidelity.json of a check whose two verdicts are planted (the verdict rule on planted numbers: check())."""
+    from neonas.training.fidelity_estimators import estimators
+
+    rng = np.random.default_rng(0)
+    quality = np.linspace(0.4, 0.8, 16)
+    reference = quality[:, None] + rng.normal(0, 0.02, (16, 2))
+    good, noise = quality[:, None] + rng.normal(0, 0.03, (16, 3)), rng.normal(0.5, 0.05, (16, 3))
+    sup = check(reference, good if supernet else noise, FID)
+    alone = check(reference, good if standalone else noise, FID)
+    cfg = SearchConfig()
+    cfg.training.epochs, cfg.training.warmup_epochs = 10, 1
+    result = {"passed": sup["passed"], "verdict": f"supernet tau {sup['tau']:+.2f}", "warmup_epochs": 5}
+    st = {"passed": alone["passed"], "verdict": f"stand-alone tau {alone['tau']:+.2f}.", "top_quarter": 1.0,
+          "child_epochs_per_child": 3.0, "first_passing_rung": None}
+    result.update(estimators(result, cfg, 0.5, st))
+    path.write_text(json.dumps(result))
+    return str(path)
+
+
+def test_auto_takes_the_cheapest_estimator_that_passes_and_follows_on_fail_when_none_does(tmp_path, caplog):
+    from neonas.engine.search import warmup_from
+    from neonas.errors import NeonasError
+
+    caplog.set_level("INFO")
+    cfg = SearchConfig(estimator="auto")
+    cfg.training.epochs, cfg.training.warmup_epochs = 10, 1
+    both, alone, neither = (planted_doc(tmp_path / f"{n}.json", *f) for n, f in
+                            [("both", (True, True)), ("alone", (False, True)), ("neither", (False, False))])
+    gate = {}
+    chosen = warmup_from(cfg, both, "stop", gate)
+    assert chosen.estimator == "supernet" and chosen.training.warmup_epochs == 5  # cheaper per scored child
+    assert gate["requested"] == "auto" and gate["estimator"] == "supernet" and gate["passed"] is True
+    chosen = warmup_from(cfg, alone, "stop", gate)
+    assert chosen.estimator == "standalone" and chosen.training.warmup_epochs == 1 and "estimator auto: standalone" \
+        in caplog.text
+    with pytest.raises(NeonasError, match="neither.json.*no estimator passed.*stand-alone tau") as err:
+        warmup_from(cfg, neither, "stop")
+    assert "\n" not in str(err.value)
+    assert warmup_from(cfg, neither, "warn", gate).estimator == "supernet" and gate["passed"] is False
+    old = tmp_path / "old.json"  # a check of the shared weights only cannot choose
+    old.write_text(json.dumps({"passed": True, "warmup_epochs": 5, "verdict": "Yes"}))
+    with pytest.raises(NeonasError, match="old.json.*rerun `neonas fidelity`"):
+        warmup_from(cfg, old)
+    with pytest.raises(NeonasError, match="estimator: auto.*--warmup-from"):
+        from neonas.engine.search import run_search
+
+        run_search(cfg, tmp_path / "folds.json", 0, 0, tmp_path / "run")
+
+
+def test_on_fail_stop_refuses_a_stand_alone_search_whose_check_failed(tmp_path, capsys):
+    from dataclasses import replace
+
+    from neonas.engine.search import warmup_from
+
+    cfg = replace(SearchConfig(), estimator="standalone")
+    failed = planted_doc(tmp_path / "failed.json", True, False)
+    assert warmup_from(cfg, failed, "warn").estimator == "standalone"  # warn: it goes on
+    assert warmup_from(cfg, planted_doc(tmp_path / "ok.json", False, True), "stop").estimator == "standalone"
+    out = tmp_path / "run"
+    assert main(["search", "--folds", str(tmp_path / "none.json"), "--fold", "0", "--set", "estimator=standalone",
+                 "--warmup-from", failed, "--on-fail", "stop", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stand-alone estimator did not pass" in err[0] and "estimator: supernet" in err[0]
+    assert not out.exists()
+
+
+def test_the_summary_says_which_estimator_ran_and_whether_it_ranks():
+    from neonas.study.display import estimator_line
+    from neonas.study.trust import fidelity_summary, fidelity_verdict
+
+    auto = {"checked_for": "auto", "passed": False, "choice": "standalone",
+            "estimators": {"supernet": {"passed": False}, "standalone": {"passed": True}}}
+    assert estimator_line([{**auto, "fold": 0}, {**auto, "fold": 1}]) == \
+        "Estimator: standalone (chosen by estimator: auto), ranks on 2 of 2 fold(s) (the fidelity check)."
+    f = fidelity_summary([{**auto, "fold": 0}])
+    assert f["passed"] == [0] and fidelity_verdict(f).startswith("Yes: the stand-alone estimator ranks")
+    assert estimator_line([{"passed": True, "fold": 0}]) == "Estimator: supernet, ranks on 1 of 1 fold(s) (the " \
+        "fidelity check)."
+    old = {"checked_for": "standalone", "passed": True, "fold": 0}  # the shared weights passed; it was not checked
+    assert "not checked on 1" in estimator_line([old]) and fidelity_summary([old])["passed"] == []

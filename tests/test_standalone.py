@@ -18,7 +18,7 @@ from neonas.engine.searcher import Search, load_config
 from neonas.engine.space import arch_hash
 from neonas.store.splits import load_fold
 from neonas.training.evaluate import load_split
-from test_rerank import BLIND, GOOD, SPACE, sign_cohort  # noqa: F401 - the planted sign cohort and its panel
+from test_rerank import AVG, BLIND, GOOD, MAX, SPACE, SPAN1, SPAN2, sign_cohort  # noqa: F401 - the planted sign cohort and its panel
 from test_search import assert_same_run, cohort, rows, search  # noqa: F401 - the search test cohort
 
 PANEL = [{"layers": layers} for layers in [*BLIND, GOOD]]
@@ -122,3 +122,95 @@ def test_plan_prices_a_stand_alone_search_by_child_epochs():
     one = search_work(search, {"samples": 50}, 1000, 100)
     assert search_work({**search, "training": {"epochs": 7, "warmup_epochs": 1}}, {"samples": 50}, 1000, 100) == 2 * one
     assert search_work({"training": {"epochs": 4}}, {"samples": 50}, 1000, 100) < one  # 4 shared passes vs 162
+    assert search_work({**search, "estimator": "auto"}, {"samples": 50}, 1000, 100) == one  # auto: the dearer one
+
+
+# ----------------------------------------------------------------------------- its fidelity check (issue 22)
+
+FULL = [*BLIND, [SPAN2, SPAN1], [SPAN2, SPAN2], [SPAN2, MAX], [SPAN2, AVG]]  # 4 nets see the sign, 4 cannot
+
+
+def fidelity_parts(root, rungs, ref_epochs=10, estimates=True):
+    """The stand-alone reference (retrain's loop, 4 seeds) and the stand-alone estimator's scores (its own seeds,
+    at its rungs) of the planted panel, as `neonas fidelity` computes them."""
+    from neonas.training import fidelity_estimators as fe
+    from neonas.training.fidelity import FidelityConfig, train_alone
+
+    folds = str(root / "folds.json")
+    cfg = load_config(None, ["estimator=standalone", f"space={json.dumps(to_dict(SPACE))}", "reward.metric=kappa",
+                             f"standalone.rungs={list(rungs)}", "standalone.recipe.batch_size=16"])
+    fid = FidelityConfig(standalone_seeds=4, standalone_epochs=ref_epochs, estimator_seeds=[0, 1], bootstrap=200)
+    split = load_fold(folds, 0)
+    tr, va = load_split(split, "train", folds), load_split(split, "val", folds)
+    panel = [{"layers": layers} for layers in FULL]
+    cpu = torch.device("cpu")
+    reference = np.array([[train_alone(a, s, cfg, fid, tr, va, cpu) for s in range(4)] for a in panel])
+    state = {"train": tr, "val": va, "device": cpu}
+    tasks = fe.standalone_tasks(panel, cfg, fid.estimator_seeds, fid.standalone_seeds)
+    scores = {t[0][1:]: fe.run_estimate(state, t) for t in tasks} if estimates else None
+    return cfg, fid, panel, reference, scores, (tr, va)
+
+
+@pytest.fixture(scope="module")
+def planted_check(sign_cohort):  # noqa: F811
+    torch.set_num_threads(1)
+    return fidelity_parts(sign_cohort, (2, 6))
+
+
+@pytest.mark.slow
+def test_the_fidelity_check_passes_the_stand_alone_estimator_where_short_training_separates_the_nets(planted_check):
+    from neonas.training.fidelity_estimators import standalone_check
+
+    cfg, fid, _, reference, scores, _ = planted_check
+    c = standalone_check(reference, scores, cfg, fid)
+    assert [r["rung"] for r in c["rungs"]] == [2, 6] and c["passed"], c["verdict"]
+    top = c["rungs"][-1]
+    assert top["reference_ranks"] and len(top["tau_per_seed"]) == 2 and min(top["tau_per_seed"]) > 0
+    assert top["tau"] >= fid.ratio * top["split_half"] and c["top_quarter"] >= 0.5
+    assert c["verdict"].startswith("Yes:") and "rung 2: tau" in c["verdict"] and "top quarter" in c["verdict"]
+
+
+@pytest.mark.slow
+def test_the_stand_alone_estimate_is_not_the_reference_and_fails_untrained(planted_check):
+    """Its trainings seed themselves as a search's children do, never with the reference's seeds; untrained nets
+    (0 epochs) do not pass."""
+    from neonas.engine.registry import implementation
+    from neonas.engine.reward import metric
+    from neonas.torchutil import seed_everything
+    from neonas.training.evaluate import make_model, predict
+    from neonas.training.fidelity_estimators import REFERENCE_SEED, standalone_check
+
+    cfg, fid, panel, reference, _, (tr, va) = planted_check
+    seed_of = implementation("estimator", "standalone").seed_of
+    seeds = {seed_of(s, arch_hash(a), r) for a in panel for s in fid.estimator_seeds for r in cfg.standalone.rungs}
+    assert len(seeds) == len(panel) * 2 * 2 and not seeds & {REFERENCE_SEED + s for s in range(4)}
+    untrained = {}
+    for k, a in enumerate(panel):
+        for s in fid.estimator_seeds:
+            seed_everything(seed_of(s, arch_hash(a), 0))
+            model = make_model(a, to_dict(SPACE), tr.n_channels, tr.n_samples, tr.n_classes, tr.sfreq)
+            pred = predict(model, va.x, torch.device("cpu")).argmax(1)
+            for r in cfg.standalone.rungs:
+                untrained[(k, s, r)] = metric(va.y, pred, "kappa", va.n_classes)
+    c = standalone_check(reference, untrained, cfg, fid)
+    assert c["rungs"][-1]["reference_ranks"] and not c["passed"], c["verdict"]
+    assert c["verdict"].startswith("No:") and "standalone.rungs" in c["verdict"]
+
+
+@pytest.mark.slow
+def test_the_fidelity_check_of_the_stand_alone_estimator_cannot_pass_on_shuffled_labels(sign_cohort, tmp_path,  # noqa: F811
+                                                                                          one_torch_thread):
+    from neonas.training.fidelity_estimators import standalone_check
+
+    shuffled = tmp_path / "sign"
+    shutil.copytree(sign_cohort, shuffled)
+    doc = json.loads((shuffled / "folds.json").read_text())
+    doc["files"] = {k: str(shuffled / (k + ".h5")) for k in doc["files"]}
+    (shuffled / "folds.json").write_text(json.dumps(doc))
+    rng = np.random.default_rng(0)
+    for path in sorted(shuffled.glob("*.h5")):
+        with h5py.File(path, "r+") as f:
+            f["labels"][...] = rng.permutation(f["labels"][...])
+    cfg, fid, _, reference, scores, _ = fidelity_parts(shuffled, (2,))
+    c = standalone_check(reference, scores, cfg, fid)
+    assert not c["passed"], c["verdict"]

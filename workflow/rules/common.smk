@@ -162,7 +162,12 @@ def planted_files():
 # The warm-up from the fidelity check (config fidelity.warmup_from_check; docs/search.md): every search of fold F
 # waits for fidelity/foldF and takes training.warmup_epochs from the first checkpoint where the shared weights
 # ranked the panel; where they never did, the configured warm-up stays, and the search log says so.
-WARMUP_FROM_CHECK = config["fidelity"]["enabled"] and config["fidelity"]["warmup_from_check"]
+# With search.estimator auto every search reads its estimator from that check too (the cheapest that passed).
+AUTO_ESTIMATOR = config["search"].get("estimator", "supernet") == "auto"
+if AUTO_ESTIMATOR and not config["fidelity"]["enabled"]:
+    raise WorkflowError("search.estimator: auto takes the cheapest estimator that passed the fold's fidelity check; "
+                        "set fidelity.enabled: true or name the estimator (supernet or standalone)")
+WARMUP_FROM_CHECK = config["fidelity"]["enabled"] and (config["fidelity"]["warmup_from_check"] or AUTO_ESTIMATOR)
 
 # keys of `fidelity:` that steer the workflow; the rest is the check's budget (--fidelity-set). The same tuple as
 # neonas.training.fidelity.STUDY_KEYS, written out: importing it would load torch every time the DAG is parsed.

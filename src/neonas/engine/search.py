@@ -51,9 +51,14 @@ EXIT_RESUMABLE = 75
 
 
 def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int, out: str | os.PathLike,
-               resume: bool = False, device: str = "auto", stop_after_epochs: int | None = None) -> int:
-    """Run (or resume) a search into `out`. Returns 0 when finished, EXIT_RESUMABLE when stopped early."""
+               resume: bool = False, device: str = "auto", stop_after_epochs: int | None = None,
+               gate: dict | None = None) -> int:
+    """Run (or resume) a search into `out`. Returns 0 when finished, EXIT_RESUMABLE when stopped early. `gate`: what
+    the fold's fidelity check said of the estimator (warmup_from), kept in summary.json."""
     started = time.monotonic()
+    if cfg.estimator == "auto":
+        raise NeonasError("estimator: auto takes the cheapest estimator that passed the fold's fidelity check; pass "
+                          "--warmup-from FIDELITY.json (`neonas fidelity` with this config) or name the estimator")
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     if ckpt_path.exists() and not resume:
@@ -207,7 +212,8 @@ def run_search(cfg: SearchConfig, folds: str | os.PathLike, fold: int, seed: int
                "config": to_dict(cfg), "neonas_version": __version__, "folds": str(Path(folds).resolve()),
                "train_ids": split.train_ids, "val_ids": split.val_ids, "n_children": children.rows,
                "removed_ops": search.removed, "merged_ops": search.merged,
-               "offered_ops": list(search.decisions[0].labels), "uniform_entropy": uniform_entropy(search.decisions)}
+               "offered_ops": list(search.decisions[0].labels), "uniform_entropy": uniform_entropy(search.decisions),
+               "fidelity": gate}
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     log.info("search finished: %d epochs, %d children, %.1f child-epochs of training, %.1f s; wrote %s", p["epoch"],
              children.rows, p.get("child_epochs", 0.0), wall_seconds, out)
@@ -235,21 +241,69 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-from", metavar="FIDELITY.json", help="take training.warmup_epochs from `neonas "
                    "fidelity`: the first checkpoint at which the uniformly trained shared weights ranked the panel "
                    "(when the check did not pass, the config's warm-up stays, and the log says so)")
-    p.add_argument("--on-fail", choices=("warn", "stop"), default="warn", help="with --warmup-from: what a supernet "
-                   "search does when that check did not pass (the shared weights do not rank): warn and search anyway "
-                   "(default), or stop before searching with the check's numbers (study key fidelity.on_fail)")
+    p.add_argument("--on-fail", choices=("warn", "stop"), default="warn", help="with --warmup-from: what a search "
+                   "does when the check of its estimator did not pass (or, with estimator auto, none passed): warn and "
+                   "search anyway (default), or stop before searching with the check's numbers (fidelity.on_fail)")
     p.add_argument("--stop-after-epochs", type=int, metavar="N", help="checkpoint and stop (exit 75) once N "
                    "epochs are done, as if interrupted; for tests and staged runs")
 
 
-def warmup_from(cfg: SearchConfig, path: str | os.PathLike, on_fail: str = "warn") -> SearchConfig:
-    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed. When it did
-    not and the search scores children on the shared weights, `on_fail` "stop" ends the search before it starts."""
+def estimator_from(cfg: SearchConfig, doc: dict, path, on_fail: str, gate: dict) -> SearchConfig:
+    """estimator auto -> the check's choice (the cheapest that passed); a stand-alone search whose check failed stops
+    with on_fail "stop". `gate` gets what summary.json says of it."""
+    from dataclasses import replace
+
+    checked = doc.get("estimators") or {}
+    gate.update(requested=cfg.estimator, file=str(path))
+    if cfg.estimator == "auto":
+        if not checked:
+            raise NeonasError("checked the shared weights only; estimator: auto needs the check run with this config "
+                              "(every estimator checked): rerun `neonas fidelity`", path)
+        numbers = " ".join(f"{n}: {e['verdict']}" for n, e in checked.items())
+        choice = doc.get("choice")
+        if choice is None and on_fail == "stop":
+            raise NeonasError(f"estimator auto: no estimator passed the fidelity check ({numbers}) Not searching "
+                              "(fidelity.on_fail: stop); give the stand-alone estimator longer rungs, or set "
+                              "fidelity.on_fail: warn to search anyway", path)
+        if choice is None:
+            choice = next(iter(checked))  # the cheapest
+            log.warning("estimator auto: no estimator passed the fidelity check %s; searching with the cheapest, %s, "
+                        "anyway (fidelity.on_fail: warn): its scores are not shown to rank (%s)", path, choice, numbers)
+        else:
+            log.info("estimator auto: %s, the cheapest estimator that passed the fidelity check %s (%.2f child-epochs "
+                     "per scored child)", choice, path, checked[choice]["child_epochs_per_child"])
+        cfg = replace(cfg, estimator=choice)
+    mine = checked.get(cfg.estimator, {"passed": doc.get("passed"), "verdict": doc.get("verdict")}
+                       if cfg.estimator == "supernet" else None)
+    gate.update(estimator=cfg.estimator, passed=None if mine is None else bool(mine["passed"]),
+                verdict=None if mine is None else mine["verdict"])
+    if cfg.estimator != "standalone":
+        return cfg
+    if mine is None:
+        log.warning("the fidelity check %s did not check the stand-alone estimator (run it with estimator standalone "
+                    "or auto): this search's scores are not shown to rank", path)
+    elif not mine["passed"] and on_fail == "stop":
+        other = " search with `estimator: supernet`, which passed;" if checked.get("supernet", {}).get("passed") else ""
+        raise NeonasError(f"the fidelity check of the stand-alone estimator did not pass: {mine['verdict']} Not "
+                          f"searching (fidelity.on_fail: stop);{other} give it longer rungs (standalone.rungs), or set "
+                          "fidelity.on_fail: warn to search anyway", path)
+    elif not mine["passed"]:
+        log.warning("the fidelity check %s of the stand-alone estimator did not pass (%s); searching anyway "
+                    "(fidelity.on_fail: warn)", path, mine["verdict"])
+    return cfg
+
+
+def warmup_from(cfg: SearchConfig, path: str | os.PathLike, on_fail: str = "warn",
+                gate: dict | None = None) -> SearchConfig:
+    """cfg with training.warmup_epochs set by a fidelity check's result (fidelity.json), when it passed, and the
+    estimator it chose for `estimator: auto`. When the check of the search's estimator did not pass, `on_fail`
+    "stop" ends the search before it starts. `gate` (a dict) gets what summary.json says of the check."""
     from dataclasses import replace
 
     from neonas.io import read_json
 
     doc = read_json(path, "fidelity result not found (run `neonas fidelity` first)")
+    cfg = estimator_from(cfg, doc, path, on_fail, {} if gate is None else gate)
     warm = doc.get("warmup_epochs")
     if not doc.get("passed") and on_fail == "stop" and cfg.estimator == "supernet":
         raise NeonasError(f"the fidelity check did not pass: {doc.get('verdict', 'no verdict')} Not searching on "
@@ -278,7 +332,9 @@ def warmup_from(cfg: SearchConfig, path: str | os.PathLike, on_fail: str = "warn
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.set)
+    gate: dict | None = None
     if args.warmup_from:
-        cfg = warmup_from(cfg, args.warmup_from, args.on_fail)
+        gate = {}
+        cfg = warmup_from(cfg, args.warmup_from, args.on_fail, gate)
     return run_search(cfg, args.folds, args.fold, args.seed, args.out, resume=args.resume, device=args.device,
-                      stop_after_epochs=args.stop_after_epochs)
+                      stop_after_epochs=args.stop_after_epochs, gate=gate)

@@ -73,15 +73,15 @@ class SearchConfig:
     reward: RewardConfig = field(default_factory=RewardConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     sampler: str = "controller"  # controller | random | evolution
-    estimator: str = "supernet"  # supernet | standalone
+    estimator: str = "supernet"  # supernet | standalone | auto (the cheapest that passes the fold's fidelity check)
     standalone: StandaloneConfig = field(default_factory=StandaloneConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}")
-        if self.estimator not in ESTIMATORS:
-            raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)}, got {self.estimator!r}")
+        if self.estimator not in (*ESTIMATORS, "auto"):
+            raise ValueError(f"estimator must be one of {sorted(ESTIMATORS)} or auto, got {self.estimator!r}")
 
 
 def search_config(data: dict, where: str = "search") -> SearchConfig:

@@ -234,6 +234,23 @@ def headline(verdicts: dict, checks: pd.DataFrame | None, fidelity: dict | None 
     return f"{lead}What can be concluded: {comp}."
 
 
+def estimator_line(docs: list[dict]) -> str:
+    """Which estimator the searches ran (per fold: the study's, or auto's choice) and whether its check passed."""
+    from neonas.study.trust import ran_estimator
+
+    ran = {}
+    for doc in docs:
+        name, passed = ran_estimator(doc)
+        ran.setdefault((name, doc.get("checked_for") == "auto"), []).append(passed)
+    parts = []
+    for (name, auto), passed in ran.items():
+        unchecked = sum(p is None for p in passed)
+        ranks = f"ranks on {sum(p is True for p in passed)} of {len(passed)} fold(s)" + (
+            f", not checked on {unchecked}" if unchecked else "")
+        parts.append(f"{name}{' (chosen by estimator: auto)' if auto else ''}, {ranks}")
+    return "Estimator: " + "; ".join(parts) + " (the fidelity check)." if parts else ""
+
+
 def verdict_table(verdicts: dict) -> pd.DataFrame:
     return pd.DataFrame([{"Question": q, "Answer": a} for _, q, a in questions(verdicts)])
 

@@ -178,7 +178,8 @@ def search_work(search: dict, derive: dict, n_train: int, n_val: int) -> float:
                                       derive["samples"], derive.get("top_k", 1))
     from neonas.engine.registry import implementation
 
-    estimator = implementation("estimator", s.estimator)
+    # auto: the fold's check picks one; priced as the dearer stand-alone estimator (an upper bound)
+    estimator = implementation("estimator", "standalone" if s.estimator == "auto" else s.estimator)
     if not estimator.shared:  # children trained alone, priced by child-epochs; derive reads children.csv
         return (estimator.planned_child_epochs(s) + rerank) * (n_train + FORWARD_SHARE * n_val)
     return (s.training.epochs * (n_train + FORWARD_SHARE * scored) + FORWARD_SHARE * derive["samples"] * n_val

@@ -26,7 +26,7 @@ import pandas as pd
 from neonas.errors import NeonasError
 from neonas.io import write_text_atomic
 from neonas.study.checks import TITLES
-from neonas.study.display import headline, method, questions
+from neonas.study.display import estimator_line, headline, method, questions
 from neonas.study.power import verdict_note
 from neonas.study.report import FIGURES, TABLES, Aggregate, fixed_caption
 from neonas.study.spaceinfo import describe
@@ -218,6 +218,8 @@ def fidelity_html(dirs: list[Path]) -> str:
                 if doc.get("passed") and doc.get("warmup_epochs") is not None else
                 " This fold's searches keep their configured warm-up: the check found none after which the shared "
                 "weights rank.")
+        alone = doc.get("standalone_estimator")  # the stand-alone estimator's own check, where it was run
+        warm += f" Stand-alone estimator: {alone['verdict']}" if alone else ""
         items.append(f"<li>Fold {esc(doc.get('fold'))}: {esc(doc.get('verdict', '') + warm)}"
                      + (f" <span class='files'>({cost:.0f} s)</span>" if cost is not None else "") + "</li>")
         if not figure and (Path(d) / "fidelity.png").exists():
@@ -227,7 +229,8 @@ def fidelity_html(dirs: list[Path]) -> str:
                       "docs/search.md, 'Fidelity check'.</figcaption></figure>")
     f = fidelity_summary(docs)
     box = "ok" if len(f["passed"]) == f["n"] else "warnings"
-    return (f"<section id='fidelity-check'>\n<h2>Do the shared weights rank architectures?</h2>\n"
+    what = "the stand-alone estimator" if f.get("estimators") == ["standalone"] else "the shared weights"
+    return (f"<section id='fidelity-check'>\n<h2>Do{'es' if 'stand' in what else ''} {what} rank architectures?</h2>\n"
             f"<div class='{box}'><p><b>{len(f['passed'])} of {f['n']} fold(s) rank.</b> {esc(fidelity_verdict(f))}</p>"
             f"\n<details><summary>Fold by fold ({f['n']} fold(s))</summary><ul>{''.join(items)}</ul>\n{figure}"
             "</details></div>\n</section>")
@@ -235,13 +238,16 @@ def fidelity_html(dirs: list[Path]) -> str:
 
 def headline_html(agg: Aggregate, checks: pd.DataFrame, fidelity: list[Path] | None) -> str:
     """The page's opening line: what this study can and cannot conclude (display.headline)."""
+    from neonas.io import read_json
+
     fid = agg.fidelity
-    if fid is None and fidelity:  # an aggregate made without --fidelity: count the folds here
-        from neonas.io import read_json
+    docs = [read_json(Path(d) / "fidelity.json", "fidelity result not found") for d in fidelity or []]
+    if fid is None and docs:  # an aggregate made without --fidelity: count the folds here
         from neonas.study.trust import fidelity_summary
 
-        fid = fidelity_summary([read_json(Path(d) / "fidelity.json", "fidelity result not found") for d in fidelity])
-    return f"<p class='headline'><b>What this study shows.</b> {esc(headline(agg.verdicts, checks, fid))}</p>"
+        fid = fidelity_summary(docs)
+    line = f" {esc(estimator_line(docs))}" if docs else ""
+    return f"<p class='headline'><b>What this study shows.</b> {esc(headline(agg.verdicts, checks, fid))}{line}</p>"
 
 
 def study_line(agg: Aggregate) -> str:

@@ -125,13 +125,24 @@ def retrained_metric(runs_metric: list[str], columns) -> str:
 # ----------------------------------------------------------------------------- verdicts
 
 
+def ran_estimator(doc: dict) -> tuple[str, bool | None]:
+    """(the estimator a fold's searches ran, did its check pass): the study's estimator, or auto's choice (the
+    cheapest when none passed); None where the check did not check it."""
+    asked, checked = doc.get("checked_for", "supernet"), doc.get("estimators") or {}
+    name = (doc.get("choice") or next(iter(checked), "supernet")) if asked == "auto" else asked
+    default = doc.get("passed") if name == "supernet" else None
+    return name, checked.get(name, {}).get("passed", default)
+
+
 def fidelity_summary(docs: list[dict]) -> dict:
-    """The fidelity check over folds (fidelity.json of each): how many folds rank, do not, or cannot tell."""
-    passed = sorted(int(d.get("fold", -1)) for d in docs if d.get("passed"))
+    """The fidelity check over folds (fidelity.json of each): how many folds rank, do not, or cannot tell (of the
+    estimator the searches ran: ran_estimator)."""
+    passed = sorted(int(d.get("fold", -1)) for d in docs if ran_estimator(d)[1])
     unknown = sorted(int(d.get("fold", -1)) for d in docs
                      if not d.get("passed") and not (d.get("final") or {}).get("reference_ranks", True))
     failed = sorted(f for f in (int(d.get("fold", -1)) for d in docs) if f not in passed and f not in unknown)
-    return {"n": len(docs), "passed": passed, "unknown": unknown, "failed": failed}
+    return {"n": len(docs), "passed": passed, "unknown": unknown, "failed": failed,
+            "estimators": sorted({ran_estimator(d)[0] for d in docs})}
 
 
 def fidelity_verdict(f: dict) -> str:
@@ -143,6 +154,10 @@ def fidelity_verdict(f: dict) -> str:
     if f["unknown"]:
         why.append(f"{len(f['unknown'])} cannot tell: the stand-alone reference does not rank its own panel")
     detail = "".join(f"; {w}" for w in why)
+    if f.get("estimators") == ["standalone"]:  # the same verdicts, of the estimator the searches ran
+        text = fidelity_verdict({**f, "estimators": []}).replace("the shared weights rank", "the stand-alone estimator ranks")
+        return text.replace("the shared weights", "the stand-alone estimator").replace(
+            "as stand-alone training does", "as the full stand-alone reference does")
     if n == 0:
         return "not checked (no fidelity check in this study)"
     if k == n:

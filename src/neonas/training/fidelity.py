@@ -17,7 +17,9 @@ the searches:
 
 Verdict: the shared weights rank when the mean tau over supernet seeds is >= `ratio` x the split-half agreement
 of the reference and every seed's tau is > 0; the first checkpoint where that holds is the warm-up the check
-recommends. A reference that does not rank its own panel (split-half tau not > 0 at one-sided p < 0.05: too few
+recommends. With `estimator: standalone` or `auto` the stand-alone estimator is checked too, against the same
+reference, with its own seeds and rungs (fidelity_estimators.py); `choice` is the cheapest estimator that passed.
+A reference that does not rank its own panel (split-half tau not > 0 at one-sided p < 0.05: too few
 stand-alone seeds or epochs, or labels that carry nothing) gives "cannot tell", never a pass. Test infants are never read. Output: DIR/fidelity.json, DIR/panel.csv, DIR/fidelity.png.
 
     neonas fidelity --folds folds.json --fold 0 --config SEARCH.yaml --out fidelity/fold0
@@ -43,6 +45,7 @@ from neonas.engine.space import arch_hash, arch_json, build_model, decisions, de
 from neonas.errors import NeonasError
 from neonas.store.splits import load_fold
 from neonas.torchutil import seed_everything, select_device
+from neonas.training import fidelity_estimators as other
 from neonas.training.evaluate import load_split, predict
 from neonas.training.fidelity_report import write_outputs
 from neonas.training.fidelity_stats import check, op_gains, recall, verdict_text
@@ -70,12 +73,13 @@ class FidelityConfig:
     ratio: float = 0.6  # pass: mean tau >= ratio x split-half agreement, and every seed's tau > 0
     bootstrap: int = 1000  # resamples of the panel for tau's confidence interval
     workers: int = 1  # trainings side by side in as many processes (the results do not depend on it)
+    estimator_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])  # stand-alone estimator's search seeds
 
     def __post_init__(self) -> None:
         if self.panel_samples < 0 or self.standalone_seeds < 2 or self.standalone_epochs < 1:
             raise ValueError("fidelity needs panel_samples >= 0, standalone_seeds >= 2 and standalone_epochs >= 1")
-        if not self.supernet_seeds or not 0 < self.ratio <= 1 or self.bootstrap < 100 or self.workers < 1:
-            raise ValueError("fidelity needs supernet_seeds, 0 < ratio <= 1, bootstrap >= 100 and workers >= 1")
+        if not self.supernet_seeds or not self.estimator_seeds or not 0 < self.ratio <= 1 or self.bootstrap < 100 or self.workers < 1:
+            raise ValueError("fidelity needs supernet_seeds, estimator_seeds, 0 < ratio <= 1, bootstrap >= 100 and workers >= 1")
 
 
 # ----------------------------------------------------------------------------- the panel
@@ -143,6 +147,8 @@ def _run_task(state: dict, task: tuple):
     """(("alone", net, seed), arch, fid) -> a stand-alone score, or (("supernet", seed), panel, checkpoints) -> the
     panel's predictions (run by neonas.training.pool, here or in a worker process)."""
     key, first, second = task
+    if key[0] == "estimate":
+        return other.run_estimate(state, task)
     if key[0] == "alone":
         return train_alone(first, key[2], state["cfg"], second, state["train"], state["val"], state["device"])
     return supernet_scores(first, state["cfg"], state["train"], state["val"], key[1], second, state["device"])
@@ -167,10 +173,14 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
              len(fid.supernet_seeds))
     alone = [(("alone", k, s), arch, fid) for k, arch in enumerate(panel) for s in range(fid.standalone_seeds)]
     shared = [(("supernet", seed), panel, points) for seed in fid.supernet_seeds]
-    tasks = alone + shared if fid.workers == 1 else shared + alone  # side by side: the longest jobs first
+    # the stand-alone estimator is checked too where a study may search with it (estimator standalone or auto)
+    estimate = other.standalone_tasks(panel, cfg, fid.estimator_seeds, fid.standalone_seeds) \
+        if cfg.estimator in ("standalone", "auto") else []
+    tasks = alone + estimate + shared if fid.workers == 1 else shared + alone + estimate  # longest jobs first
+    estimates = {}  # (net, estimator seed, rung) -> the stand-alone estimator's score
     reference = np.zeros((len(panel), fid.standalone_seeds))
     preds = {}  # seed -> epoch -> nets x val epochs
-    seconds = {"alone": 0.0, "supernet": 0.0}
+    seconds = {"alone": 0.0, "supernet": 0.0, "estimate": 0.0}
     loaded = {"cfg": cfg, "device": dev, "train": train_ds, "val": val_ds}
     # side by side: each worker gets its share of the torch threads (one GPU holds several tiny nets at once)
     pool = Pool(fid.workers, loaded, (folds, fold, cfg.training.drop_artifacts, device), {"cfg": cfg},
@@ -179,7 +189,9 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
         done = list(tqdm(pool.map(_run_task, tasks), total=len(tasks), desc="fidelity", unit="training", disable=None))
     for (key, _, _), out, took in done:
         seconds[key[0]] += took
-        if key[0] == "alone":
+        if key[0] == "estimate":
+            estimates[key[1:]] = out
+        elif key[0] == "alone":
             reference[key[1], key[2]] = out
             log.info("stand-alone %s seed %d: %.3f (%.0f s)", arch_hash(panel[key[1]]), key[2], out, took)
         else:
@@ -210,6 +222,7 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
                             "supernet_recall": {str(s): recall(val_ds.y, preds[s][points[-1]][best], val_ds.label_names)
                                                 for s in fid.supernet_seeds}},
         "cost_seconds": {"standalone": round(seconds["alone"], 1), "supernet": round(seconds["supernet"], 1),
+                         "standalone_estimator": round(seconds["estimate"], 1),
                          "total": round(time.monotonic() - started, 1), "workers": fid.workers},
         "panel": [{"arch_hash": arch_hash(a), "arch": arch_json(a), "homogeneous": homogeneous_op(a),
                    "standalone": reference[i].tolist(), "supernet": last[i].tolist()} for i, a in enumerate(panel)],
@@ -218,6 +231,12 @@ def fidelity(cfg: SearchConfig, fid: FidelityConfig, folds: str, fold: int, devi
         result["planted"] = planted_cue(result, cfg.space, panel, reference, last, preds, points[-1], val_ds, fid)
     note = f"{cfg.space.n_layers} layers, {len(labels)} distinct ops, panel of {len(panel)}, fold {fold}"
     result["verdict"] = verdict_text(result, note)
+    alone_check = other.standalone_check(reference, estimates, cfg, fid) if estimate else None
+    if alone_check is not None:
+        result["standalone_estimator"] = alone_check
+        log.info("stand-alone estimator: %s", alone_check["verdict"])
+    result["checked_for"] = cfg.estimator
+    result.update(other.estimators(result, cfg, other.top_quarter(reference.mean(axis=1), last), alone_check))
     return result
 
 
@@ -272,7 +291,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one search config value "
                    "(repeatable), e.g. --set training.epochs=60")
     p.add_argument("--fidelity", metavar="FIDELITY.yaml", help="the check's budget (keys of FidelityConfig: "
-                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap, workers)")
+                   "panel_samples, standalone_seeds, standalone_epochs, supernet_seeds, checkpoints, ratio, bootstrap, workers, "
+                   "estimator_seeds)")
     p.add_argument("--fidelity-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one key of the check's budget, e.g. --fidelity-set standalone_epochs=10")
     p.add_argument("--planted", action="store_true", help="the synthetic cohort: also check its planted cue (the "
