@@ -42,6 +42,11 @@ def child_seed(seed: int, arch_hash_: str, rung: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{seed}:{arch_hash_}:{rung}".encode()).digest()[:4], "little")
 
 
+def cap(min_epochs: int | None, epochs: int) -> int | None:
+    """A rung's min_epochs: the recipe's, at most the rung's epochs; None (retrain's default) stays None."""
+    return None if min_epochs is None else min(min_epochs, epochs)
+
+
 def train_child(state: dict, task: tuple) -> tuple[float, bool]:
     """(hash, arch, epochs, seed, space, recipe, metric name) -> (metric, constant) on the validation infants."""
     _, arch, epochs, seed, space, recipe, name = task
@@ -66,6 +71,10 @@ def train_child(state: dict, task: tuple) -> tuple[float, bool]:
 
 
 class StandaloneEstimator(Estimator):
+    seed_of = staticmethod(child_seed)  # for the fidelity check, which trains panel nets as children are trained
+    train_task = staticmethod(train_child)
+    cap = staticmethod(cap)
+
     def __init__(self, ctx: Context):
         super().__init__(ctx)
         self.cfg = ctx.cfg.standalone
@@ -88,7 +97,7 @@ class StandaloneEstimator(Estimator):
         result: list[Score] = [Score(math.nan, False) for _ in archs]
         alive = list(range(len(archs)))
         for level, epochs in enumerate(self.cfg.rungs):
-            recipe = replace(self.recipe, epochs=epochs, patience=epochs, min_epochs=min(self.recipe.min_epochs, epochs),
+            recipe = replace(self.recipe, epochs=epochs, patience=epochs, min_epochs=cap(self.recipe.min_epochs, epochs),
                              monitor=name)
             todo = {}
             for i in alive:
