@@ -69,8 +69,9 @@ SEARCH_ARMS = {"nas": ("controller", "supernet"), "random": ("random", "supernet
 ARMS = ("hand", "nas", "nas+rr", "random", "random+rr", "evolution", "standalone", "select")
 NAS_ARMS = ("nas", "nas+rr", "evolution", "standalone")  # issue 22's "best NAS arm" is the best of these
 STANDALONE = {"rungs": [1, 3], "eta": 3}  # per batch of 2 children: 2 + 3 child-epochs (5 controller steps/epoch)
-# per-cell CPU seconds of each part, measured in the 1 x 1 check on the 2-core dev machine (for the estimate only)
-COST_S = {"retrain": 13.0, "search": 12.0, "rerank": 17.0, "child_epoch": 0.2}
+# CPU seconds of each part of a cell, from the 1 x 1 check on the loaded 2-core dev machine (the estimate only;
+# a retraining: the mean over the selection's candidates, ~27 epochs; the hand-designed net's ~50 take ~12 s)
+COST_S = {"retrain": 6.0, "search": 10.0, "rerank": 15.0, "child_epoch": 0.15}
 
 
 def neonas(*args: str) -> None:
@@ -109,7 +110,7 @@ def retrain_net(arch: dict | None, space: dict | None, arm: str, folds: Path, fo
         else:
             from neonas.engine.space import arch_hash
 
-            choice = ArchChoice(arch, space, arch_hash(arch), {"arm": arm}, str(out))
+            choice = ArchChoice(arch, space, arch_hash(arch), {"arm": arm, "reward": "identity"}, str(out))
         retrain(choice, str(folds), fold, seed, RetrainConfig(), str(out), torch.device("cpu"), {})
     m = json.loads(metrics.read_text())
     return m["kappa"], _val_at_kept_epoch(out, m["best_epoch"])["val_kappa"], metrics
@@ -123,6 +124,7 @@ def one_run(args, folds: Path, fold: int, seed: int) -> dict:
 
     torch.set_num_threads(1)
     arms, row = set(args.arms), {"fold": fold, "seed": seed}
+    wall, cpu = time.perf_counter(), time.process_time()
     nets = args.work / f"retrain/seed{seed}/fold{fold}"  # one retraining per architecture, whichever arm found it
     t0 = time.perf_counter()
     row["hand"], row["val_kappa_hand"], hand_metrics = retrain_net(None, None, "hand", folds, fold, seed,
@@ -160,7 +162,7 @@ def one_run(args, folds: Path, fold: int, seed: int) -> dict:
                                               nets / top["hash"])[2])
     if "select" in arms:
         row |= select_cell(args, candidates, folds, fold, seed)
-    return row
+    return row | {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
 
 
 def select_cell(args, candidates: list[Path], folds: Path, fold: int, seed: int) -> dict:
@@ -203,6 +205,11 @@ PAIRS = (("nas+rr", "random"), ("nas+rr", "hand"), ("nas+rr", "nas"), ("random+r
 OPTIMISM_PAIRS = (("select", "nas"), ("select", "nas+rr"), ("select", "random"), ("select", "random+rr"))
 
 
+def ci(res: dict) -> str:
+    """A paired test's interval, or – where there is none (one fold)."""
+    return f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}]" if math.isfinite(res["ci_low"]) else "–"
+
+
 def present(rows: list[dict], prefix: str = "") -> list[str]:
     """The arms every row has a value (or `prefix`-value) for, in ARMS order."""
     return [a for a in ARMS if rows and all(r.get(prefix + a) is not None for r in rows)]
@@ -214,8 +221,7 @@ def paired_line(rows: list[dict], a: str, b: str, value) -> tuple[dict, str]:
 
     res = paired_test(*({(r["seed"], r["fold"]): value(r, x) for r in rows} for x in (a, b)), "kappa")
     d = np.array([value(r, a) - value(r, b) for r in rows])
-    ci = f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}]" if math.isfinite(res["ci_low"]) else "–"
-    return res, (f"| {a} − {b} | {res['mean_diff']:+.3f} | {ci} | {res['mdd']:.3f} | {int((d > 0).sum())} of "
+    return res, (f"| {a} − {b} | {res['mean_diff']:+.3f} | {ci(res)} | {res['mdd']:.3f} | {int((d > 0).sum())} of "
                  f"{len(d)} cells (ties {int((d == 0).sum())}) |")
 
 
@@ -332,15 +338,15 @@ def targets(rows: list[dict], seeds: int) -> list[str]:
         met = vs_r["mean_diff"] >= 0 and vs_h["mean_diff"] >= 0.10
         lines += ["", f"Issue 22 (DREAMS: best NAS arm ≥ random search and ≥ hand-designed + 0.10 κ, mean over 5 "
                   f"seeds; here {seeds} seed(s)): best NAS arm `{best}` κ {np.mean([r[best] for r in rows]):.3f}; − "
-                  f"random {vs_r['mean_diff']:+.3f} [{vs_r['ci_low']:+.3f}, {vs_r['ci_high']:+.3f}] (MDD "
-                  f"{vs_r['mdd']:.3f}); − hand-designed {vs_h['mean_diff']:+.3f} [{vs_h['ci_low']:+.3f}, "
-                  f"{vs_h['ci_high']:+.3f}]: {'met' if met else 'NOT met'} by the means (best chosen after the fact, "
+                  f"random {vs_r['mean_diff']:+.3f} {ci(vs_r)} (MDD "
+                  f"{vs_r['mdd']:.3f}); − hand-designed {vs_h['mean_diff']:+.3f} {ci(vs_h)}: "
+                  f"{'met' if met else 'NOT met'} by the means (best chosen after the fact, "
                   "so its lead is optimistic)."]
     opt = [a for a in present(rows, "val_kappa_") if a in have]
     if "select" in opt:
         res = [(b, paired_line(rows, "select", b, lambda r, x: r[f"val_kappa_{x}"] - r[x])[0])
                for b in ("nas", "nas+rr", "random", "random+rr") if b in opt]
-        parts = [f"− {b} {x['mean_diff']:+.3f} [{x['ci_low']:+.3f}, {x['ci_high']:+.3f}]" for b, x in res]
+        parts = [f"− {b} {x['mean_diff']:+.3f} {ci(x)} (MDD {x['mdd']:.3f})" for b, x in res]
         below = [b for b, x in res if x["ci_high"] < 0]
         lines += ["", "Issue 23 (the selection's optimism smaller than rank 0's by supernet score or after re-ranking):"
                   f" select's optimism {'; '.join(parts) or '(no arm to compare)'}: "
@@ -415,7 +421,8 @@ def main() -> int:
                 with log.open("a") as fh:
                     fh.write(json.dumps(r) + "\n")
                 print(f"fold {r['fold']} seed {r['seed']}: " + "  ".join(f"{a} {r[a]:+.3f}" for a in ARMS if a in r)
-                      + f"  (total {time.perf_counter() - t0:.0f} s)", flush=True)
+                      + f"  ({r['seconds']:.0f} s, {r['cpu_seconds']:.0f} s CPU; total {time.perf_counter() - t0:.0f} s)",
+                      flush=True)
     rows = [done[k] for k in sorted(done, key=lambda k: (k[1], k[0])) if k[0] in args.folds and k[1] in args.seeds]
     if not rows:
         print("no runs yet")
