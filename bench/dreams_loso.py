@@ -1,7 +1,7 @@
 """Does the search beat random search and a hand-designed net on real data, and how much does the selection of
 the final net flatter it? DREAMS, leave one subject out (issues 16, 22 item 7, 23 item 4).
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python bench/dreams_loso.py [--folds 0 1 ...] [--seeds 0 1]
+    OMP_NUM_THREADS=1 nice .venv/bin/python bench/dreams_loso.py [--folds 0 1 ...] [--seeds 0 1 2]
         [--arms hand nas nas+rr random random+rr evolution standalone select] [--search-epochs 20] [--top-k 2]
         [--selection-seeds 3] [--standalone-epochs 6] [--jobs 2] [--work DIR] [--report-only]
 
@@ -37,9 +37,10 @@ paired difference of the selection's optimism against rank 0's by supernet score
 selection trainings'); issue 22's DREAMS target; the Spearman correlation of rank 0's search score with its
 test kappa; and re-ranking's cost.
 
-Defaults (8 folds x 2 seeds, all arms, top-k 2, 3 selection seeds, --jobs 2): about 40 min on 2 idle cores
-(about 5 min of CPU per fold x seed, most of it the ~20 selection trainings of ~13 s). Fewer seeds than issue
-22's 5: the printed MDDs say what 16 cells can detect. Settings go to WORK/study.json and WORK/search-*.yaml;
+Defaults (8 folds x 3 seeds, all arms, top-k 2, 3 selection seeds, --jobs 2): about 35-40 min on 2 idle cores
+(about 3 min of CPU per fold x seed, most of it the ~20 selection trainings of ~4 s; measured 176 s CPU for fold
+1 x seed 0); on a machine shared with other jobs, `--seeds 0 1` (~25 min). Fewer seeds than issue 22's 5: the
+printed MDDs say what 8 folds x 3 seeds can detect. Settings go to WORK/study.json and WORK/search-*.yaml;
 each fold x seed is appended to WORK/runs.jsonl when done, so an interrupted bench resumes where it stopped
 (searches resume from their checkpoints too); --report-only prints the tables of the runs done so far.
 """
@@ -69,9 +70,10 @@ SEARCH_ARMS = {"nas": ("controller", "supernet"), "random": ("random", "supernet
 ARMS = ("hand", "nas", "nas+rr", "random", "random+rr", "evolution", "standalone", "select")
 NAS_ARMS = ("nas", "nas+rr", "evolution", "standalone")  # issue 22's "best NAS arm" is the best of these
 STANDALONE = {"rungs": [1, 3], "eta": 3}  # per batch of 2 children: 2 + 3 child-epochs (5 controller steps/epoch)
-# CPU seconds of each part of a cell, from the 1 x 1 check on the loaded 2-core dev machine (the estimate only;
-# a retraining: the mean over the selection's candidates, ~27 epochs; the hand-designed net's ~50 take ~12 s)
-COST_S = {"retrain": 6.0, "search": 10.0, "rerank": 15.0, "child_epoch": 0.15}
+# CPU seconds of each part of a cell, fitted to the 1 x 1 check (fold 1, seed 0: 176 s CPU, 281 s wall on the loaded
+# 2-core dev machine; a retraining: the mean over the selection's candidates, ~27 epochs; the hand-designed net's
+# ~50 epochs take ~12 s). For the printed estimate only.
+COST_S = {"retrain": 4.0, "search": 8.0, "rerank": 12.0, "child_epoch": 0.12}
 
 
 def neonas(*args: str) -> None:
@@ -359,7 +361,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--folds", type=int, nargs="+", default=list(range(8)), help="fold indices (default: 0-7)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds (default: 0 1)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS, metavar="ARM",
                     help=f"arms to run and print (default: all: {' '.join(ARMS)}; hand always runs)")
     ap.add_argument("--search-epochs", type=int, default=20, help="epochs of the supernet searches (default: 20)")
