@@ -1,33 +1,48 @@
-"""Does the search beat random search and a hand-designed net on real data? DREAMS, leave one subject out.
+"""Does the search beat random search and a hand-designed net on real data, and how much does the selection of
+the final net flatter it? DREAMS, leave one subject out (issues 16, 22 item 7, 23 item 4).
 
-    nice .venv/bin/python bench/dreams_loso.py [--folds 0 1 ...] [--seeds 0 1 2 3 4] [--search-epochs 20]
-        [--work DIR]
+    OMP_NUM_THREADS=1 nice .venv/bin/python bench/dreams_loso.py [--folds 0 1 ...] [--seeds 0 1 2]
+        [--arms hand nas nas+rr random random+rr evolution standalone select] [--search-epochs 20] [--top-k 2]
+        [--selection-seeds 3] [--standalone-epochs 6] [--jobs 2] [--work DIR] [--report-only]
 
 Data: the 8 DREAMS excerpts in ../shared/data/dreams-spindles, read as the product reads them
 (`neonas cohort --dreams`, `neonas preprocess --preset dreams`: 1 central channel, 50 Hz, 20 s epochs,
 W/N1/N2/N3/REM), folds by `neonas folds --scheme loo` (8 folds: 1 test subject, 1 validation subject,
-6 training subjects; docs/retrain.md). For every fold x seed it runs, in one process on the CPU:
+6 training subjects; docs/retrain.md). For every fold x seed it runs, single-threaded, the arms of --arms:
 
-  hand      the hand-designed reference CNN (`neonas retrain --baseline handcrafted`)
-  nas       ENAS with the controller (default SearchConfig, identity reward on balanced accuracy, --search-epochs
-            search epochs), then `neonas derive` (--samples, top 3 by the shared weights); rank 0 retrained
-  nas+rr    the same search, derive re-ranked by successive halving (`derive --rerank halving`, defaults:
-            16 candidates -> 4 -> 3 ranked, 5 then 10 stand-alone epochs on the training subjects, scored on the
-            validation subject); rank 0 retrained
-  random    random search with the same budget, derive, rank 0 retrained
-  random+rr random search, derive re-ranked; rank 0 retrained
+  hand       the hand-designed reference CNN (`neonas retrain --baseline handcrafted`)
+  nas        ENAS with the controller (supernet estimator, identity reward on balanced accuracy, --search-epochs
+             epochs), `neonas derive` (--samples, top --top-k by the shared weights); rank 0 retrained
+  nas+rr     the same search, derive re-ranked by successive halving (`derive --rerank halving`: 16 candidates,
+             5 then 10 stand-alone epochs on the training subjects, scored on the validation subject; one seed)
+  random     random search (supernet estimator), same budget; derive; rank 0 retrained
+  random+rr  random search, derive re-ranked; rank 0 retrained
+  evolution  regularised evolution (`sampler: evolution`), supernet estimator, same budget; rank 0 retrained
+  standalone the controller with `estimator: standalone` (rungs 1 -> 3 epochs, eta 3, --standalone-epochs
+             search epochs: <= 25 child-epochs each, about the 140 of a supernet search + its re-ranking)
+  select     the final model's selection of the study (`final.choose: validation`, docs/retrain.md): every
+             distinct architecture among the search arms' top-k of the fold x seed and the hand-designed net is
+             retrained with selection seeds 0..N-1 (`neonas select`, neonas.training.select) and the best mean
+             validation kappa wins (neonas.training.selection.select); its kappa is the mean test kappa of the
+             chosen net's selection trainings
 
 Every retrain is the default recipe (RetrainConfig: AdamW, class weights, early stopping on the validation
-subject) with the run's seed, and is scored (Cohen's kappa) on the test subject, which neither search, derive
-nor re-ranking reads. A re-ranked rank 0 that equals the plain rank 0 is not retrained twice (same seed, same
-result). It prints paired differences with t-based 95 % intervals over the folds' means (each fold's seeds
-share its test subject, so the folds are the replicates: neonas.study.stats.paired_test, as aggregate) and the
-minimum detectable difference of each (80 % power, neonas.study.power), the selection's optimism (validation − test κ of rank 0, where the runs record it), the
-Spearman correlation between rank 0's supernet score and its retrained test kappa, and the cost of re-ranking as a ratio to the search it follows, as markdown.
+subject) with the run's seed, scored (Cohen's kappa) on the test subject, which no search, derive, re-ranking
+or selection reads. It prints, as markdown: each arm's test kappa; paired differences with t-based 95 %
+intervals over the folds' means (each fold's seeds share its test subject, so the folds are the replicates:
+neonas.study.stats.paired_test) and the minimum detectable difference of each (80 % power, neonas.study.power);
+the selection's OPTIMISM (validation kappa at the kept epoch minus test kappa of the chosen net) per arm and the
+paired difference of the selection's optimism against rank 0's by supernet score and after re-ranking (issue
+23's target); each arm's compute in child-epochs (summary.json's `child_epochs`, re-ranking's and the
+selection trainings'); issue 22's DREAMS target; the Spearman correlation of rank 0's search score with its
+test kappa; and re-ranking's cost.
 
-The settings are written to WORK/study.json and WORK/search-{nas,random}.yaml; each fold x seed is appended to
-WORK/runs.jsonl when done, so an interrupted bench resumes where it stopped (search runs resume from their
-checkpoints too). Single-threaded; about 2-4 minutes of CPU per fold x seed at 20 search epochs.
+Defaults (8 folds x 3 seeds, all arms, top-k 2, 3 selection seeds, --jobs 2): about 35-40 min on 2 idle cores
+(about 3 min of CPU per fold x seed, most of it the ~20 selection trainings of ~4 s; measured 176 s CPU for fold
+1 x seed 0); on a machine shared with other jobs, `--seeds 0 1` (~25 min). Fewer seeds than issue 22's 5: the
+printed MDDs say what 8 folds x 3 seeds can detect. Settings go to WORK/study.json and WORK/search-*.yaml;
+each fold x seed is appended to WORK/runs.jsonl when done, so an interrupted bench resumes where it stopped
+(searches resume from their checkpoints too); --report-only prints the tables of the runs done so far.
 """
 
 from __future__ import annotations
@@ -41,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +65,15 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DREAMS = REPO.parent / "shared" / "data" / "dreams-spindles"
-ARMS = ("hand", "nas", "nas+rr", "random", "random+rr")
-PAIRS = (("nas+rr", "random"), ("nas+rr", "hand"), ("nas+rr", "nas"), ("random+rr", "random"), ("nas", "random"),
-         ("random", "hand"), ("random+rr", "hand"), ("nas+rr", "random+rr"))
+SEARCH_ARMS = {"nas": ("controller", "supernet"), "random": ("random", "supernet"),
+               "evolution": ("evolution", "supernet"), "standalone": ("controller", "standalone")}
+ARMS = ("hand", "nas", "nas+rr", "random", "random+rr", "evolution", "standalone", "select")
+NAS_ARMS = ("nas", "nas+rr", "evolution", "standalone")  # issue 22's "best NAS arm" is the best of these
+STANDALONE = {"rungs": [1, 3], "eta": 3}  # per batch of 2 children: 2 + 3 child-epochs (5 controller steps/epoch)
+# CPU seconds of each part of a cell, fitted to the 1 x 1 check (fold 1, seed 0: 176 s CPU, 281 s wall on the loaded
+# 2-core dev machine; a retraining: the mean over the selection's candidates, ~27 epochs; the hand-designed net's
+# ~50 epochs take ~12 s). For the printed estimate only.
+COST_S = {"retrain": 4.0, "search": 8.0, "rerank": 12.0, "child_epoch": 0.12}
 
 
 def neonas(*args: str) -> None:
@@ -77,8 +99,11 @@ def prepare(work: Path) -> Path:
     return folds
 
 
-def retrain_kappa(arch: dict | None, space: dict | None, folds: Path, fold: int, seed: int, out: Path) -> float:
+def retrain_net(arch: dict | None, space: dict | None, arm: str, folds: Path, fold: int, seed: int,
+                out: Path) -> tuple[float, float, Path]:
+    """Test kappa and validation kappa at the kept epoch of one retraining (cached by its folder)."""
     from neonas.training.retrain import ArchChoice, RetrainConfig, choose_arch, retrain
+    from neonas.training.select import _val_at_kept_epoch
 
     metrics = out / "metrics.json"
     if not metrics.exists():
@@ -87,110 +112,248 @@ def retrain_kappa(arch: dict | None, space: dict | None, folds: Path, fold: int,
         else:
             from neonas.engine.space import arch_hash
 
-            choice = ArchChoice(arch, space, arch_hash(arch), {}, str(out))
+            choice = ArchChoice(arch, space, arch_hash(arch), {"arm": arm, "reward": "identity"}, str(out))
         retrain(choice, str(folds), fold, seed, RetrainConfig(), str(out), torch.device("cpu"), {})
-    return json.loads(metrics.read_text())["kappa"]
+    m = json.loads(metrics.read_text())
+    return m["kappa"], _val_at_kept_epoch(out, m["best_epoch"])["val_kappa"], metrics
 
 
 def one_run(args, folds: Path, fold: int, seed: int) -> dict:
+    """Every arm of one fold x seed: one row of runs.jsonl."""
     from neonas.engine.derive import derive
     from neonas.engine.search import load_config, run_search
     from neonas.training.rerank import RerankConfig, rerank
 
-    row: dict = {"fold": fold, "seed": seed}
+    torch.set_num_threads(1)
+    arms, row = set(args.arms), {"fold": fold, "seed": seed}
+    wall, cpu = time.perf_counter(), time.process_time()
+    nets = args.work / f"retrain/seed{seed}/fold{fold}"  # one retraining per architecture, whichever arm found it
     t0 = time.perf_counter()
-    row["hand"] = retrain_kappa(None, None, folds, fold, seed, args.work / f"retrain/hand/seed{seed}/fold{fold}")
-    row["seconds_hand"] = time.perf_counter() - t0
-    for arm in ("nas", "random"):
+    row["hand"], row["val_kappa_hand"], hand_metrics = retrain_net(None, None, "hand", folds, fold, seed,
+                                                                   nets / "handcrafted")
+    row["seconds_hand"], candidates = time.perf_counter() - t0, [hand_metrics]
+    for arm in SEARCH_ARMS:
+        if not arms & {arm, f"{arm}+rr"}:
+            continue
         run = args.work / f"search/{arm}/seed{seed}/fold{fold}"
         t0 = time.perf_counter()
         if not (run / "final.pt").exists():
             cfg = load_config(args.work / f"search-{arm}.yaml")
             assert run_search(cfg, folds, fold, seed, run, resume=True, device="cpu") == 0
         row[f"seconds_search_{arm}"] = time.perf_counter() - t0
-        plain = derive(run, args.samples, 3, seed, folds, "cpu")
-        rr = rerank(plain, 3, RerankConfig("halving", args.rerank_candidates, args.rerank_epochs, args.rerank_eta),
-                    seed)
+        row[f"child_epochs_{arm}"] = json.loads((run / "summary.json").read_text())["child_epochs"]
+        plain = derive(run, args.samples, args.top_k, seed, folds, "cpu")
         (run / "derived.json").write_text(json.dumps(plain, indent=1))
-        (run / "derived-rerank.json").write_text(json.dumps(rr, indent=1))
-        retrained: dict[str, float] = {}
-        for name, doc in ((arm, plain), (f"{arm}+rr", rr)):
+        docs = [(arm, plain)] if arm in arms else []
+        if f"{arm}+rr" in arms:
+            rr = rerank(plain, args.top_k, RerankConfig("halving", args.rerank_candidates, args.rerank_epochs,
+                                                        args.rerank_eta), seed)
+            (run / "derived-rerank.json").write_text(json.dumps(rr, indent=1))
+            docs.append((f"{arm}+rr", rr))
+            row[f"rerank_val_{arm}+rr"] = rr["top"][0]["rerank_metric"]
+            row[f"rerank_seconds_{arm}"] = rr["rerank"]["seconds"]
+            row[f"rerank_child_epochs_{arm}"] = rr["rerank"]["child_epochs"]
+        for name, doc in docs:
             top = doc["top"][0]
-            if top["hash"] not in retrained:
-                out = args.work / f"retrain/{arm}/seed{seed}/fold{fold}/{top['hash']}"
-                retrained[top["hash"]] = retrain_kappa(top["arch"], doc["space"], folds, fold, seed, out)
-            row[name] = retrained[top["hash"]]
-            row[f"supernet_{name}"] = top["supernet_metric"]
-            row[f"hash_{name}"] = top["hash"]
-        row[f"rerank_val_{arm}+rr"] = rr["top"][0]["rerank_metric"]
-        row[f"rerank_seconds_{arm}"] = rr["rerank"]["seconds"]
-        row[f"rerank_child_epochs_{arm}"] = rr["rerank"]["child_epochs"]
-    return row
+            row[name], row[f"val_kappa_{name}"], _ = retrain_net(top["arch"], doc["space"], name, folds, fold, seed,
+                                                                 nets / top["hash"])
+            row[f"supernet_{name}"], row[f"hash_{name}"] = top["supernet_metric"], top["hash"]
+        if "select" in arms:  # the study's candidates: every search arm's top-k (derive as the study runs it)
+            for top in plain["top"][: args.top_k]:
+                candidates.append(retrain_net(top["arch"], plain["space"], arm, folds, fold, seed,
+                                              nets / top["hash"])[2])
+    if "select" in arms:
+        row |= select_cell(args, candidates, folds, fold, seed)
+    return row | {"seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu}
+
+
+def select_cell(args, candidates: list[Path], folds: Path, fold: int, seed: int) -> dict:
+    """`final.choose: validation` on one fold x seed: neonas select's trainings, neonas.training.selection's choice."""
+    from neonas.training import selection
+    from neonas.training.select import select_fold
+
+    t0 = time.perf_counter()
+    scores = select_fold([str(m) for m in dict.fromkeys(candidates)], str(folds), fold, args.selection_seeds, None,
+                         None, str(args.work / f"select/seed{seed}/fold{fold}"), "cpu")
+    doc = selection.select(scores)
+    chosen = next(c for c in doc["candidates"] if c["chosen"])
+    return {"select": chosen["held_out_kappa"], "val_kappa_select": chosen["selection_kappa"],
+            "hash_select": chosen["arch_hash"], "sources_select": chosen["sources"],
+            "candidates_select": len(doc["candidates"]), "seconds_select": time.perf_counter() - t0,
+            "child_epochs_select": float(sum(r["epochs_run"] for r in scores)),
+            "child_epochs_select_new": float(sum(r["epochs_run"] for r in scores if not r["reused"]))}
+
+
+def estimate(args, cells: int) -> str:
+    """One line: the CPU time of the cells still to run, from COST_S (a rough guide, not a promise)."""
+    searches = [a for a in SEARCH_ARMS if set(args.arms) & {a, f"{a}+rr"}]
+    rr = sum(f"{a}+rr" in args.arms for a in SEARCH_ARMS)
+    n_cand = 1 + args.top_k * len(searches) if "select" in args.arms else 0
+    # hand, each arm's rank 0, the other top-k candidates, and selection seeds beyond the cell's own (reused)
+    retrains = (1 + len([a for a in args.arms if a not in ("hand", "select")])
+                + ((args.top_k - 1) * len(searches) + n_cand * (args.selection_seeds - 1) if n_cand else 0))
+    child = 25 * args.standalone_epochs if "standalone" in searches else 0
+    cpu = (retrains * COST_S["retrain"] + len(searches) * COST_S["search"] * args.search_epochs / 20
+           + rr * COST_S["rerank"] + child * COST_S["child_epoch"])
+    return (f"cost estimate: {cells} fold x seed cell(s) to run x ~{cpu / 60:.1f} min CPU each (<= {retrains} "
+            f"retrainings of ~{COST_S['retrain']:.0f} s, {len(searches)} searches, {rr} re-rankings) = "
+            f"~{cells * cpu / 60 / args.jobs:.0f} min on {args.jobs} worker(s) (idle cores; a loaded machine is slower)")
+
+
+PAIRS = (("nas+rr", "random"), ("nas+rr", "hand"), ("nas+rr", "nas"), ("random+rr", "random"), ("nas", "random"),
+         ("random", "hand"), ("random+rr", "hand"), ("nas+rr", "random+rr"), ("evolution", "random"),
+         ("evolution", "hand"), ("standalone", "random"), ("standalone", "hand"), ("select", "random"),
+         ("select", "hand"), ("select", "nas"))
+OPTIMISM_PAIRS = (("select", "nas"), ("select", "nas+rr"), ("select", "random"), ("select", "random+rr"))
+
+
+def ci(res: dict) -> str:
+    """A paired test's interval, or – where there is none (one fold)."""
+    return f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}]" if math.isfinite(res["ci_low"]) else "–"
+
+
+def present(rows: list[dict], prefix: str = "") -> list[str]:
+    """The arms every row has a value (or `prefix`-value) for, in ARMS order."""
+    return [a for a in ARMS if rows and all(r.get(prefix + a) is not None for r in rows)]
+
+
+def paired_line(rows: list[dict], a: str, b: str, value) -> tuple[dict, str]:
+    """neonas.study.stats.paired_test of value(row, a) - value(row, b) over the folds' means, as a table row."""
+    from neonas.study.stats import paired_test
+
+    res = paired_test(*({(r["seed"], r["fold"]): value(r, x) for r in rows} for x in (a, b)), "kappa")
+    d = np.array([value(r, a) - value(r, b) for r in rows])
+    return res, (f"| {a} − {b} | {res['mean_diff']:+.3f} | {ci(res)} | {res['mdd']:.3f} | {int((d > 0).sum())} of "
+                 f"{len(d)} cells (ties {int((d == 0).sum())}) |")
 
 
 def table(rows: list[dict], scale: str) -> str:
     from scipy import stats
 
-    from neonas.study.stats import paired_test
-
+    have = present(rows)
     lines = [f"DREAMS leave-one-subject-out, {scale} ({len(rows)} runs); Cohen's kappa of rank 0 on the test subject",
              "", "| arm | mean κ | SD | κ ≤ 0 |", "|---|---|---|---|"]
-    for arm in ARMS:
+    for arm in have:
         k = np.array([r[arm] for r in rows])
         sd = f"{k.std(ddof=1):.3f}" if len(k) > 1 else "–"
         lines.append(f"| {arm} | {k.mean():.3f} | {sd} | {int((k <= 0).sum())} of {len(k)} |")
     lines += ["", "| paired difference | mean Δκ | 95 % CI | MDD (80 %) | better in |", "|---|---|---|---|---|"]
-    for a, b in PAIRS:
-        res = paired_test(*({(r["seed"], r["fold"]): r[x] for r in rows} for x in (a, b)), "kappa")
-        d = np.array([r[a] - r[b] for r in rows])
-        ci = f"[{res['ci_low']:+.3f}, {res['ci_high']:+.3f}]" if math.isfinite(res["ci_low"]) else "–"
-        lines.append(f"| {a} − {b} | {res['mean_diff']:+.3f} | {ci} | {res['mdd']:.3f} | {int((d > 0).sum())} of "
-                     f"{len(d)} cells (ties {int((d == 0).sum())}) |")
+    kappa = lambda r, x: r[x]  # noqa: E731
+    lines += [paired_line(rows, a, b, kappa)[1] for a, b in PAIRS if a in have and b in have]
     folds, seeds = len({r["fold"] for r in rows}), len({r["seed"] for r in rows})
     lines += ["", f"Paired t over fold means (n = {folds} folds × {seeds} seeds: each fold's difference averaged over its "
               "seeds, which share its test subject; neonas.study.stats.paired_test, as aggregate). MDD: the true Δκ "
               "it detects with 80 % power (two-sided α = 0.05, the SD of that pair's fold means; neonas.study.power)."]
-    lines += optimism(rows)
-    lines += ["", "| rank 0 of | Spearman ρ (score, test κ) | on |", "|---|---|---|"]
-    for arm, key, what in (("nas", "supernet_nas", "supernet score"), ("random", "supernet_random", "supernet score"),
-                           ("nas+rr", "rerank_val_nas+rr", "re-rank validation score"),
-                           ("random+rr", "rerank_val_random+rr", "re-rank validation score")):
+    if "select" in have:
+        lines.append("(`select`: the mean test κ of the chosen net's selection trainings, one per selection seed.)")
+    lines += optimism(rows) + compute(rows) + targets(rows, seeds)
+    spear = [(a, f"supernet_{a}", "search score" if "+rr" not in a else "") for a in have]
+    spear = [(a, f"rerank_val_{a}", "re-rank validation score") if "+rr" in a else (a, k, w) for a, k, w in spear]
+    spear = [(a, k, w) for a, k, w in spear if all(k in r for r in rows)]
+    if spear:
+        lines += ["", "| rank 0 of | Spearman ρ (score, test κ) | on |", "|---|---|---|"]
+    for arm, key, what in spear:
         x, y = [r[key] for r in rows], [r[arm] for r in rows]
         rho = stats.spearmanr(x, y).statistic if len(rows) > 2 else float("nan")
         lines.append(f"| {arm} | {rho:+.2f} | {what} |")
-    same = {arm: sum(r[f"hash_{arm}"] == r[f"hash_{arm}+rr"] for r in rows) for arm in ("nas", "random")}
-    cost = {arm: (np.mean([r[f"rerank_seconds_{arm}"] for r in rows]),
-                  np.mean([r[f"rerank_child_epochs_{arm}"] for r in rows]),
-                  np.mean([r[f"rerank_seconds_{arm}"] / r[f"seconds_search_{arm}"] for r in rows
-                           if r[f"seconds_search_{arm}"] > 1]) if any(r[f"seconds_search_{arm}"] > 1 for r in rows)
-                  else float("nan")) for arm in ("nas", "random")}
-    lines += ["", "| re-ranking of | child-epochs | seconds | × its search's seconds | rank 0 unchanged |",
-              "|---|---|---|---|---|"]
-    for arm in ("nas", "random"):
-        s, e, ratio = cost[arm]
-        lines.append(f"| {arm} | {e:.0f} | {s:.1f} | {ratio:.2f} | {same[arm]} of {len(rows)} |")
+    rr = [a for a in SEARCH_ARMS if all(f"rerank_seconds_{a}" in r and f"hash_{a}+rr" in r and f"hash_{a}" in r
+                                       for r in rows)]
+    if rr:
+        lines += ["", "| re-ranking of | child-epochs | seconds | × its search's seconds | rank 0 unchanged |",
+                  "|---|---|---|---|---|"]
+    for arm in rr:
+        ratios = [r[f"rerank_seconds_{arm}"] / r[f"seconds_search_{arm}"] for r in rows if r[f"seconds_search_{arm}"] > 1]
+        lines.append(f"| {arm} | {np.mean([r[f'rerank_child_epochs_{arm}'] for r in rows]):.0f} | "
+                     f"{np.mean([r[f'rerank_seconds_{arm}'] for r in rows]):.1f} | "
+                     f"{np.mean(ratios) if ratios else float('nan'):.2f} | "
+                     f"{sum(r[f'hash_{arm}'] == r[f'hash_{arm}+rr'] for r in rows)} of {len(rows)} |")
     return "\n".join(lines)
 
 
 def optimism(rows: list[dict]) -> list[str]:
-    """Validation − test κ of each arm's rank 0, with a t-interval: how much the selection flattered it.
-    OPTIMISM GOES HERE: needs rank 0's validation κ as `val_kappa_<arm>` in each row; the runs of this bench
-    record only the re-rank's validation balanced accuracy (not κ) and the supernet score, so until the
-    selection of issue 23 (item 2) writes that κ, the table says it is missing."""
+    """Validation − test κ of each arm's chosen net, with a t-interval over fold means: how much the selection
+    flattered it (issue 23). Validation κ: the retrained net's at the epoch early stopping kept; for `select`, the
+    chosen net's selection score (its mean over the selection seeds) against the mean test κ of the same trainings.
+    Then the selection's optimism paired against rank 0's by supernet score and after re-ranking."""
     from neonas.study.yardstick_tables import t_interval
 
-    lines = ["", "| arm | optimism: validation − test κ of rank 0 | 95 % CI (over fold means) | folds |",
-             "|---|---|---|---|"]
-    have = [arm for arm in ARMS if all(f"val_kappa_{arm}" in r for r in rows)]
+    have = [a for a in present(rows, "val_kappa_") if a in present(rows)]
+    lines = ["", "| arm | optimism: validation − test κ of its chosen net | 95 % CI (over fold means) | folds | "
+             "test κ |", "|---|---|---|---|---|"]
     for arm in have:
         by_fold: dict = {}
         for r in rows:  # seeds of one fold share its validation and test subjects: the fold is the unit
             by_fold.setdefault(r["fold"], []).append(r[f"val_kappa_{arm}"] - r[arm])
         n, mean, _, lo, hi, _ = t_interval([np.mean(v) for v in by_fold.values()])
-        lines.append(f"| {arm} | {mean:+.3f} | " + (f"[{lo:+.3f}, {hi:+.3f}]" if n > 1 else "–") + f" | {n} |")
+        lines.append(f"| {arm} | {mean:+.3f} | " + (f"[{lo:+.3f}, {hi:+.3f}]" if n > 1 else "–") +
+                     f" | {n} | {np.mean([r[arm] for r in rows]):.3f} |")
     if not have:
-        lines.append("| – | not computed: these runs record no validation κ of rank 0 (re-ranking scores balanced "
-                     "accuracy) | – | – |")
+        lines.append("| – | not computed: these runs record no validation κ of the chosen net | – | – | – |")
+        return lines
+    pairs = [(a, b) for a, b in OPTIMISM_PAIRS if a in have and b in have]
+    if pairs:
+        lines += ["", "| paired difference in optimism | mean | 95 % CI | MDD (80 %) | larger in |",
+                  "|---|---|---|---|---|"]
+        opt = lambda r, x: r[f"val_kappa_{x}"] - r[x]  # noqa: E731
+        lines += [paired_line(rows, a, b, opt)[1] for a, b in pairs]
+    return lines
+
+
+def cost(r: dict, arm: str) -> float | None:
+    """Child-epochs an arm spent to choose its net in one cell (the retraining of the chosen net not counted)."""
+    base = arm.removesuffix("+rr")
+    if arm == "hand":
+        return 0.0
+    if arm == "select":
+        if "child_epochs_select" not in r:
+            return None
+        return r["child_epochs_select"] + sum(r.get(f"child_epochs_{a}", 0.0) for a in SEARCH_ARMS)
+    if f"child_epochs_{base}" not in r:
+        return None
+    return r[f"child_epochs_{base}"] + (r.get(f"rerank_child_epochs_{base}", 0.0) if arm.endswith("+rr") else 0.0)
+
+
+def compute(rows: list[dict]) -> list[str]:
+    """Each arm's compute in child-epochs (one epoch of one child over the training subjects; a supernet's shared
+    pass counts 1): search (summary.json), + re-ranking, + for `select` every search's and its trainings."""
+    have = [a for a in present(rows) if all(cost(r, a) is not None for r in rows)]
+    if not have:
+        return []
+    lines = ["", "| arm | child-epochs per fold × seed (mean) | min | max |", "|---|---|---|---|"]
+    for arm in have:
+        c = [cost(r, arm) for r in rows]
+        lines.append(f"| {arm} | {np.mean(c):.0f} | {min(c):.0f} | {max(c):.0f} |")
+    return lines + ["(`hand`: none beyond its one training; `select`: every search it draws on plus its selection "
+                    "trainings, each counted with the epochs early stopping ran; no arm counts its final retraining.)"]
+
+
+def targets(rows: list[dict], seeds: int) -> list[str]:
+    """Issue 22's DREAMS target (best NAS arm >= random search and >= hand-designed + 0.10 kappa) and issue 23's
+    (the selection's optimism below that of rank 0 by supernet score and after re-ranking), as measured."""
+    have, lines = present(rows), []
+    nas = [a for a in NAS_ARMS if a in have]
+    if nas and "random" in have and "hand" in have:
+        best = max(nas, key=lambda a: np.mean([r[a] for r in rows]))
+        kappa = lambda r, x: r[x]  # noqa: E731
+        vs_r, _ = paired_line(rows, best, "random", kappa)
+        vs_h, _ = paired_line(rows, best, "hand", kappa)
+        met = vs_r["mean_diff"] >= 0 and vs_h["mean_diff"] >= 0.10
+        lines += ["", f"Issue 22 (DREAMS: best NAS arm ≥ random search and ≥ hand-designed + 0.10 κ, mean over 5 "
+                  f"seeds; here {seeds} seed(s)): best NAS arm `{best}` κ {np.mean([r[best] for r in rows]):.3f}; − "
+                  f"random {vs_r['mean_diff']:+.3f} {ci(vs_r)} (MDD "
+                  f"{vs_r['mdd']:.3f}); − hand-designed {vs_h['mean_diff']:+.3f} {ci(vs_h)}: "
+                  f"{'met' if met else 'NOT met'} by the means (best chosen after the fact, "
+                  "so its lead is optimistic)."]
+    opt = [a for a in present(rows, "val_kappa_") if a in have]
+    if "select" in opt:
+        res = [(b, paired_line(rows, "select", b, lambda r, x: r[f"val_kappa_{x}"] - r[x])[0])
+               for b in ("nas", "nas+rr", "random", "random+rr") if b in opt]
+        parts = [f"− {b} {x['mean_diff']:+.3f} {ci(x)} (MDD {x['mdd']:.3f})" for b, x in res]
+        below = [b for b, x in res if x["ci_high"] < 0]
+        lines += ["", "Issue 23 (the selection's optimism smaller than rank 0's by supernet score or after re-ranking):"
+                  f" select's optimism {'; '.join(parts) or '(no arm to compare)'}: "
+                  + (f"smaller, CI below 0, against {', '.join(below)}" if below else "not shown smaller (no CI below 0)")
+                  + "."]
     return lines
 
 
@@ -198,12 +361,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("--folds", type=int, nargs="+", default=list(range(8)), help="fold indices (default: 0-7)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="seeds (default: 0-4)")
-    ap.add_argument("--search-epochs", type=int, default=20, help="search epochs of both arms (default: 20)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    ap.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS, metavar="ARM",
+                    help=f"arms to run and print (default: all: {' '.join(ARMS)}; hand always runs)")
+    ap.add_argument("--search-epochs", type=int, default=20, help="epochs of the supernet searches (default: 20)")
+    ap.add_argument("--standalone-epochs", type=int, default=6,
+                    help="search epochs of the stand-alone arm, <= 25 child-epochs each (default: 6)")
+    ap.add_argument("--top-k", type=int, default=2, help="derive's top-k: the selection's candidates per search "
+                    "(default: 2)")
+    ap.add_argument("--selection-seeds", type=int, default=3, help="trainings per candidate of `select` (default: 3)")
     ap.add_argument("--samples", type=int, default=100, help="derive's samples (default: 100)")
     ap.add_argument("--rerank-candidates", type=int, default=16)
     ap.add_argument("--rerank-epochs", type=int, default=5)
     ap.add_argument("--rerank-eta", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=2, help="fold x seed cells run side by side, one thread each "
+                    "(default: 2; results do not depend on it)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "neonas-bench-dreams-loso")
     ap.add_argument("--report-only", action="store_true", help="print the table of the runs done so far")
     args = ap.parse_args()
@@ -214,43 +386,50 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
-    settings = {"search_epochs": args.search_epochs, "samples": args.samples, "top_k": 3,
+    settings = {"search_epochs": args.search_epochs, "samples": args.samples, "top_k": args.top_k,
                 "rerank": {"method": "halving", "candidates": args.rerank_candidates, "epochs": args.rerank_epochs,
-                           "eta": args.rerank_eta}, "retrain": "RetrainConfig defaults", "folds": "loo, n_val 1, seed 0"}
+                           "eta": args.rerank_eta}, "retrain": "RetrainConfig defaults", "folds": "loo, n_val 1, seed 0",
+                "standalone": {**STANDALONE, "epochs": args.standalone_epochs, "sampler": "controller"},
+                "selection_seeds": args.selection_seeds}
     study = args.work / "study.json"
     if study.exists() and json.loads(study.read_text()) != settings:
         print(f"{args.work} holds runs with other settings ({study}); use another --work", file=sys.stderr)
         return 2
     study.write_text(json.dumps(settings, indent=1) + "\n")
-    for arm, sampler in (("nas", "controller"), ("random", "random")):
-        (args.work / f"search-{arm}.yaml").write_text(yaml.safe_dump(
-            {"sampler": sampler, "training": {"epochs": args.search_epochs},
-             "reward": {"name": "identity", "metric": "balanced_accuracy"}}))
+    for arm, (sampler, estimator) in SEARCH_ARMS.items():
+        cfg = {"sampler": sampler, "estimator": estimator, "training": {"epochs": args.search_epochs},
+               "reward": {"name": "identity", "metric": "balanced_accuracy"}}
+        if estimator == "standalone":
+            cfg |= {"training": {"epochs": args.standalone_epochs}, "standalone": dict(STANDALONE)}
+        (args.work / f"search-{arm}.yaml").write_text(yaml.safe_dump(cfg))
     log = args.work / "runs.jsonl"
     done = {}
     if log.exists():
         for line in log.read_text().splitlines():
             r = json.loads(line)
             done[(r["fold"], r["seed"])] = r
-    if not args.report_only:
+    # a cell of runs.jsonl counts only if it has every arm asked for (a run with fewer arms is redone)
+    todo = [(f, s) for s in args.seeds for f in args.folds  # seeds outermost: a cut-short bench covers every fold
+            if (f, s) not in done or any(a not in done[(f, s)] for a in args.arms)]
+    if not args.report_only and todo:
+        print(estimate(args, len(todo)), flush=True)
         t0 = time.perf_counter()
         folds = prepare(args.work)
-        for seed in args.seeds:  # seeds outermost: a cut-short bench still covers every fold of the first seeds
-            for fold in args.folds:
-                if (fold, seed) in done:
-                    continue
-                t = time.perf_counter()
-                done[(fold, seed)] = one_run(args, folds, fold, seed)
-                with log.open("a") as f:
-                    f.write(json.dumps(done[(fold, seed)]) + "\n")
-                r = done[(fold, seed)]
-                print(f"fold {fold} seed {seed}: " + "  ".join(f"{a} {r[a]:+.3f}" for a in ARMS) +
-                      f"  ({time.perf_counter() - t:.0f} s, total {time.perf_counter() - t0:.0f} s)", flush=True)
-    rows = [done[k] for k in sorted(done, key=lambda k: (k[1], k[0]))
-            if k[0] in args.folds and k[1] in args.seeds]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            jobs = {pool.submit(one_run, args, folds, f, s): (f, s) for f, s in todo}
+            for job in as_completed(jobs):
+                r = job.result()
+                done[jobs[job]] = r
+                with log.open("a") as fh:
+                    fh.write(json.dumps(r) + "\n")
+                print(f"fold {r['fold']} seed {r['seed']}: " + "  ".join(f"{a} {r[a]:+.3f}" for a in ARMS if a in r)
+                      + f"  ({r['seconds']:.0f} s, {r['cpu_seconds']:.0f} s CPU; total {time.perf_counter() - t0:.0f} s)",
+                      flush=True)
+    rows = [done[k] for k in sorted(done, key=lambda k: (k[1], k[0])) if k[0] in args.folds and k[1] in args.seeds]
     if not rows:
         print("no runs yet")
         return 0
+    rows = [{k: v for k, v in r.items() if k not in ARMS or k in args.arms} for r in rows]
     per_seed = {s: sorted(r["fold"] for r in rows if r["seed"] == s) for s in sorted({r["seed"] for r in rows})}
     n_folds = {len(f) for f in per_seed.values()}
     scale = (f"{n_folds.pop()} folds x {len(per_seed)} seeds" if len(n_folds) == 1 else
