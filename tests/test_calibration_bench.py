@@ -1,4 +1,4 @@
-"""The calibration bench's diagnostic of what REINFORCE can learn from (bench/calibration.py, section 5):
+"""The calibration bench's diagnostic of what REINFORCE can learn from (studies/calibration.py, section 5):
 the planted-pair op's marginal gain per layer, read from a random arm's children.csv. A positive control
 (a gain planted in layer 1 only, on top of an epoch-level drift) must be recovered, and a negative one
 (no gain) must come out near 0."""
@@ -15,7 +15,7 @@ import pytest
 
 from neonas.engine.space import SpaceConfig, op_choices
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "calibration.py"
+BENCH = Path(__file__).resolve().parents[1] / "studies" / "calibration.py"
 
 
 @pytest.fixture(scope="module")

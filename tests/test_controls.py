@@ -7,7 +7,7 @@ dilation 1, 2, 4; max and avg pooling; time kernel 5), skips on, the default Con
 child is base + trend * epoch/epochs + c_epoch + DELTA * (layers using span 2 x dilation 4) + SIGMA * noise,
 with an epoch-level common mode c_epoch ~ N(0, COMMON) shared by the 20 children of an epoch and a
 rise of TREND over the run. The positive controls must bring P(span 2 x dilation 4) to >= 0.8 in every
-layer within BUDGET children; `bench/bench_reinforce.py --controls --seeds 5` measured 280-360 children
+layer within BUDGET children; `studies/reinforce_settings.py --controls --seeds 5` measured 280-360 children
 (uniform: 1/6), and the budget is twice the slowest seed. The negative control (DELTA = 0) must leave
 every op's probability within a factor 2 of uniform after the same budget.
 """

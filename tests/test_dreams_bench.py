@@ -1,4 +1,4 @@
-"""bench/dreams_loso.py's printing helpers on fake rows (the bench itself takes ~40 min on real data): the
+"""studies/dreams_loso.py's printing helpers on fake rows (the bench itself takes ~40 min on real data): the
 selection's optimism per arm with its interval over fold means, the paired difference of optimism between the
 selection and rank 0 by supernet score, each arm's compute in child-epochs, and the targets of issues 22 and 23."""
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def dreams():
-    spec = importlib.util.spec_from_file_location("dreams_loso_bench", REPO / "bench" / "dreams_loso.py")
+    spec = importlib.util.spec_from_file_location("dreams_loso_bench", REPO / "studies" / "dreams_loso.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

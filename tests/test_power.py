@@ -1,5 +1,5 @@
 """Power of neonas's comparisons (neonas.study.power) and the calibration of its verdicts: simulated studies
-with planted arm differences (bench/power_calibration.py's model: fold difficulty shared by both arms, seed-to-seed
+with planted arm differences (studies/power_calibration.py's model: fold difficulty shared by both arms, seed-to-seed
 SD 0.19 of the paired difference, with and without an arm x fold interaction) judged by the product's own test
 (neonas.study.stats.paired_test, what aggregate calls: a paired t over fold means). The checks can fail: counting
 seed x fold cells as independent, an unpaired Welch test, and a z-interval at 2 folds fail them."""
@@ -30,7 +30,7 @@ FPR_MAX = 0.05 + 3 * math.sqrt(0.05 * 0.95 / SIMS)
 
 
 def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name.replace(".py", "_bench"), REPO / "bench" / name)
+    spec = importlib.util.spec_from_file_location(name.replace(".py", "_bench"), REPO / "studies" / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -327,7 +327,7 @@ def test_the_summary_says_what_a_cannot_tell_could_have_detected():
 
 
 def test_dreams_table_prints_the_mdd_of_each_paired_comparison():
-    """bench/dreams_loso.py's printing helper on a small fake input (the bench itself takes 45 min): the paired
+    """studies/dreams_loso.py's printing helper on a small fake input (the bench itself takes 45 min): the paired
     differences are tested over the 3 folds' means, as aggregate does."""
     dreams = _bench("dreams_loso.py")
     rng = np.random.default_rng(0)

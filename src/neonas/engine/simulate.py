@@ -1,7 +1,7 @@
 """Controller-only simulation: the real Controller, Reinforce and reward Shaper on a synthetic metric,
 without a supernet. It answers in seconds what a search would take hours to show: whether the
 REINFORCE settings can learn a planted preference at all, and how fast (tests/test_controls.py,
-bench/bench_reinforce.py, docs/search.md).
+studies/reinforce_settings.py, docs/search.md).
 
 The synthetic metric of a child in search epoch e (of E) with n of its L layers using the preferred op
 family (span 2 x dilation 4 by default, any time kernel):

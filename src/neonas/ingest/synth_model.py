@@ -46,7 +46,7 @@ AS_MIXED_UV = 14.0  # RMS of the slow waves of the "mixed" pattern of active sle
 # The planted cue's strength (docs/synthetic-cohort.md, "Calibration"): correlation of the burst generators of
 # homologous electrodes in QS, and the largest onset lag between their bursts. Was 0.3-0.55 and 0.3-1.2 s: a
 # standalone CNN learned it, but in a short weight-sharing search the shared weights did not score pair-mixing
-# nets above the others (bench/calibration.py, the sanity check of `neonas yardstick`).
+# nets above the others (studies/calibration.py, the sanity check of `neonas yardstick`).
 SYNC_RHO = (0.7, 0.9)
 SYNC_LAG_S = (0.1, 0.5)
 MOVEMENTS_PER_MIN = {AS: 0.3, QS: 0.05, IS: 0.05}  # wake has its own, infant-specific rate

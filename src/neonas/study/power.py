@@ -27,7 +27,7 @@ import numpy as np
 ALPHA = 0.05  # two-sided, as the verdicts (neonas.study.runs.ALPHA)
 POWER = 0.80
 #: SD of the paired difference in test kappa between two arms, per seed x fold cell: measured with
-#: bench/dreams_loso.py on DREAMS leave-one-subject-out (8 folds x 5 seeds, 1 channel, default recipe), 0.18-0.20
+#: studies/dreams_loso.py on DREAMS leave-one-subject-out (8 folds x 5 seeds, 1 channel, default recipe), 0.18-0.20
 #: between the arm pairs it prints (issue 23); the middle of that range. Used as sigma_seed with sigma_fold = 0:
 #: the whole cell SD treated as seed-to-seed noise that seeds average away, so the MDD it gives is a LOWER bound.
 #: Real neonatal cohorts may differ: measure yours with a pilot.

@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-#: the warm-up measured on DREAMS (docs/retrain.md, bench/bench_retrain_recipe.py); shortened on short trainings
+#: the warm-up measured on DREAMS (docs/retrain.md, studies/retrain_recipe.py); shortened on short trainings
 DEFAULT_MIN_EPOCHS = 5
 DEFAULT_SMOOTH = 3
 
@@ -42,7 +42,7 @@ class RetrainConfig:
     weight_decay: float = 1e-4  # AdamW-style decoupled decay
     patience: int = 10  # stop after this many epochs without a better validation `monitor`
     # early stopping on one small validation infant locks onto lucky early epochs; measured on DREAMS, 8 folds
-    # x 5 seeds (docs/retrain.md, bench/bench_retrain_recipe.py): kappa <= 0 in 18% of runs before, 5-8% with these
+    # x 5 seeds (docs/retrain.md, studies/retrain_recipe.py): kappa <= 0 in 18% of runs before, 5-8% with these
     min_epochs: int | None = None  # keep no weights, count no patience before this epoch; None: min(5, epochs // 2)
     smooth: int | None = None  # compare the mean `monitor` of the last `smooth` epochs; None: min(3, epochs // 3)
     monitor: Literal["kappa", "accuracy", "balanced_accuracy", "macro_f1", "val_loss"] = "kappa"

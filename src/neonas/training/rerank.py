@@ -13,7 +13,7 @@ remain; those K are ranked by the last round's score. 16 -> 4 -> 1 with E = 5 tr
 child-epochs. The test infants are never read. derived.json then holds every round's scores, the seconds
 and the child-epochs spent (`rerank`), and the supernet's own top-K (`top_supernet`); `top` is the
 re-ranked list that `neonas retrain --arch derived.json --rank R` reads. The default is none: on DREAMS,
-leave one subject out, re-ranking did not improve the retrained rank 0 (docs/search.md, bench/dreams_loso.py).
+leave one subject out, re-ranking did not improve the retrained rank 0 (docs/search.md, studies/dreams_loso.py).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from neonas.training.retrain import RetrainConfig, load_config, train
 log = logging.getLogger(__name__)
 
 METHODS = ("none", "halving")
-DEFAULT_METHOD = "none"  # measured on DREAMS leave-one-subject-out (bench/dreams_loso.py, docs/search.md)
+DEFAULT_METHOD = "none"  # measured on DREAMS leave-one-subject-out (studies/dreams_loso.py, docs/search.md)
 
 
 @dataclass

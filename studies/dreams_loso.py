@@ -1,7 +1,7 @@
 """Does the search beat random search and a hand-designed net on real data, and how much does the selection of
 the final net flatter it? DREAMS, leave one subject out (issues 16, 22 item 7, 23 item 4).
 
-    OMP_NUM_THREADS=1 nice .venv/bin/python bench/dreams_loso.py [--folds 0 1 ...] [--seeds 0 1 2]
+    OMP_NUM_THREADS=1 nice .venv/bin/python studies/dreams_loso.py [--folds 0 1 ...] [--seeds 0 1 2]
         [--arms hand nas nas+rr random random+rr evolution standalone select] [--search-epochs 20] [--top-k 2]
         [--selection-seeds 3] [--standalone-epochs 6] [--jobs 2] [--work DIR] [--report-only]
 

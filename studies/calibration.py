@@ -15,8 +15,8 @@ children on the yardstick (`neonas yardstick --curve`) and prints, side by side 
   5. the planted-pair op's marginal gain per layer on the shared weights during the search (from the random
      arm's uniform children): the effect a controller could learn from.
 
-    .venv/bin/python bench/calibration.py                       # the study as configured, 2 cores
-    .venv/bin/python bench/calibration.py --set search.training.epochs=12 --seeds 0 1 2 3 4   # reduced
+    .venv/bin/python studies/calibration.py                       # the study as configured, 2 cores
+    .venv/bin/python studies/calibration.py --set search.training.epochs=12 --seeds 0 1 2 3 4   # reduced
 
 Writes results/<study>/calibration/{curves.csv, pair_share.csv, epochs_to_level.csv, pair_gain.csv, calibration.md} and
 prints calibration.md. Targets (issue #9) are printed beside the numbers, never used to choose anything.

@@ -6,8 +6,8 @@ child scored per epoch) on fold 0 of the calibration study's cohort, one per see
 by side, the best pair net minus the best other net per seed and over seeds (95 % t-interval), and the mean
 balanced accuracy of the homogeneous nets (how well the shared weights are trained at all).
 
-    .venv/bin/python bench/calibration.py                      # first: builds results/calibration/{h5,folds.json}
-    .venv/bin/python bench/gate_spaces.py --epochs 40          # 4 spaces x 5 seeds, ~13 min on 2 idle cores
+    .venv/bin/python studies/calibration.py                      # first: builds results/calibration/{h5,folds.json}
+    .venv/bin/python studies/gate_spaces.py --epochs 40          # 4 spaces x 5 seeds, ~13 min on 2 idle cores
 
 Writes results/calibration/gate_spaces/<space>/seed<s>/ (the runs) and gate_spaces.md.
 """
@@ -72,7 +72,7 @@ def main() -> int:
     args = ap.parse_args()
     study = REPO / args.study
     if not (study / "folds.json").exists():
-        ap.error(f"{study / 'folds.json'} does not exist: run bench/calibration.py first (it builds the cohort)")
+        ap.error(f"{study / 'folds.json'} does not exist: run studies/calibration.py first (it builds the cohort)")
     lines = [f"# Sanity check per search space: {args.epochs} epochs of uniform training, fold 0, seeds {args.seeds}",
              "", "| space | pair − best other, per seed | mean [95 % t-CI] | seeds > 0 | mean balanced acc. "
              "(homogeneous nets) | QS / IS recall of the best pair net (mean) |", "|---|---|---|---|---|---|"]

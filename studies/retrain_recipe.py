@@ -1,7 +1,7 @@
 """Does the retraining recipe hold on real 1-channel data? The hand-designed baseline on DREAMS,
 leave-one-subject-out (8 folds) x several seeds, before and after issue #11's fixes.
 
-    nice .venv/bin/python bench/bench_retrain_recipe.py [--seeds 5] [--epochs 30] [--work DIR]
+    nice .venv/bin/python studies/retrain_recipe.py [--seeds 5] [--epochs 30] [--work DIR]
 
 Data: the 8 DREAMS excerpts in ../shared/data/dreams-spindles (1 central channel at 50/100/200 Hz,
 R&K scoring on a 20 s grid, excerpt 8's grid starting at 10 s), preprocessed by `neonas preprocess`

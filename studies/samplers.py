@@ -2,7 +2,7 @@
 many children each registered sampler needs to propose the planted optimum (span 2 x dilation 4 in every layer of
 the thesis's space: 3 of 23 ops per layer). The numbers behind "Regularised evolution" in docs/search.md.
 
-    .venv/bin/python bench/bench_samplers.py [--children 300] [--seeds 10] [--layers 4] [--only evolution random]
+    .venv/bin/python studies/samplers.py [--children 300] [--seeds 10] [--layers 4] [--only evolution random]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Are neonas's verdicts calibrated? Simulated studies with planted arm differences, judged by the product's test.
 
-    nice .venv/bin/python bench/power_calibration.py [--sims 4000] [--sd 0.19] [--fold-sd 0.06] [--difficulty 0.15]
+    nice .venv/bin/python studies/power_calibration.py [--sims 4000] [--sd 0.19] [--fold-sd 0.06] [--difficulty 0.15]
 
 Each simulated study has two arms (A, B) and seeds x folds cells. The test kappa of arm X in seed s, fold f is
 0.5 + delta + g_f (arm A only) + u_f + e_Xsf: u_f ~ N(0, difficulty) is the fold's (test infant's) difficulty,

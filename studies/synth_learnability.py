@@ -11,7 +11,7 @@ with three first layers, side by side on the same leave-one-infant-out folds:
 Prints held-out accuracy, balanced accuracy and IS recall per architecture and their ratios. Expect
 'pair' to win on IS (the planted cue, docs/synthetic-cohort.md). CPU, a few minutes:
 
-    .venv/bin/python bench/synth_learnability.py --n-infants 6 --hours 3 --folds 2
+    .venv/bin/python studies/synth_learnability.py --n-infants 6 --hours 3 --folds 2
 """
 
 from __future__ import annotations

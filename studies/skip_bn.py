@@ -10,7 +10,7 @@
    recalibrated on training batches (as a retrained model is evaluated); mean |difference| and
    Kendall's tau between the two rankings.
 
-    .venv/bin/python bench/bench_skips.py [--epochs 12] [--children 40] [--hours 1.5] [--seed 0]
+    .venv/bin/python studies/skip_bn.py [--epochs 12] [--children 40] [--hours 1.5] [--seed 0]
 """
 
 from __future__ import annotations

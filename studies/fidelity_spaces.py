@@ -5,8 +5,8 @@ each space below and prints one markdown row per space: the reference's split-ha
 weights' Kendall tau at each checkpoint, the verdict, the planted pair op's layer-0 gain on both estimates and
 the pair net's rank on the shared weights. docs/search.md ("Fidelity of each named space") holds its output.
 
-    .venv/bin/python bench/calibration.py --skip-workflow   # or any run that built results/calibration/{h5,folds.json}
-    .venv/bin/python bench/fidelity_spaces.py     # pairs ~6 min, thesis ~15 min on 2 idle cores
+    .venv/bin/python studies/calibration.py --skip-workflow   # or any run that built results/calibration/{h5,folds.json}
+    .venv/bin/python studies/fidelity_spaces.py     # pairs ~6 min, thesis ~15 min on 2 idle cores
 
 Writes results/<study>/fidelity_spaces/<space>/ (each check's fidelity.json, panel.csv, fidelity.png) and
 fidelity_spaces.md; a space whose fidelity.json exists is not run again.
@@ -75,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     study = REPO / args.study
     if not (study / "folds.json").exists():
-        ap.error(f"{study / 'folds.json'} does not exist: build the study's cohort first (bench/calibration.py)")
+        ap.error(f"{study / 'folds.json'} does not exist: build the study's cohort first (studies/calibration.py)")
     lines = [f"# Fidelity per search space: fold 0 of {args.study}, checkpoints {args.checkpoints}", "",
              "| space | panel | reference split-half τ | shared weights τ per checkpoint | final τ [95 % CI] | verdict "
              "| pair op layer-0 gain: alone / shared | pair net rank (shared, per seed) | cost |",

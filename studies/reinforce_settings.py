@@ -3,7 +3,7 @@ needs before P(span 2 x dilation 4) reaches 0.8 in every layer of the default sp
 reward that ignores the architecture does to the policy. The measurements behind the controller
 defaults in docs/search.md.
 
-    .venv/bin/python bench/bench_reinforce.py [--children 3000] [--seeds 3] [--only NAME ...]
+    .venv/bin/python studies/reinforce_settings.py [--children 3000] [--seeds 3] [--only NAME ...]
 """
 
 from __future__ import annotations
