@@ -320,7 +320,8 @@ def test_the_summary_says_what_a_cannot_tell_could_have_detected():
         "comparison", "No evidence ...", split)
     one = tests.assign(n=1, n_cells=1, mdd=math.nan, mdd_sd=math.nan, mdd_source="")
     assert power.verdict_note("comparison", "Cannot tell (too few ...)", one).startswith(
-        "No test is possible with 1 fold(s) × 1 seed(s): Δκ = 0.05 needs 116 folds (test infants) at 1 seed each")
+        "This study could detect no difference of any size: no test is possible with 1 fold(s) × 1 seed(s) (its MDD "
+        "is unbounded). Δκ = 0.05 needs 116 folds (test infants) at 1 seed each")
 
 
 # ----------------------------------------------------------------------------- DREAMS bench

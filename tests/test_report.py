@@ -207,8 +207,9 @@ def test_summary_of_a_one_seed_one_fold_study_says_there_is_nothing_to_conclude(
            "(n = 1 seed, 1 fold)" in first
     assert "<dd>Cannot tell (too few seeds or folds for a test): NAS identity vs random search" in first
     assert "NAS identity vs random search: Δkappa +0.050 (1 fold × 1 seed, no test)" in first
-    assert "No test is possible with 1 fold(s) × 1 seed(s): Δκ = 0.05 needs 116 folds (test infants) at 1 seed " \
-           "each (SD of the fold means 0.19; default σ_seed 0.19" in first
+    assert "This study could detect no difference of any size: no test is possible with 1 fold(s) × 1 seed(s) (its " \
+           "MDD is unbounded). Δκ = 0.05 needs 116 folds (test infants) at 1 seed each (SD of the fold means 0.19; " \
+           "default σ_seed 0.19" in first
     results = pd.read_csv(report / "tab_results.csv")
     assert results["Warnings"].str.contains("n = 1 seed, 1 fold").all()  # the table carries it too
     again = tmp_path / "again.html"

@@ -256,8 +256,9 @@ def detect_sentence(tests, which: str, delta: float = 0.05) -> str:
                                                " from one fold's seeds, σ_fold 0 assumed: a lower bound") + ").")
     tested = [x for x in rows if math.isfinite(x[3])]
     if not tested:
-        return f"No test is possible with {_span(x[0] for x in rows)} fold(s) × {_span(x[1] for x in rows)} " \
-               f"seed(s): {need}".strip()
+        return f"This study could detect no difference of any size: no test is possible with " \
+               f"{_span(x[0] for x in rows)} fold(s) × {_span(x[1] for x in rows)} seed(s) (its MDD is unbounded). " \
+               f"{need}".strip()
     multi = [x for x in tested if x[0] >= 2]
     use = multi or tested
     lo, hi = min(x[3] for x in use), max(x[3] for x in use)
