@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -48,9 +49,10 @@ def test_the_stand_alone_estimator_ranks_a_planted_panel(sign_cohort, one_torch_
     assert set(est.state_dict()["cache"]) >= {f"{arch_hash(PANEL[-1])}@3", f"{arch_hash(PANEL[-1])}@6"}
 
 
-def test_the_stand_alone_estimator_cannot_rank_on_shuffled_labels(sign_cohort, one_torch_thread, tmp_path):  # noqa: F811
+def shuffled_copy(source: Path, tmp_path: Path) -> Path:
+    """A copy of the cohort whose labels are permuted within each recording: nothing left to rank."""
     shuffled = tmp_path / "sign"
-    shutil.copytree(sign_cohort, shuffled)
+    shutil.copytree(source, shuffled)
     doc = json.loads((shuffled / "folds.json").read_text())
     doc["files"] = {k: str(shuffled / (k + ".h5")) for k in doc["files"]}
     (shuffled / "folds.json").write_text(json.dumps(doc))
@@ -58,6 +60,11 @@ def test_the_stand_alone_estimator_cannot_rank_on_shuffled_labels(sign_cohort, o
     for path in sorted(shuffled.glob("*.h5")):
         with h5py.File(path, "r+") as f:
             f["labels"][...] = rng.permutation(f["labels"][...])
+    return shuffled
+
+
+def test_the_stand_alone_estimator_cannot_rank_on_shuffled_labels(sign_cohort, one_torch_thread, tmp_path):  # noqa: F811
+    shuffled = shuffled_copy(sign_cohort, tmp_path)
     scores = estimator(shuffled).score(PANEL)
     assert scores[-1].metric < 0.3 and max(abs(s.metric) for s in scores) < 0.3, [s.metric for s in scores]
 
@@ -202,15 +209,7 @@ def test_the_fidelity_check_of_the_stand_alone_estimator_cannot_pass_on_shuffled
                                                                                           one_torch_thread):
     from neonas.training.fidelity_estimators import standalone_check
 
-    shuffled = tmp_path / "sign"
-    shutil.copytree(sign_cohort, shuffled)
-    doc = json.loads((shuffled / "folds.json").read_text())
-    doc["files"] = {k: str(shuffled / (k + ".h5")) for k in doc["files"]}
-    (shuffled / "folds.json").write_text(json.dumps(doc))
-    rng = np.random.default_rng(0)
-    for path in sorted(shuffled.glob("*.h5")):
-        with h5py.File(path, "r+") as f:
-            f["labels"][...] = rng.permutation(f["labels"][...])
+    shuffled = shuffled_copy(sign_cohort, tmp_path)
     cfg, fid, _, reference, scores, _ = fidelity_parts(shuffled, (2,))
     c = standalone_check(reference, scores, cfg, fid)
     assert not c["passed"], c["verdict"]

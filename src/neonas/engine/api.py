@@ -17,6 +17,7 @@ and the registry only, never an implementation (tests/test_layout.py).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,22 +91,23 @@ class Context:
     decode: Any = None  # choices -> architecture on this montage
 
 
-class Sampler:
+class Sampler(ABC):
     """Ask for architectures, tell their rewards. Subclasses implement ask, tell and propose."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
+    @abstractmethod
     def ask(self, n: int) -> list[Proposal]:
-        raise NotImplementedError
+        """n proposals to score."""
 
+    @abstractmethod
     def tell(self, proposals: list[Proposal], metrics: list[float], rewards: list[float]) -> list[float | None]:
         """Learn from the scored proposals; return, per proposal, the baseline its reward was compared with."""
-        raise NotImplementedError
 
+    @abstractmethod
     def propose(self, gen) -> list:
         """One architecture's choices, without learning."""
-        raise NotImplementedError
 
     @property
     def baseline(self) -> float | None:
@@ -119,27 +121,29 @@ class Sampler:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        return None  # stateless by default
 
 
-class Estimator:
-    """Score architectures. Subclasses implement score; `shared` ones also train_batch."""
+class Estimator(ABC):
+    """Score architectures. Subclasses implement score and planned_child_epochs; `shared` ones also train_batch."""
 
     shared = False  # trains weights of its own in each epoch's shared phase
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
 
+    @abstractmethod
     def score(self, archs: list[dict]) -> list[Score]:
-        raise NotImplementedError
+        """One Score per architecture."""
 
     @classmethod
+    @abstractmethod
     def planned_child_epochs(cls, cfg) -> float:
         """The child-epochs of training one search with this estimator will spend at most (`neonas plan`)."""
-        raise NotImplementedError
 
     def train_batch(self, idx, arch: dict, lr: float) -> tuple[float, int]:
-        raise NotImplementedError(f"the {type(self).__name__} estimator trains no shared weights")
+        """One minibatch of the shared phase (only estimators with `shared = True` have one)."""
+        raise TypeError(f"the {type(self).__name__} estimator trains no shared weights")
 
     def final_state(self) -> dict | None:
         """What final.pt keeps as `supernet` (shared weights), or None."""
@@ -149,10 +153,11 @@ class Estimator:
         return {}
 
     def load_state_dict(self, state: dict) -> None:
-        pass
+        return None  # stateless by default
 
     def close(self) -> None:
-        """Release worker processes."""
+        """Release worker processes (none by default)."""
+        return None
 
 
 def ema(baseline: float | None, values: list[float], decay: float) -> tuple[list[float], float | None]:
