@@ -420,3 +420,26 @@ def test_workflow_refuses_a_warmup_as_long_as_the_training_at_parse_time(tmp_pat
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "Traceback" not in text
     assert "config key 'retrain': min_epochs 5 >= epochs 5: early stopping could keep only the last" in text
+
+
+def test_the_shortlist_keeps_the_best_candidates_by_validation_and_the_hand_designed_net(tmp_path):
+    """select --max-candidates: the K candidates whose study runs score best on the validation infants (mean kappa
+    at the kept epoch, never test), plus the hand-designed net whatever its score; None keeps all."""
+    import json
+
+    from neonas.training.select import shortlist
+
+    def run(name: str, kappas: list[float], best: int) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({"best_epoch": best, "kappa": 0.99}))  # test kappa: never read
+        rows = [f"{e},{k},0.5,0.5" for e, k in enumerate(kappas, start=1)]
+        (d / "history.csv").write_text("epoch,val_kappa,val_accuracy,val_macro_f1\n" + "\n".join(rows) + "\n")
+        return d
+
+    cands = {"a": {"runs": {0: run("a0", [0.1, 0.9], 2), 1: run("a1", [0.7], 1)}, "sources": {"nas:identity"}},
+             "b": {"runs": {0: run("b0", [0.6, 0.2], 1)}, "sources": {"random:uniform"}},
+             "c": {"runs": {0: run("c0", [0.5], 1)}, "sources": {"nas:identity"}},
+             "h": {"runs": {0: run("h0", [0.1], 1)}, "sources": {"handcrafted:reference"}}}
+    assert sorted(shortlist(cands, 2)) == ["a", "b", "h"]  # a: 0.8, b: 0.6 (its kept epoch 1, not 2), c: 0.5 out
+    assert sorted(shortlist(cands, None)) == sorted(shortlist(cands, 10)) == ["a", "b", "c", "h"]

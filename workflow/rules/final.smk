@@ -41,6 +41,8 @@ rule select:
         directory(study("select/fold{fold}")),
     params:
         seeds=config["final"]["selection_seeds"],
+        shortlist=lambda wildcards: (f"--max-candidates {config['final']['selection_candidates']}"
+                                     if config["final"].get("selection_candidates") else ""),
         device=config["device"],
     threads: 1
     resources:
@@ -54,7 +56,7 @@ rule select:
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
         "neonas select --metrics {input.retrains} --folds {input.folds} --fold {wildcards.fold} --seeds {params.seeds}"
-        " --config {input.config} --device {params.device} --out {output} > {log} 2>&1"
+        " {params.shortlist} --config {input.config} --device {params.device} --out {output} > {log} 2>&1"
 
 
 # The demo's unseen recording (only with the synthetic cohort): one more synthetic infant, never in the folds,

@@ -251,7 +251,9 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
             add("yardstick", FORWARD_SHARE * children * n["val"], seeds)
     select = (cfg.get("final") or {}).get("choose", "validation") == "validation"
     if select:  # final.choose validation (final.smk): at most every retrained architecture x selection_seeds per fold
-        n_cands = len(arms) * seeds * top_k + int(bool(cfg["arms"].get("handcrafted")))
+        n_cands = len(arms) * seeds * top_k
+        n_cands = min(n_cands, (cfg.get("final") or {}).get("selection_candidates") or n_cands) \
+            + int(bool(cfg["arms"].get("handcrafted")))
         for n in size:
             add("select", n_cands * (cfg.get("final") or {}).get("selection_seeds", 3)
                 * retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]))

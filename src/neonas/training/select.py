@@ -3,6 +3,9 @@
 Every distinct architecture retrained on the fold (its candidates: every arm's top-k and the hand-designed net,
 found from their metrics.json) is trained again from scratch with `--seeds N` selection seeds (0..N-1, N >= 3)
 with the study's retrain recipe, and scored on the fold's validation infants at the epoch early stopping kept.
+A large study has hundreds of candidates per fold (thesis.yaml: 20 arms x 10 seeds x top 3): `--max-candidates K`
+keeps the K with the best mean validation kappa of their study runs (still no test infant), and the
+hand-designed net always; the log names the ones left out.
 A study run of the same architecture, fold, seed and recipe is reused, not trained twice. The test kappa of
 each training is recorded too, but only to measure the choice afterwards (neonas.training.selection: the optimism).
 
@@ -49,6 +52,26 @@ def fold_candidates(metrics_files: list[str], fold: int) -> dict[str, dict]:
     return cands
 
 
+def shortlist(cands: dict[str, dict], k: int | None) -> dict[str, dict]:
+    """The k candidates whose study runs score best on the validation infants (mean kappa at the kept epoch), plus
+    the hand-designed net: the selection's seeds are then spent where they can change the choice. k None or 0,
+    or no more candidates than k: all of them."""
+    if not k or len(cands) <= k:
+        return cands
+
+    def screen(c: dict) -> float:
+        scores = [_val_at_kept_epoch(run, read_json(run / "metrics.json", "metrics file not found")["best_epoch"])
+                  ["val_kappa"] for run in c["runs"].values()]
+        return sum(scores) / len(scores) if scores else float("-inf")
+
+    ranked = sorted(cands, key=lambda h: (-screen(cands[h]), h))
+    keep = set(ranked[:k]) | {h for h, c in cands.items() if any(s.startswith("handcrafted:") for s in c["sources"])}
+    left = [h for h in ranked if h not in keep]
+    log.info("shortlist: %d of %d candidates by their study runs' validation kappa (--max-candidates %d, and the "
+             "hand-designed net); left out: %s", len(keep), len(cands), k, ", ".join(left))
+    return {h: cands[h] for h in sorted(keep)}
+
+
 def _val_at_kept_epoch(run: Path, best_epoch: int) -> dict:
     """The validation scores of the kept weights: history.csv's row of the kept epoch."""
     with open(run / "history.csv", newline="") as fh:
@@ -61,7 +84,8 @@ def _val_at_kept_epoch(run: Path, best_epoch: int) -> dict:
 
 
 def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, config: str | None,
-                overrides: list[str] | None, out: str, device: str = "auto") -> list[dict]:
+                overrides: list[str] | None, out: str, device: str = "auto",
+                max_candidates: int | None = None) -> list[dict]:
     """Train and score every candidate of the fold with n_seeds seeds; write scores.csv; return its rows."""
     import torch
 
@@ -73,9 +97,12 @@ def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, c
                           "fewer noisy scores is the luckiest architecture, not the best)")
     cfg = load_config(config, overrides)
     cands = fold_candidates(metrics_files, fold)
+    if max_candidates is not None and max_candidates < 1:
+        raise NeonasError(f"--max-candidates {max_candidates}: keep at least 1 candidate (or leave it out: all)")
     if not cands:
         raise NeonasError(f"no retrained architecture of fold {fold} among the {len(metrics_files)} metrics.json "
                           "files given (run the study's retrain jobs of this fold first)")
+    cands = shortlist(cands, max_candidates)
     out, dev, rows = Path(out), select_device(device), []
     for h in sorted(cands):
         c = cands[h]
@@ -121,6 +148,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "validation infants")
     p.add_argument("--seeds", type=int, default=MIN_SEEDS, help=f"selection seeds 0..N-1 (>= {MIN_SEEDS}; "
                    f"default {MIN_SEEDS})")
+    p.add_argument("--max-candidates", type=int, metavar="K", help="train only the K candidates whose study runs "
+                   "score best on the validation infants, plus the hand-designed net (default: every candidate)")
     p.add_argument("--config", metavar="RETRAIN.yaml", help="the study's retrain recipe, as for `neonas retrain`")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override one recipe key (repeatable)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default: auto)")
@@ -128,6 +157,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    select_fold(args.metrics, args.folds, args.fold, args.seeds, args.config, args.set, args.out, args.device)
+    select_fold(args.metrics, args.folds, args.fold, args.seeds, args.config, args.set, args.out, args.device,
+                args.max_candidates)
     return 0
 
