@@ -78,9 +78,13 @@ __all__ = ["NAMED_SPACES", "ChildNet", "ConvOp", "Decision", "Head", "PoolOp", "
 #: "pairs" is the study default (config/config.yaml): one time kernel and, per layer, a single channel, a pair of
 #: neighbours or a pair of electrodes 4 apart (homologous left/right in the neonatal order), no pools, no skips:
 #: the space where the fidelity check passed on the synthetic cohort (docs/search.md, "Fidelity of each space").
+#: "eeg" has every dimension the study reports (3 spans x 3 dilations x 2 time kernels, a pool, skips) in 3 layers:
+#: 15 ops per layer and 27,000 architectures, for searches that score children by stand-alone training.
 NAMED_SPACES: dict[str, dict] = {
     "thesis": {},
     "pairs": {"spans": [1, 2], "dilations": [1, 4], "time_kernels": [5], "pools": [], "skips": False},
+    "eeg": {"n_layers": 3, "spans": [1, 2, 3], "dilations": [1, 2, 4], "time_kernels": [3, 9], "pools": ["max"],
+            "skips": True},
 }
 
 
