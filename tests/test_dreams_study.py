@@ -29,6 +29,9 @@ TINY = {  # on top of config/dreams.yaml
                "controller": {"train_steps": 2}},
     "derive": {"samples": 2, "top_k": 1},
     "retrain": {"epochs": 2, "patience": 2},
+    # the fidelity job runs on real data, at a budget that only exercises it (dreams.yaml's would cost ~260
+    # child-epochs); its verdict at that budget is not what this test asks
+    "fidelity": {"panel_samples": 1, "standalone_seeds": 2, "standalone_epochs": 1},
 }
 
 
