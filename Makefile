@@ -4,6 +4,8 @@
 # Set PYTHON to pick the interpreter (default: python3, 3.10 or newer).
 
 PYTHON ?= python3
+# pytest-xdist workers of make test (TEST_WORKERS=1: the suite in one process)
+TEST_WORKERS ?= 2
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.neonas-installed
@@ -26,7 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@if [ "$$CI" = "true" ] || [ "$$NEONAS_LOCAL_SLURM" = "1" ]; then bash scripts/local-slurm.sh start; fi
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest --durations=15
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench studies scripts

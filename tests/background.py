@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,7 +47,10 @@ def start(name: str, root: Path) -> None:
 
 
 def wait(name: str, timeout: float) -> Path:
-    """The job's workflow directory once it has finished; AssertionError with its log if it failed."""
+    """The job's workflow directory once it has finished; AssertionError with its log if it failed. A job that
+    was not started when the session was collected (pytest-xdist workers) starts now."""
+    if name not in _RUNNING:
+        start(name, Path(tempfile.mkdtemp(prefix=f"neonas-{name}-")))
     proc, wd, log, started = _RUNNING[name]
     try:
         rc = proc.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))

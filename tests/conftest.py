@@ -53,17 +53,57 @@ def uninterrupted_search(tmp_path_factory) -> Path:
     return wd / RUN
 
 
+# ----------------------------------------------------------------------------- workers (make test: pytest-xdist)
+
+# Tests that must not overlap with each other on the 2-core machine: the single-node SLURM runs one study at a time
+# (test_slurm counts its running jobs), and the kill-and-resume tests compare with one uninterrupted search (a
+# session fixture, built once per worker). They run in one worker, in this order, starting first: they are the
+# longest chain of the suite. Every other module is a group of its own, so its module fixtures are built once.
+SERIAL_MODULES = ("test_slurm", "test_pack", "test_workflow_recovery")
+
+
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # two workers on two cores: one thread each, here and in subprocesses
+        os.environ["OMP_NUM_THREADS"] = "1"
+        os.environ["MKL_NUM_THREADS"] = "1"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Group by module for pytest-xdist (--dist loadgroup), the serial chain first; the tests that wait for a
+    background job last (tests/background.py), so that the job has the whole session to run beside the rest."""
+    for item in items:
+        module = item.module.__name__ if item.module else item.nodeid.split("::")[0]
+        group = "serial" if module in SERIAL_MODULES else module
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+    def order(item):
+        module = item.module.__name__ if item.module else ""
+        serial = SERIAL_MODULES.index(module) if module in SERIAL_MODULES else len(SERIAL_MODULES)
+        return (bool(item.get_closest_marker("background")), serial)
+
+    items.sort(key=order)  # stable: collection order within each key
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread_per_worker():
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+    yield
+
+
 # ----------------------------------------------------------------------------- background jobs (tests/background.py)
 
-def pytest_collection_modifyitems(config, items):
-    """The tests that wait for a background job run last: the job has the whole session to run beside the rest."""
-    waiting = [item for item in items if item.get_closest_marker("background")]
-    items[:] = [item for item in items if not item.get_closest_marker("background")] + waiting
-
-
 def pytest_collection_finish(session):
+    """Start the background jobs the selected tests need; with several workers each test starts its own job when
+    it runs (a job per worker would only compete for the cores)."""
     import background
 
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     names = sorted({m.args[0] for item in session.items for m in item.iter_markers("background")})
     if names and not session.config.option.collectonly:
         factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's tmp_path_factory

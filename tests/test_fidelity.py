@@ -201,10 +201,12 @@ def test_side_by_side_workers_give_the_same_result(cohort, tmp_path, one_torch_t
 
 
 @pytest.mark.slow
+@pytest.mark.calibration
 @pytest.mark.background("fidelity_calibration")
-def test_fidelity_passes_on_the_default_space_at_the_calibration_budget():
-    """The positive control: the study default space on the synthetic calibration cohort, run as the workflow runs
-    it at config/calibration.yaml's budget (tests/background.py starts it when the session is collected). The
+def test_fidelity_passes_on_the_pairs_space_at_the_calibration_budget():
+    """The supernet's positive control: the pairs space on the synthetic calibration cohort, run as the workflow
+    runs it at config/calibration.yaml's budget (tests/background.py starts it when the session is collected). About
+    15 CPU-minutes, so not in `make test`: `pytest -m calibration` runs it (docs/search.md). The
     answer is planted (homologous pairs 4 channels apart), so the reference must rank the pair nets first and the
     shared weights must rank the panel as the reference does: the check passes, every seed positive."""
     import background
