@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	@if [ "$$CI" = "true" ] || [ "$$NEONAS_LOCAL_SLURM" = "1" ]; then bash scripts/local-slurm.sh start; fi
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=15
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(TEST_WORKERS) --durations=15
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench studies scripts

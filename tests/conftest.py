@@ -58,7 +58,7 @@ def uninterrupted_search(tmp_path_factory) -> Path:
 # Tests that must not overlap with each other on the 2-core machine: the single-node SLURM runs one study at a time
 # (test_slurm counts its running jobs), and the kill-and-resume tests compare with one uninterrupted search (a
 # session fixture, built once per worker). They run in one worker, in this order, starting first: they are the
-# longest chain of the suite. Every other module is a group of its own, so its module fixtures are built once.
+# longest chain of the suite. Every other module is a unit of its own, so its module fixtures are built once.
 SERIAL_MODULES = ("test_slurm", "test_pack", "test_workflow_recovery")
 
 
@@ -68,18 +68,29 @@ def pytest_configure(config):
         os.environ["MKL_NUM_THREADS"] = "1"
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist: whole modules go to a worker, SERIAL_MODULES together as one unit. (Its --dist loadgroup would
+    do this with marks, but with pytest 9 it cannot rename the tests, and the groups are ignored.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "serial" if Path(path).stem in SERIAL_MODULES else path
+
+    return ModuleScheduling(config, log)
+
+
+def _module(item) -> str:
+    return item.module.__name__ if getattr(item, "module", None) else item.nodeid.split("::")[0]
+
+
 def pytest_collection_modifyitems(config, items):
-    """Group by module for pytest-xdist (--dist loadgroup), the serial chain first; the tests that wait for a
-    background job last (tests/background.py), so that the job has the whole session to run beside the rest."""
-    for item in items:
-        module = item.module.__name__ if item.module else item.nodeid.split("::")[0]
-        group = "serial" if module in SERIAL_MODULES else module
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(group))
+    """The serial chain first (the scheduler hands out modules in this order); the tests that wait for a background
+    job last (tests/background.py), so that the job has the whole session to run beside the rest."""
 
     def order(item):
-        module = item.module.__name__ if item.module else ""
+        module = _module(item)
         serial = SERIAL_MODULES.index(module) if module in SERIAL_MODULES else len(SERIAL_MODULES)
         return (bool(item.get_closest_marker("background")), serial)
 
