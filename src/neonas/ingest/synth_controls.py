@@ -2,8 +2,8 @@
 that says which architectures of a space can see the `lag` cue. docs/synthetic-cohort.md, "Control cohorts".
 
 - `pair` (default): the cohort as it always was (homologous electrodes burst together in QS).
-- `lag` (positive control): no zero-lag cue at all; instead a continuous 1-4 Hz component in QS and IS whose
-  right-hemisphere copy follows the left one LAG_STEPS stem steps later in QS (independent in IS). Per channel and
+- `lag` (positive control): no zero-lag cue at all; instead sharp transients on every electrode in QS and IS, which
+  the right-hemisphere electrode echoes from its left homologue LAG_STEPS stem steps later in QS (own ones in IS). Per channel and
   at every lag but LAG_STEPS, QS and IS are alike. A net sees it only where one nonlinear node's receptive field
   holds two rows 4 apart at a time distance of LAG_STEPS stem steps (`sees_lag`, receptive-field arithmetic).
 - `none` (negative control): the signal follows a second, independent hypnogram of the same infant; the labels
@@ -21,11 +21,8 @@ PLANTED = ("pair", "lag", "none")
 #: one stem step = stem_stride x stem_pool = 16 samples at 64 Hz = 0.25 s; 20 steps = 5 s
 LAG_STEPS = 20
 LAG_DISTANCE = 4  # rows apart in the neonas channel order (homologous left/right electrodes)
-LAG_UV = 20.0  # RMS of the lag component in QS and IS (µV at amplitude scale 1)
-LAG_RHO = 0.85  # share of the right copy's power that is the delayed left signal (QS)
-LAG_BAND = (1.0, 4.0)  # Hz: the component's band (its autocorrelation is ~0 beyond ~1 s, 4 stem steps)
-
-
+ECHO_PER_MIN = 8.0  # sharp transients per minute on every electrode, in QS and IS alike
+ECHO_UV = 150.0  # their peak (µV at amplitude scale 1): a 3 Hz wave under a 0.25 s Gaussian window
 def check(planted: str) -> str:
     from neonas.errors import NeonasError
 
@@ -34,23 +31,29 @@ def check(planted: str) -> str:
     return planted
 
 
-def lag_component(rng: np.random.Generator, f: np.ndarray, m: int, fs: float, w_qs: np.ndarray,
-                  w_is: np.ndarray, gain: float) -> np.ndarray:
-    """(9, m) µV: the lag cue. Every channel has its own unit-RMS 1-4 Hz source; in QS channel c+4 (c = 0..3) is
-    sqrt(rho) x channel c's source delayed by LAG_STEPS stem steps + sqrt(1-rho) x its own. The samples of the
-    stem step at BRAIN_HZ (64 Hz, the preprocessed rate) are 16, so the delay is exact in stem steps."""
-    from neonas.ingest import synth_signal as build
-
+def lag_component(rng: np.random.Generator, m: int, fs: float, w_qs: np.ndarray, w_is: np.ndarray,
+                  gain: float) -> np.ndarray:
+    """(9, m) µV: the lag cue, an echo. Every electrode shows sharp transients (ECHO_PER_MIN, Poisson) in QS and
+    IS alike. In QS the transients of channel c+4 (c = 0..3) are those of channel c, LAG_STEPS stem steps later;
+    in IS every electrode has its own. At BRAIN_HZ (64 Hz, the preprocessed rate) a stem step is 16 samples, so
+    the delay is exact in stem steps."""
     delay = int(round(LAG_STEPS * 16 * fs / 64.0))
-    src = build.noise(rng, 9, m, build.band(f, *LAG_BAND))
+    t = np.arange(-int(0.3 * fs), int(0.3 * fs) + 1) / fs
+    wave = (np.exp(-0.5 * (t / 0.06) ** 2) * np.cos(2 * np.pi * 3.0 * t)).astype(np.float32)  # ~0.25 s wide
+
+    def train() -> np.ndarray:
+        x = np.zeros(m, np.float32)
+        x[rng.random(m) < ECHO_PER_MIN / 60.0 / fs] = 1.0
+        return np.convolve(x * rng.choice([-1.0, 1.0], m).astype(np.float32), wave, mode="same")
+
+    own = [train() for _ in range(9)]
     out = np.empty((9, m), np.float32)
     for c in range(9):
         if 4 <= c < 8:
-            coupled = np.sqrt(LAG_RHO) * np.roll(src[c - 4], delay) + np.sqrt(1 - LAG_RHO) * src[c]
-            out[c] = w_qs * coupled + w_is * src[c]
+            out[c] = w_qs * np.roll(own[c - 4], delay) + w_is * own[c]
         else:
-            out[c] = (w_qs + w_is) * src[c]
-    return LAG_UV * gain * out
+            out[c] = (w_qs + w_is) * own[c]
+    return ECHO_UV * gain * out
 
 
 def description(planted: str) -> dict:
@@ -61,11 +64,12 @@ def description(planted: str) -> dict:
                         "the scored labels. The labels carry no information about the signal: every architecture "
                         "should score at chance (kappa ~ 0) on held-out infants. Nothing for a search to find.")}
     return {"planted": "lag", "stages": ["QS", "IS"], "lag_steps": LAG_STEPS, "lag_s": LAG_STEPS * 0.25,
-            "pair_offset": LAG_DISTANCE, "lag_rho": LAG_RHO, "lag_uv": LAG_UV, "lag_band_hz": list(LAG_BAND),
+            "pair_offset": LAG_DISTANCE, "echo_per_min": ECHO_PER_MIN, "echo_uv": ECHO_UV,
             "rule": rule_text(),
             "cue": ("Positive control: QS and IS show the same per-channel patterns (bursts of each electrode on its own "
-                    "train in both). A continuous 1-4 Hz component is present in both; in QS channel i+4 repeats channel "
-                    f"i's component {LAG_STEPS * 0.25:g} s ({LAG_STEPS} stem steps) later, in IS it is independent. No "
+                    "train in both). Every electrode shows sharp transients (3 Hz, ~0.25 s) at the same rate in both; in "
+                    f"QS channel i+4 echoes channel i's transients {LAG_STEPS * 0.25:g} s ({LAG_STEPS} stem steps) "
+                    "later, in IS its transients are its own. No "
                     "zero-lag relation separates the stages.")}
 
 
@@ -123,15 +127,17 @@ def _sees_cached(layers: tuple, distance: int, lag: int) -> bool:
     return False
 
 
-def enumerate_space(space) -> tuple[int, int]:
-    """(architectures that satisfy the rule, all architectures) of a SpaceConfig, on the 9-channel montage."""
-    from neonas.engine.space import decisions, decode
+def enumerate_space(space, distance: int = LAG_DISTANCE, lag: int = LAG_STEPS) -> tuple[int, int]:
+    """(architectures that satisfy the rule, all architectures) of a SpaceConfig on the 9-channel montage: every
+    op of every layer (op_choices, as the controller offers them) x every skip subset."""
+    from neonas.engine.space import op_choices
 
-    ds = decisions(space, 9)
-    per = [range(d.size) if d.kind == "choice" else list(itertools.product((0, 1), repeat=d.size)) for d in ds]
+    ops = [tuple(sorted(op.items())) for op in op_choices(space, 9)]
+    skip_sets = [[tuple(j for j in range(i) if mask >> j & 1) for mask in range(2 ** i)] if space.skips else [()]
+                 for i in range(space.n_layers)]
     hits = total = 0
-    for choice in itertools.product(*per):
-        arch = decode(space, [list(c) if isinstance(c, tuple) else c for c in choice], 9)
-        total += 1
-        hits += sees_lag(arch)
+    for layer_ops in itertools.product(ops, repeat=space.n_layers):
+        for skips in itertools.product(*skip_sets):
+            total += 1
+            hits += _sees_cached(tuple(zip(layer_ops, skips, strict=True)), distance, lag)
     return hits, total

@@ -305,7 +305,7 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
         burst_env[c] = np.where(sig == QS, env[(QS, c)], np.where(sig == IS, env[(IS, c)], 0))
 
     if planted == "lag":  # the positive control's cue, from its own stream
-        brain += controls.lag_component(_rng(seed, index, 4), f, m, fs, weight[QS], weight[IS], p.qs_gain)
+        brain += controls.lag_component(_rng(seed, index, 4), m, fs, weight[QS], weight[IS], p.qs_gain)
 
     # the infant's state drifts over minutes: all brain activity grows and shrinks a little
     drift = build.noise(rng, 1, m, ((f > 1 / 600) & (f < 1 / 60)).astype(np.float64))[0]
