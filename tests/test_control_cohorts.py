@@ -166,3 +166,15 @@ def test_a_reference_that_ranks_nothing_reads_as_nothing_to_find():
     mixed = {"n": 2, "passed": [], "unknown": [0], "failed": [1]}  # one fold that does not rank: not "nothing"
     assert "nothing to find" not in trust.fidelity_verdict(mixed)
     assert headline({}, None, mixed).startswith("No NAS conclusion")
+
+
+@pytest.mark.parametrize("planted", ["lag", "none"])
+def test_control_cohort_sheets_are_what_synth_writes(planted, tmp_path):
+    """config/cohort-<planted>.tsv (the control studies' sheets) lists what `neonas synth --planted` writes."""
+    from pathlib import Path
+
+    from neonas.ingest.cohort import write_cohort
+
+    write_cohort(tmp_path / "sheet.tsv", synth.cohort_rows(f"data/synthetic-{planted}", 6, 0))
+    repo = Path(__file__).resolve().parents[1]
+    assert (tmp_path / "sheet.tsv").read_text() == (repo / f"config/cohort-{planted}.tsv").read_text()
