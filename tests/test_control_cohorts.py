@@ -136,21 +136,50 @@ def test_lag_cue_lives_only_in_the_lagged_homologous_relation():
     assert acc["the lag"] >= 0.8, acc
 
 
+def _balanced(pred, y) -> float:
+    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
+
+
+def _observed_and_shifted(data, fn, shifts: int = 40) -> tuple[float, np.ndarray]:
+    """Held-out balanced accuracy (mean over the infants left out) and its null: the same predictions scored against
+    the held-out labels rotated by 1/shifts .. (shifts-1)/shifts of the recording, which keeps their block structure
+    (sleep comes in long stages, so a chance score varies far more than independent epochs would)."""
+    observed, null = [], []
+    for test in range(len(data)):
+        train = [d for i, d in enumerate(data) if i != test]
+        f_tr, y_tr = np.vstack([fn(x) for x, _ in train]), np.concatenate([y for _, y in train])
+        mu, sd = f_tr.mean(0), f_tr.std(0) + 1e-9
+        f_tr, f_te = (f_tr - mu) / sd, (fn(data[test][0]) - mu) / sd
+        classes = np.unique(y_tr)
+        means = np.stack([f_tr[y_tr == c].mean(0) for c in classes])
+        cov = sum(np.atleast_2d(np.cov(f_tr[y_tr == c].T)) for c in classes) / len(classes)
+        prec = np.linalg.inv(cov + 0.1 * np.eye(f_tr.shape[1]))
+        pred = classes[(f_te @ prec @ means.T - 0.5 * np.einsum("ij,jk,ik->i", means, prec, means)).argmax(1)]
+        y = data[test][1]
+        observed.append(_balanced(pred, y))
+        null.append([_balanced(pred, np.roll(y, k * len(y) // shifts)) for k in range(1, shifts)])
+    return float(np.mean(observed)), np.mean(null, axis=0)
+
+
 def test_none_labels_carry_no_information_on_held_out_infants():
-    """The same features and classifier that stage the `pair` cohort well score chance on `none` (a test that can
-    fail: it fails if the signal follows the labels)."""
-    acc = {}
+    """The same features and classifier that stage the `pair` cohort far above its label-rotation null score within
+    that null on `none` (a test that can fail: a signal that follows the labels scores like `pair`)."""
+    result = {}
     for planted in ("pair", "none"):
         data = [_epochs(simulate_infant(draw_infant(0, i), 240, 128.0, 0, i, planted=planted)) for i in range(3)]
-        acc[planted] = _held_out(data, _band_power)
-    assert acc["pair"] >= 0.5, acc
-    assert acc["none"] <= 0.35, acc  # chance: 0.25 over the 4 stages
+        result[planted] = _observed_and_shifted(data, _band_power)
+    pair, pair_null = result["pair"]
+    none, none_null = result["none"]
+    assert pair > pair_null.max() + 0.1, result
+    # measured: none 0.395, its null 0.13-0.46 (95th percentile 0.385; 3 infants x 2 h, lumpy by design), pair
+    # 0.708 against a null of 0.20-0.45: within the null's range, as a score with no information must be
+    assert none <= none_null.max(), result
 
 
 def test_none_signal_follows_its_own_hypnogram():
     syn = simulate_infant(draw_infant(0, 0), 240, 128.0, 0, 0, planted="none")
     assert set(np.unique(syn.stages)) == set(np.unique(syn.true_stages)) == {AS, QS, W, IS}
-    assert np.mean(syn.stages != syn.true_stages) > 0.4  # two independent ultradian hypnograms
+    assert np.mean(syn.stages != syn.true_stages) > 0.2  # two independent hypnograms (measured 0.34; a scorer: ~0.04)
 
 
 def test_a_reference_that_ranks_nothing_reads_as_nothing_to_find():
