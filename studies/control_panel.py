@@ -2,7 +2,7 @@
 
 Each net of the panel (the eeg space's ops) is trained ALONE with retrain's loop and recipe on a fold's training
 infants of a control cohort, early-stopped on its validation infant, and scored on its held-out test infant
-(kappa, balanced accuracy, QS/IS recall), over several seeds. The rule (neonas.ingest.synth_controls.sees_lag)
+(kappa, balanced accuracy, QS/IS recall), over several seeds. The rule (neonas.study.planted_rule.sees_lag)
 says which nets can see the cue; the panel shows whether they are the best (docs/synthetic-cohort.md).
 
     PYTHONPATH=src python studies/control_panel.py --folds results/control-positive/folds.json --fold 0 \
@@ -23,9 +23,10 @@ import torch
 
 from neonas.config import from_dict
 from neonas.engine.space import SpaceConfig, named_space
-from neonas.ingest.synth_controls import LAG_STEPS, sees_lag
+from neonas.ingest.synth_controls import LAG_STEPS
 from neonas.metrics import METRICS, confusion_matrix
 from neonas.store.splits import load_fold
+from neonas.study.planted_rule import sees_lag
 from neonas.torchutil import seed_everything
 from neonas.training.evaluate import load_split, make_model, predict
 from neonas.training.recipe import RetrainConfig

@@ -6,7 +6,7 @@ random search, regularised evolution; every child trained alone, estimator stand
 retraining of each search's rank 0 on the test infant. Then, per arm, over seeds:
 
   1. how often the planted combination is found: the search proposed an architecture that satisfies the rule
-     (neonas.ingest.synth_controls.sees_lag), and its derived rank 0 satisfies it, against random search's stated
+     (neonas.study.planted_rule.sees_lag), and its derived rank 0 satisfies it, against random search's stated
      rate 1 - (1 - p)^N (p: the rule's share of the space by enumeration, N: the random arm's distinct children);
   2. child-epochs to the first rule-satisfying child (a miss counts as the whole budget + 1, as studies/samplers.py);
   3. the retrained rank-0 net's held-out kappa, paired against random search (seed x fold cells; neonas.study.stats
@@ -37,7 +37,7 @@ import yaml
 
 from neonas.config import from_dict
 from neonas.engine.space import SpaceConfig, named_space
-from neonas.ingest.synth_controls import enumerate_space, sees_lag
+from neonas.study.planted_rule import enumerate_space, sees_lag
 from neonas.study.stats import paired_test
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,8 +15,9 @@ from neonas.config import from_dict
 from neonas.engine.space import SpaceConfig, named_space
 from neonas.errors import NeonasError
 from neonas.ingest import synth
-from neonas.ingest.synth_controls import LAG_STEPS, enumerate_space, sees_lag
+from neonas.ingest.synth_controls import LAG_STEPS
 from neonas.ingest.synth_model import AS, IS, QS, W, draw_infant, simulate_infant
+from neonas.study.planted_rule import enumerate_space, sees_lag
 
 #: sha256 of simulate_infant(draw_infant(3, 1), 20, 128.0, 3, 1) (eeg, labels, true stages), computed with the code
 #: before --planted existed (main at 0e7b3f7): `pair` must stay byte-identical
