@@ -15,6 +15,7 @@ if config["synthetic"]["enabled"]:
             n=config["synthetic"]["n_infants"],
             hours=config["synthetic"]["hours"],
             seed=config["synthetic"]["seed"],
+            planted=config["synthetic"]["planted"],
         log:
             study("logs/synth.log"),
         benchmark:
@@ -23,4 +24,4 @@ if config["synthetic"]["enabled"]:
             ENV
         shell:
             "neonas synth --out {params.out} --n-infants {params.n} --hours {params.hours} --seed {params.seed}"
-            " > {log} 2>&1"
+            " --planted {params.planted} > {log} 2>&1"

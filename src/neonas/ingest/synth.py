@@ -24,6 +24,7 @@ import numpy as np
 
 from neonas import NEONATAL_STAGES, __version__
 from neonas.errors import NeonasError
+from neonas.ingest import synth_controls as controls
 from neonas.ingest.readers import SYNTHETIC_EQUIPMENT
 from neonas.ingest.synth_model import (
     CHANNEL_ORDER,
@@ -100,8 +101,9 @@ def cohort_rows(out: str | os.PathLike, n_infants: int, seed: int) -> list:
 
 
 def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, seed: int = 0,
-             sfreq: int = 256, progress: bool = True) -> list[Path]:
-    """Write the cohort into `out`; returns the EDF paths. cohort.tsv and planted.json are written last."""
+             sfreq: int = 256, progress: bool = True, planted: str = "pair") -> list[Path]:
+    """Write the cohort into `out`; returns the EDF paths. cohort.tsv and planted.json are written last.
+    `planted`: pair (the default cue), lag (positive control) or none (negative control; synth_controls.py)."""
     from tqdm import tqdm
 
     from neonas.ingest.cohort import write_cohort
@@ -114,13 +116,14 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
         raise NeonasError(f"--seed must be 0 or positive, got {seed}")
     if not 128 <= sfreq <= 2048:
         raise NeonasError(f"--sfreq must be an integer rate in Hz between 128 and 2048, got {sfreq}")
+    controls.check(planted)
     out = Path(out)
     n_epochs = int(round(hours * 3600 / EPOCH_S))
     infants, edfs = {}, []
     # the bar only on a terminal (disable=None); Snakemake logs get the one INFO line per infant
     for index in tqdm(range(n_infants), desc="synth infants", unit="infant", disable=None if progress else True):
         p = draw_infant(seed, index)
-        syn = simulate_infant(p, n_epochs, float(sfreq), seed, index)
+        syn = simulate_infant(p, n_epochs, float(sfreq), seed, index, planted=planted)
         edf = out / f"{p.infant_id}.edf"
         write_edf(edf, syn)
         write_text_atomic(out / f"{p.infant_id}_labels.tsv", labels_tsv(syn.stages))
@@ -135,7 +138,8 @@ def generate(out: str | os.PathLike, n_infants: int = 6, hours: float = 3.0, see
             "scorer_disagreement": round(float(np.mean(syn.stages != syn.true_stages)), 4),
         }
         edfs.append(edf)
-    planted = {**planted_description(), "seed": seed, "sfreq": sfreq, "hours": n_epochs * EPOCH_S / 3600,
+    described = planted_description() if planted == "pair" else controls.description(planted)
+    planted = {**described, "seed": seed, "sfreq": sfreq, "hours": n_epochs * EPOCH_S / 3600,
                "epoch_s": EPOCH_S, "neonas_version": __version__, "infants": infants}
     write_text_atomic(out / "planted.json", json.dumps(planted, indent=2) + "\n")
     write_cohort(out / "cohort.tsv", cohort_rows(out, n_infants, seed))
@@ -153,9 +157,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="random seed; the same seed gives byte-identical files (default 0)")
     parser.add_argument("--sfreq", type=int, default=256, metavar="HZ", help="sampling rate in Hz (default 256)")
+    parser.add_argument("--planted", choices=controls.PLANTED, default="pair",
+                        help="the planted cue: pair (default: homologous electrodes burst together in QS), lag "
+                             "(positive control: homologous activity 5 s apart in QS) or none (negative control: "
+                             "labels independent of the signal); docs/synthetic-cohort.md")
 
 
 def run(args: argparse.Namespace) -> int:
-    edfs = generate(args.out, n_infants=args.n_infants, hours=args.hours, seed=args.seed, sfreq=args.sfreq)
+    edfs = generate(args.out, n_infants=args.n_infants, hours=args.hours, seed=args.seed, sfreq=args.sfreq,
+                    planted=args.planted)
     log.info("wrote %d recordings, cohort.tsv and planted.json to %s", len(edfs), args.out)
     return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neonas import NEONATAL_STAGES
+from neonas.ingest import synth_controls as controls
 from neonas.ingest import synth_signal as build
 
 log = logging.getLogger(__name__)
@@ -222,9 +223,10 @@ class Synthetic:
 
 
 def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, index: int,
-                    true_stages: np.ndarray | None = None) -> Synthetic:
+                    true_stages: np.ndarray | None = None, planted: str = "pair") -> Synthetic:
     """Simulate one infant. `true_stages` (per epoch) overrides the drawn hypnogram and is then also
-    used as the labels (tests use fixed blocks).
+    used as the labels (tests use fixed blocks). `planted`: the cue (neonas.ingest.synth_controls; "pair"
+    is the cohort as it always was, byte for byte).
 
     Brain activity (< 30 Hz) is built at BRAIN_HZ and upsampled once in the frequency domain; only
     muscle, line noise and electrode pops are made at the full rate. That keeps 3 h at 256 Hz fast.
@@ -233,6 +235,8 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
         true_stages, stages = hypnogram(p, n_epochs, _rng(seed, index, 1))
     else:
         stages = true_stages = np.asarray(true_stages, np.int8)
+    if planted == "none":  # the negative control: the signal follows a second, independent hypnogram
+        true_stages = hypnogram(p, len(stages), _rng(seed, index, 3))[0]
     rng = _rng(seed, index, 2)
     fs = BRAIN_HZ
     ep = int(round(EPOCH_S * fs))
@@ -275,7 +279,8 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
     trains = {}
     for c in range(9):
         partner = c - PAIR_OFFSET if 4 <= c < 8 else None
-        trains[(QS, c)] = trains[(QS, partner)] if partner is not None else build.burst_train(rng, dur, p.burst_s, p.ibi_s)
+        shared = partner is not None and planted != "lag"  # lag: every electrode bursts on its own in QS too
+        trains[(QS, c)] = trains[(QS, partner)] if shared else build.burst_train(rng, dur, p.burst_s, p.ibi_s)
         trains[(IS, c)] = build.burst_train(rng, dur, p.burst_s, p.ibi_s)
     env = {}
     for key, train in trains.items():
@@ -295,9 +300,12 @@ def simulate_infant(p: InfantParams, n_epochs: int, sfreq: float, seed: int, ind
         a_qs = weight[QS] * ((1 - hvs_w) * burst_uv * env[(QS, c)] + hvs_w * hvs_uv)
         a_is = weight[IS] * ((1 - hvs_w) * burst_uv * env[(IS, c)] + hvs_w * hvs_uv)
         own = src[4 + c]
-        qs_wave = own if pair is None else np.sqrt(rho) * src[pair] + np.sqrt(1 - rho) * own
+        qs_wave = own if pair is None or planted == "lag" else np.sqrt(rho) * src[pair] + np.sqrt(1 - rho) * own
         brain[c] += p.channel_gain[c] * (a_qs * qs_wave + (a_is + a_as) * own)
         burst_env[c] = np.where(sig == QS, env[(QS, c)], np.where(sig == IS, env[(IS, c)], 0))
+
+    if planted == "lag":  # the positive control's cue, from its own stream
+        brain += controls.lag_component(_rng(seed, index, 4), m, fs, weight[QS], weight[IS], p.qs_gain)
 
     # the infant's state drifts over minutes: all brain activity grows and shrinks a little
     drift = build.noise(rng, 1, m, ((f > 1 / 600) & (f < 1 / 60)).astype(np.float64))[0]

@@ -216,7 +216,10 @@ def headline(verdicts: dict, checks: pd.DataFrame | None, fidelity: dict | None 
     stop = partial = ""
     if fidelity and fidelity.get("n"):
         k, n = len(fidelity["passed"]), fidelity["n"]
-        if k == 0:
+        if k == 0 and len(fidelity.get("unknown", [])) == n:  # measured: the reference's split-half tau, not planted.json
+            stop = (f"Nothing for a search to find: trained alone, the architectures tested did not differ (the fidelity "
+                    f"check's reference did not rank its own panel in any of {n} folds)")
+        elif k == 0:
             stop = f"No NAS conclusion: the estimator (the shared weights) was not shown to rank ({k} of {n} folds)"
         elif k < n:
             partial = f"NAS conclusions hold for {k} of {n} folds only (where the estimator ranks)"

@@ -160,6 +160,10 @@ def fidelity_verdict(f: dict) -> str:
             "as stand-alone training does", "as the full stand-alone reference does")
     if n == 0:
         return "not checked (no fidelity check in this study)"
+    if n and len(f["unknown"]) == n:  # measured by the check itself: its stand-alone reference, never planted.json
+        return (f"Cannot tell, and nothing to find: trained alone, the architectures of the check's panel did not "
+                f"differ (the stand-alone reference does not rank its own panel in any of {n} fold(s)); no search arm "
+                "can beat another where the architectures do not matter.")
     if k == n:
         return f"Yes: the shared weights rank architectures as stand-alone training does in {k} of {n} fold(s)."
     if k == 0:
