@@ -159,8 +159,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sfreq", type=int, default=256, metavar="HZ", help="sampling rate in Hz (default 256)")
     parser.add_argument("--planted", choices=controls.PLANTED, default="pair",
                         help="the planted cue: pair (default: homologous electrodes burst together in QS), lag "
-                             "(positive control: homologous activity 5 s apart in QS) or none (negative control: "
-                             "labels independent of the signal); docs/synthetic-cohort.md")
+                             "(a positive control in the making: homologous activity 5 s apart in QS; no net has "
+                             "yet learned it in 12 epochs) or none (negative control: labels independent of the "
+                             "signal); docs/synthetic-cohort.md")
 
 
 def run(args: argparse.Namespace) -> int:
