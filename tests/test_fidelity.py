@@ -336,3 +336,8 @@ def test_the_summary_says_which_estimator_ran_and_whether_it_ranks():
         "fidelity check)."
     old = {"checked_for": "standalone", "passed": True, "fold": 0}  # the shared weights passed; it was not checked
     assert "not checked on 1" in estimator_line([old]) and fidelity_summary([old])["passed"] == []
+    from neonas.study.display import headline
+
+    alone = {"checked_for": "standalone", "passed": True, "fold": 0, "estimators": {"standalone": {"passed": False}}}
+    assert headline({}, None, fidelity_summary([alone])).startswith(  # names the estimator that ran, not a supernet
+        "No NAS conclusion: the estimator (short stand-alone training) was not shown to rank (0 of 1 folds)")
