@@ -338,3 +338,23 @@ def test_the_summary_says_which_estimator_ran_and_whether_it_ranks():
         "fidelity check)."
     old = {"checked_for": "standalone", "passed": True, "fold": 0}  # the shared weights passed; it was not checked
     assert "not checked on 1" in estimator_line([old]) and fidelity_summary([old])["passed"] == []
+    from neonas.study.display import headline
+
+    alone = {"checked_for": "standalone", "passed": True, "fold": 0, "estimators": {"standalone": {"passed": False}}}
+    assert headline({}, None, fidelity_summary([alone])).startswith(  # names the estimator that ran, not a supernet
+        "No NAS conclusion: the estimator (short stand-alone training) was not shown to rank (0 of 1 folds)")
+    assert fidelity_verdict(fidelity_summary([alone])).startswith(
+        "No: the stand-alone estimator was not shown to rank architectures in any fold")
+
+
+def test_a_standalone_study_reads_its_estimators_verdict_first(tmp_path):
+    """summary.html's fold list leads with the verdict of the estimator the searches ran, the supernet's after it."""
+    from neonas.study.summary import fidelity_html
+
+    (tmp_path / "fold0").mkdir()
+    (tmp_path / "fold0" / "fidelity.json").write_text(json.dumps(
+        {"fold": 0, "checked_for": "standalone", "passed": False, "verdict": "supernet says no",
+         "standalone_estimator": {"verdict": "alone says yes"}, "estimators": {"standalone": {"passed": True}}}))
+    page = fidelity_html([tmp_path / "fold0"])
+    assert "Does the stand-alone estimator rank architectures?" in page and "<b>1 of 1 fold(s) rank.</b>" in page
+    assert "alone says yes Shared weights (not used by these searches): supernet says no" in page

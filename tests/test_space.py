@@ -227,3 +227,38 @@ def test_named_spaces_in_a_search_config(tmp_path):
     cfg.write_text("space: thesys\n")
     with pytest.raises(NeonasError, match="search.yaml: space: unknown named space 'thesys'; named spaces are"):
         load_config(cfg)
+
+
+def _study_search(name: str) -> dict:
+    """The `search:` of config/<name>.yaml merged over config/config.yaml, key by key as snakemake merges them."""
+    from pathlib import Path
+
+    from neonas.config import load_yaml
+    from neonas.study.plan import merge
+
+    root = Path(__file__).parents[1] / "config"
+    base = load_yaml(root / "config.yaml")
+    return (merge(base, load_yaml(root / f"{name}.yaml")) if name != "config" else base)["search"]
+
+
+def test_the_study_default_space_has_every_dimension_the_report_compares():
+    """config/config.yaml searches the named space "eeg" (issue 22): 27,000 architectures on the neonatal montage,
+    no statistic of tab_archstats fixed by construction, children scored by stand-alone training."""
+    from neonas.engine.searcher import search_config
+    from neonas.engine.space import NAMED_SPACES
+    from neonas.study import spaceinfo
+
+    cfg = search_config(_study_search("config"))
+    space, n_ops = cfg.space, len(op_choices(cfg.space, 9))
+    assert space == SpaceConfig(**NAMED_SPACES["eeg"]) and spaceinfo.space_name(space) == "eeg"
+    assert n_ops == 15 and spaceinfo.n_architectures(space, n_ops) == 27_000
+    assert spaceinfo.fixed(space, n_ops) == {}
+    assert cfg.estimator == "standalone"
+    # the studies that merge over it keep what they say they measure
+    calibration = search_config(_study_search("calibration"))
+    assert spaceinfo.space_name(calibration.space) == "pairs" and calibration.space.n_layers == 3
+    assert calibration.estimator == "supernet"
+    for name in ("thesis", "dreams"):
+        assert search_config(_study_search(name)).estimator == "supernet", name
+    alone = search_config(_study_search("fidelity-eeg"))
+    assert alone.space == space and alone.estimator == "standalone" and alone.standalone == cfg.standalone

@@ -75,11 +75,13 @@ __all__ = ["NAMED_SPACES", "ChildNet", "ConvOp", "Decision", "Head", "PoolOp", "
 
 #: named search spaces (`space: NAME` in a search config): SpaceConfig overrides. "thesis" is the thesis's space
 #: (the dataclass defaults: spans 1-3 x dilations 1, 2, 4 x time kernels 3, 5, 7, two pools, skips; 23 ops).
-#: "pairs" is the study default (config/config.yaml): one time kernel and, per layer, a single channel, a pair of
-#: neighbours or a pair of electrodes 4 apart (homologous left/right in the neonatal order), no pools, no skips:
-#: the space where the fidelity check passed on the synthetic cohort (docs/search.md, "Fidelity of each space").
+#: "pairs" (config/calibration.yaml; the study default before issue 22): one time kernel and, per layer, a single
+#: channel, a pair of neighbours or a pair of electrodes 4 apart (homologous left/right in the neonatal order), no
+#: pools, no skips: the space where the shared weights ranked on the synthetic cohort (docs/search.md, "Fidelity of
+#: each named space").
 #: "eeg" has every dimension the study reports (3 spans x 3 dilations x 2 time kernels, a pool, skips) in 3 layers:
-#: 15 ops per layer and 27,000 architectures, for searches that score children by stand-alone training.
+#: 15 ops per layer and 27,000 architectures, for searches that score children by stand-alone training: the study
+#: default (config/config.yaml, with `estimator: standalone`).
 NAMED_SPACES: dict[str, dict] = {
     "thesis": {},
     "pairs": {"spans": [1, 2], "dilations": [1, 4], "time_kernels": [5], "pools": [], "skips": False},

@@ -220,7 +220,9 @@ def headline(verdicts: dict, checks: pd.DataFrame | None, fidelity: dict | None 
             stop = (f"Nothing for a search to find: trained alone, the architectures tested did not differ (the fidelity "
                     f"check's reference did not rank its own panel in any of {n} folds)")
         elif k == 0:
-            stop = f"No NAS conclusion: the estimator (the shared weights) was not shown to rank ({k} of {n} folds)"
+            names = {"supernet": "the shared weights", "standalone": "short stand-alone training"}
+            what = " or ".join(names.get(e, e) for e in fidelity.get("estimators") or ["supernet"])
+            stop = f"No NAS conclusion: the estimator ({what}) was not shown to rank ({k} of {n} folds)"
         elif k < n:
             partial = f"NAS conclusions hold for {k} of {n} folds only (where the estimator ranks)"
     if not stop and _lead(verdicts.get("learning", "")) == "no":

@@ -243,10 +243,12 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
         random_search = merge(cfg["search"], {"sampler": "random"})
         for n in size:
             add("fidelity", fidelity_work(fid, random_search, n["train"], n["val"]))
+    # as workflow/rules/common.smk's yardstick_files: a stand-alone search has no supernet to score policies on
+    yardstick = bool(cfg["arms"].get("random")) and cfg["search"].get("estimator", "supernet") == "supernet"
     for n in size:
         if cfg["arms"].get("handcrafted"):
             add("retrain_baseline", retrain_work(cfg["retrain"], n["train"], n["val"], n["test"]), seeds)
-        if cfg["arms"].get("random"):  # every arm's policy and top-k on the random arm's supernet
+        if yardstick:  # every arm's policy and top-k on the random arm's supernet
             children = sum(cfg["derive"]["samples"] + top_k for arm, _ in arms if arm == "nas")
             add("yardstick", FORWARD_SHARE * children * n["val"], seeds)
     select = (cfg.get("final") or {}).get("choose", "validation") == "validation"
@@ -266,7 +268,7 @@ def plan_study(cfg: dict, plan: PlanConfig, infants: int | None = None) -> dict:
             "search_config": len(arms), "search": len(arms) * -(-n_grid // pack["search"]),
             "retrain": len(arms) * -(-n_grid // pack["retrain"]),
             "retrain_baseline": n_grid if cfg["arms"].get("handcrafted") else 0,
-            "yardstick": n_grid if cfg["arms"].get("random") else 0,
+            "yardstick": n_grid if yardstick else 0,
             "fidelity": len(folds) if fid.get("enabled", True) else 0, "select": len(folds) if select else 0,
             "final": 1, "aggregate": 1, "report": 1,
             "summary": 1}

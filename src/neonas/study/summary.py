@@ -207,7 +207,7 @@ def fidelity_html(dirs: list[Path]) -> str:
     and the figure folded behind it. It comes first: where the shared weights do not rank, no reward can teach
     the controller anything."""
     from neonas.io import read_json
-    from neonas.study.trust import fidelity_summary, fidelity_verdict
+    from neonas.study.trust import fidelity_summary, fidelity_verdict, ran_estimator
 
     items, figure, docs = [], "", []
     for d in dirs:
@@ -219,8 +219,10 @@ def fidelity_html(dirs: list[Path]) -> str:
                 " This fold's searches keep their configured warm-up: the check found none after which the shared "
                 "weights rank.")
         alone = doc.get("standalone_estimator")  # the stand-alone estimator's own check, where it was run
-        warm += f" Stand-alone estimator: {alone['verdict']}" if alone else ""
-        items.append(f"<li>Fold {esc(doc.get('fold'))}: {esc(doc.get('verdict', '') + warm)}"
+        text = doc.get("verdict", "") + warm + (f" Stand-alone estimator: {alone['verdict']}" if alone else "")
+        if alone and ran_estimator(doc)[0] == "standalone":  # its verdict first; the shared weights were not used
+            text = f"{alone['verdict']} Shared weights (not used by these searches): {doc.get('verdict', '')}"
+        items.append(f"<li>Fold {esc(doc.get('fold'))}: {esc(text)}"
                      + (f" <span class='files'>({cost:.0f} s)</span>" if cost is not None else "") + "</li>")
         if not figure and (Path(d) / "fidelity.png").exists():
             figure = (f"<figure id='fidelity'><img src='{png_uri(Path(d) / 'fidelity.png')}' alt='fidelity'>"

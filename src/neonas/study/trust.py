@@ -156,8 +156,10 @@ def fidelity_verdict(f: dict) -> str:
     detail = "".join(f"; {w}" for w in why)
     if f.get("estimators") == ["standalone"]:  # the same verdicts, of the estimator the searches ran
         text = fidelity_verdict({**f, "estimators": []}).replace("the shared weights rank", "the stand-alone estimator ranks")
-        return text.replace("the shared weights", "the stand-alone estimator").replace(
-            "as stand-alone training does", "as the full stand-alone reference does")
+        return text.replace("the shared weights were", "the stand-alone estimator was").replace(
+            "the shared weights", "the stand-alone estimator").replace(
+            "as stand-alone training does", "as the full stand-alone reference does").replace(
+            "learned from them", "learned from its scores")
     if n == 0:
         return "not checked (no fidelity check in this study)"
     if n and len(f["unknown"]) == n:  # measured by the check itself: its stand-alone reference, never planted.json
