@@ -18,6 +18,7 @@ from neonas.ingest import synth
 from neonas.ingest.synth_controls import LAG_STEPS
 from neonas.ingest.synth_model import AS, IS, QS, W, draw_infant, simulate_infant
 from neonas.study.planted_rule import enumerate_space, sees_lag
+from synthepochs import pure_epochs
 
 #: sha256 of simulate_infant(draw_infant(3, 1), 20, 128.0, 3, 1) (eeg, labels, true stages), computed with the code
 #: before --planted existed (main at 0e7b3f7): `pair` must stay byte-identical
@@ -71,17 +72,6 @@ def test_rule_on_single_architectures():
     assert not sees_lag({"layers": [conv(2, 4, 9), conv(1, 1, 9), conv(1, 1, 3, skips=[0])]})
 
 
-def _epochs(syn) -> tuple[np.ndarray, np.ndarray]:
-    """Band-pass 0.5-30 Hz at 64 Hz (as preprocess), 30 s epochs whose signal is one stage throughout."""
-    x = mne.filter.filter_data(syn.eeg.astype(np.float64), syn.sfreq, 0.5, 30.0, verbose="error")
-    x = mne.filter.resample(x, down=syn.sfreq / 64, verbose="error")
-    n = len(syn.stages)
-    x = x[:, : n * 1920].reshape(9, n, 1920).transpose(1, 0, 2)
-    sig = syn.signal_stage.reshape(n, -1)
-    pure = (sig == sig[:, :1]).all(axis=1)
-    return x[pure], syn.stages[pure]
-
-
 def _envelope(x: np.ndarray) -> np.ndarray:
     """Power of the transients' band (2-4.5 Hz), smoothed over one stem step (16 samples at 64 Hz)."""
     y = mne.filter.filter_data(x.astype(np.float64), 64, 2.0, 4.5, verbose="error") ** 2
@@ -125,7 +115,7 @@ def _held_out(data, fn) -> float:
 
 def test_lag_cue_lives_only_in_the_lagged_homologous_relation():
     blocks = np.repeat(np.array([QS, IS, QS, IS], np.int8), 10)
-    data = [_epochs(simulate_infant(draw_infant(0, i), 0, 128.0, 0, i, true_stages=blocks, planted="lag"))
+    data = [pure_epochs(simulate_infant(draw_infant(0, i), 0, 128.0, 0, i, true_stages=blocks, planted="lag"))
             for i in range(3)]
     acc = {"band power": _held_out(data, _band_power),
            "zero lag": _held_out(data, lambda x: _lagged(x, 0)),
@@ -167,7 +157,7 @@ def test_none_labels_carry_no_information_on_held_out_infants():
     that null on `none` (a test that can fail: a signal that follows the labels scores like `pair`)."""
     result = {}
     for planted in ("pair", "none"):
-        data = [_epochs(simulate_infant(draw_infant(0, i), 240, 128.0, 0, i, planted=planted)) for i in range(3)]
+        data = [pure_epochs(simulate_infant(draw_infant(0, i), 240, 128.0, 0, i, planted=planted)) for i in range(3)]
         result[planted] = _observed_and_shifted(data, _band_power)
     pair, pair_null = result["pair"]
     none, none_null = result["none"]

@@ -33,6 +33,7 @@ from neonas.ingest.synth_model import (
     simulate_infant,
     stage_shares,
 )
+from synthepochs import pure_epochs
 
 SEED = 3
 
@@ -180,17 +181,6 @@ def test_amplitudes_per_stage():
 # --- the planted structure ---------------------------------------------------------------------
 
 
-def _epochs(syn) -> tuple[np.ndarray, np.ndarray]:
-    """Band-pass 0.5-30 Hz, 64 Hz, 30 s epochs whose signal is one stage throughout (as preprocess does)."""
-    x = mne.filter.filter_data(syn.eeg.astype(np.float64), syn.sfreq, 0.5, 30.0, verbose="error")
-    x = mne.filter.resample(x, down=syn.sfreq / 64, verbose="error")
-    n = len(syn.stages)
-    x = x[:, : n * 1920].reshape(9, n, 1920).transpose(1, 0, 2)
-    sig = syn.signal_stage.reshape(n, -1)
-    pure = (sig == sig[:, :1]).all(axis=1)
-    return x[pure], syn.stages[pure]
-
-
 def _band_power(x: np.ndarray) -> np.ndarray:
     f, pxx = welch(x, fs=64, nperseg=256, axis=-1)
     bands = [(0.5, 2), (2, 4), (4, 8), (8, 13), (13, 30)]
@@ -220,7 +210,7 @@ def test_planted_pairs_alone_separate_qs_from_is():
     data = []
     for index in range(3):
         syn = simulate_infant(draw_infant(SEED, index), 0, 256.0, SEED, index, true_stages=_blocks(QS, IS, each=20))
-        data.append(_epochs(syn))
+        data.append(pure_epochs(syn))
     features = {
         "per-channel band power": lambda x: _band_power(x),
         "other pairs (offsets 1-3, 5-8)": lambda x: np.hstack([_corr(x, k) for k in (1, 2, 3, 5, 6, 7, 8)]),
