@@ -9,7 +9,6 @@ import hashlib
 import mne
 import numpy as np
 import pytest
-from scipy.signal import welch
 
 from neonas.config import from_dict
 from neonas.engine.space import SpaceConfig, named_space
@@ -18,7 +17,7 @@ from neonas.ingest import synth
 from neonas.ingest.synth_controls import LAG_STEPS
 from neonas.ingest.synth_model import AS, IS, QS, W, draw_infant, simulate_infant
 from neonas.study.planted_rule import enumerate_space, sees_lag
-from synthepochs import pure_epochs
+from synthepochs import band_power, lda_balanced_accuracy, pure_epochs
 
 #: sha256 of simulate_infant(draw_infant(3, 1), 20, 128.0, 3, 1) (eeg, labels, true stages), computed with the code
 #: before --planted existed (main at 0e7b3f7): `pair` must stay byte-identical
@@ -86,29 +85,11 @@ def _lagged(x: np.ndarray, lag: int) -> np.ndarray:
     return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
 
 
-def _band_power(x: np.ndarray) -> np.ndarray:
-    f, pxx = welch(x, fs=64, nperseg=256, axis=-1)
-    bands = [(0.5, 2), (2, 4), (4, 8), (8, 13), (13, 30)]
-    return np.log(np.stack([pxx[..., (f >= a) & (f < b)].mean(-1) for a, b in bands], -1)).reshape(len(x), -1)
-
-
-def _lda(f_train, y_train, f_test, y_test) -> float:
-    """Shrinkage LDA fitted on some infants, balanced accuracy on another (as tests/test_synth.py)."""
-    mu, sd = f_train.mean(0), f_train.std(0) + 1e-9
-    f_train, f_test = (f_train - mu) / sd, (f_test - mu) / sd
-    classes = np.unique(y_train)
-    means = np.stack([f_train[y_train == c].mean(0) for c in classes])
-    cov = sum(np.atleast_2d(np.cov(f_train[y_train == c].T)) for c in classes) / len(classes)
-    prec = np.linalg.inv(cov + 0.1 * np.eye(f_train.shape[1]))
-    pred = classes[(f_test @ prec @ means.T - 0.5 * np.einsum("ij,jk,ik->i", means, prec, means)).argmax(1)]
-    return float(np.mean([np.mean(pred[y_test == c] == c) for c in classes]))
-
-
 def _held_out(data, fn) -> float:
     scores = []
     for test in range(len(data)):
         train = [d for i, d in enumerate(data) if i != test]
-        scores.append(_lda(np.vstack([fn(x) for x, _ in train]), np.concatenate([y for _, y in train]),
+        scores.append(lda_balanced_accuracy(np.vstack([fn(x) for x, _ in train]), np.concatenate([y for _, y in train]),
                            fn(data[test][0]), data[test][1]))
     return float(np.mean(scores))
 
@@ -117,7 +98,7 @@ def test_lag_cue_lives_only_in_the_lagged_homologous_relation():
     blocks = np.repeat(np.array([QS, IS, QS, IS], np.int8), 10)
     data = [pure_epochs(simulate_infant(draw_infant(0, i), 0, 128.0, 0, i, true_stages=blocks, planted="lag"))
             for i in range(3)]
-    acc = {"band power": _held_out(data, _band_power),
+    acc = {"band power": _held_out(data, band_power),
            "zero lag": _held_out(data, lambda x: _lagged(x, 0)),
            "half the lag": _held_out(data, lambda x: _lagged(x, LAG_SAMPLES // 2)),
            "the lag": _held_out(data, lambda x: _lagged(x, LAG_SAMPLES))}
@@ -158,7 +139,7 @@ def test_none_labels_carry_no_information_on_held_out_infants():
     result = {}
     for planted in ("pair", "none"):
         data = [pure_epochs(simulate_infant(draw_infant(0, i), 240, 128.0, 0, i, planted=planted)) for i in range(3)]
-        result[planted] = _observed_and_shifted(data, _band_power)
+        result[planted] = _observed_and_shifted(data, band_power)
     pair, pair_null = result["pair"]
     none, none_null = result["none"]
     assert pair > pair_null.max() + 0.1, result

@@ -13,7 +13,6 @@ from pathlib import Path
 import mne
 import numpy as np
 import pytest
-from scipy.signal import welch
 
 from neonas import NEONATAL_STAGES
 from neonas.cli import main
@@ -33,7 +32,7 @@ from neonas.ingest.synth_model import (
     simulate_infant,
     stage_shares,
 )
-from synthepochs import pure_epochs
+from synthepochs import band_power, lda_balanced_accuracy, pure_epochs
 
 SEED = 3
 
@@ -181,29 +180,10 @@ def test_amplitudes_per_stage():
 # --- the planted structure ---------------------------------------------------------------------
 
 
-def _band_power(x: np.ndarray) -> np.ndarray:
-    f, pxx = welch(x, fs=64, nperseg=256, axis=-1)
-    bands = [(0.5, 2), (2, 4), (4, 8), (8, 13), (13, 30)]
-    return np.log(np.stack([pxx[..., (f >= a) & (f < b)].mean(-1) for a, b in bands], -1)).reshape(len(x), -1)
-
-
 def _corr(x: np.ndarray, offset: int) -> np.ndarray:
     a, b = x[:, : 9 - offset], x[:, offset:]
     a, b = a - a.mean(-1, keepdims=True), b - b.mean(-1, keepdims=True)
     return (a * b).sum(-1) / np.sqrt((a * a).sum(-1) * (b * b).sum(-1))
-
-
-def _lda_balanced_accuracy(f_train, y_train, f_test, y_test) -> float:
-    """Shrinkage LDA fitted on some infants, balanced accuracy on another."""
-    mu, sd = f_train.mean(0), f_train.std(0) + 1e-9
-    f_train, f_test = (f_train - mu) / sd, (f_test - mu) / sd
-    classes = np.unique(y_train)
-    means = np.stack([f_train[y_train == c].mean(0) for c in classes])
-    cov = sum(np.atleast_2d(np.cov(f_train[y_train == c].T)) for c in classes) / len(classes)
-    prec = np.linalg.inv(cov + 0.1 * np.eye(f_train.shape[1]))
-    score = f_test @ prec @ means.T - 0.5 * np.einsum("ij,jk,ik->i", means, prec, means)
-    pred = classes[score.argmax(1)]
-    return float(np.mean([np.mean(pred[y_test == c] == c) for c in classes]))
 
 
 def test_planted_pairs_alone_separate_qs_from_is():
@@ -212,17 +192,17 @@ def test_planted_pairs_alone_separate_qs_from_is():
         syn = simulate_infant(draw_infant(SEED, index), 0, 256.0, SEED, index, true_stages=_blocks(QS, IS, each=20))
         data.append(pure_epochs(syn))
     features = {
-        "per-channel band power": lambda x: _band_power(x),
+        "per-channel band power": lambda x: band_power(x),
         "other pairs (offsets 1-3, 5-8)": lambda x: np.hstack([_corr(x, k) for k in (1, 2, 3, 5, 6, 7, 8)]),
         "homologous pairs (offset 4)": lambda x: _corr(x, PAIR_OFFSET)[:, :4],
-        "band power + pairs": lambda x: np.hstack([_band_power(x), _corr(x, PAIR_OFFSET)[:, :4]]),
+        "band power + pairs": lambda x: np.hstack([band_power(x), _corr(x, PAIR_OFFSET)[:, :4]]),
     }
     acc = {}
     for name, fn in features.items():
         scores = []
         for test in range(3):
             train = [d for i, d in enumerate(data) if i != test]
-            scores.append(_lda_balanced_accuracy(np.vstack([fn(x) for x, _ in train]),
+            scores.append(lda_balanced_accuracy(np.vstack([fn(x) for x, _ in train]),
                                                  np.concatenate([y for _, y in train]),
                                                  fn(data[test][0]), data[test][1]))
         acc[name] = float(np.mean(scores))
