@@ -41,6 +41,7 @@ from neonas.study.planted_rule import enumerate_space, sees_lag
 from neonas.study.stats import paired_test
 
 REPO = Path(__file__).resolve().parents[1]
+SETTABLE = ("search", "derive", "retrain")  # the sections --set may change (a reduced run says so in controls.md)
 BIN = Path(sys.executable).parent  # the venv's bin: snakemake and neonas beside this python
 
 
@@ -64,14 +65,14 @@ def merged_config(configfile: str, seeds: list[int] | None, sets: list[str]) -> 
         cfg["seeds"] = overrides["seeds"] = seeds
     for item in sets:
         key, sep, value = item.partition("=")
-        if not sep or not key.startswith("search."):
-            sys.exit(f"controls: --set {item!r}: expected search.KEY=VALUE")
+        if not sep or key.split(".")[0] not in SETTABLE or "." not in key:
+            sys.exit(f"controls: --set {item!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SETTABLE)}")
         node = cfg
         for part in key.split(".")[:-1]:
             node = node.setdefault(part, {})
         node[key.split(".")[-1]] = yaml.safe_load(value)
-    if sets:
-        overrides["search"] = cfg["search"]
+    for section in sorted({item.partition("=")[0].split(".")[0] for item in sets}):
+        overrides[section] = cfg[section]
     return cfg, overrides
 
 
@@ -108,6 +109,31 @@ def ci(test: dict) -> str:
     return f"{test['mean_diff']:+.3f} [{test['ci_low']:+.3f}, {test['ci_high']:+.3f}] (n={test['n']}, p={test['p']:.3g})"
 
 
+def includes_zero(test: dict | None) -> bool | None:
+    """Whether a test's 95 % interval holds 0; None where there is no interval (too few cells)."""
+    if not test or math.isnan(test["ci_low"]):
+        return None
+    return test["ci_low"] <= 0.0 <= test["ci_high"]
+
+
+def nothing_to_find(tests: list[tuple[str, dict | None, dict | None]]) -> str:
+    """The negative control's verdict, from the measured kappas alone (never from planted.json): nothing was found
+    iff every arm's rank 0 scores kappa whose 95 % CI holds 0 and no arm differs from random search."""
+    checks = [(name, kind, includes_zero(t)) for name, chance, diff in tests
+              for kind, t in (("kappa vs 0", chance), ("minus random search", diff)) if t is not None]
+    if not checks or any(ok is None for _, _, ok in checks):
+        return ("**No verdict:** too few retrained seeds for an interval (run with --seeds over 2 or more seeds and "
+                "without --no-retrain).")
+    bad = [f"{name} ({kind})" for name, kind, ok in checks if not ok]
+    if bad:
+        return ("**Something was found where nothing was planted:** the 95 % CI excludes 0 for " + ", ".join(bad) +
+                ". On a cohort whose labels are independent of the signal this points to a leak between training "
+                "and test infants, or to chance at 5 % per interval; rerun with other seeds before trusting any "
+                "study.")
+    return ("**Nothing for a search to find, as planted:** every arm's retrained rank 0 scores a held-out kappa whose "
+            "95 % CI includes 0, and no arm differs from random search (every paired CI includes 0).")
+
+
 def report(cfg: dict, runs: pd.DataFrame, planted: str, share: tuple[int, int], wall: float, note: str) -> str:
     seeds, folds = cfg["seeds"], cfg["folds"]["run"]
     lines = [f"# Control study {cfg['study']} (planted: {planted}): {len(seeds)} seeds x fold(s) {folds}, space "
@@ -121,19 +147,26 @@ def report(cfg: dict, runs: pd.DataFrame, planted: str, share: tuple[int, int], 
                   f"architectures (p = {p:.2%}). Random search's stated chance with its mean {n:.0f} distinct "
                   f"children: 1 - (1 - p)^N = {1 - (1 - p) ** n:.1%}.", ""]
     lines += ["| arm | setting | child-epochs (mean) | children (distinct) | proposed the rule | rank 0 has it | "
-              "child-epochs to first (mean) | rank-0 test kappa (mean) | kappa minus random search, 95 % CI |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "child-epochs to first (mean) | rank-0 test kappa (mean) | kappa minus 0 (chance), 95 % CI | "
+              "kappa minus random search, 95 % CI |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    tests = []
     for (arm, setting), g in runs.groupby(["arm", "setting"], sort=False):
         g = g.set_index(["seed", "fold"])
-        test = paired_test(g["kappa"].dropna().to_dict(), random["kappa"].dropna().to_dict(), "kappa") \
-            if arm != "random" and g["kappa"].notna().any() else None
+        kappa = g["kappa"].dropna().to_dict()
+        chance = paired_test(kappa, dict.fromkeys(kappa, 0.0), "kappa") if kappa else None
+        test = paired_test(kappa, random["kappa"].dropna().to_dict(), "kappa") \
+            if arm != "random" and kappa else None
+        tests.append((f"{arm}/{setting}", chance, test))
         found = f"{int(g['proposed'].sum())} of {len(g)}" if "proposed" in g else "n/a"
         rank0 = f"{int(g['rank0_rule'].sum())} of {len(g)}" if "rank0_rule" in g else "n/a"
         first = f"{g['to_first'].mean():.0f}" if "to_first" in g else "n/a"
         kappa = f"{g['kappa'].mean():.3f}" if g["kappa"].notna().any() else "not retrained"
         lines.append(f"| {arm} | {setting} | {g['child_epochs'].mean():.0f} | {g['children'].mean():.0f} "
                      f"({g['distinct'].mean():.0f}) | {found} | {rank0} | {first} | {kappa} | "
-                     f"{ci(test) if test else '-'} |")
+                     f"{ci(chance) if chance else '-'} | {ci(test) if test else '-'} |")
+    if planted == "none":
+        lines += ["", nothing_to_find(tests)]
     lines += ["", "Targets (issue 22): positive control: the best NAS arm's rank 0 beats random search's, paired over "
               ">= 10 seeds with a 95 % CI excluding 0, and the combination is found in >= 8 of 10 seeds; negative "
               "control: the CI includes 0 (nothing to find)."]
@@ -145,8 +178,8 @@ def main() -> int:
     ap.add_argument("--configfile", default="config/control-positive.yaml")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds (a reduced run)")
-    ap.add_argument("--set", action="append", default=[], metavar="search.KEY=VALUE",
-                    help="override a search key (a reduced run; say so beside its numbers)")
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="override a search, derive or retrain key (a reduced run; controls.md prints the overrides)")
     ap.add_argument("--no-retrain", action="store_true", help="searches only: no rank-0 retraining, no kappa")
     ap.add_argument("--skip-workflow", action="store_true", help="only summarise what is already there")
     args = ap.parse_args()

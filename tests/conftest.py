@@ -68,6 +68,7 @@ def pytest_configure(config):
         os.environ["MKL_NUM_THREADS"] = "1"
 
 
+@pytest.hookimpl(optionalhook=True)  # `pytest -p no:xdist` must still load this conftest
 def pytest_xdist_make_scheduler(config, log):
     """pytest-xdist: whole modules go to a worker, SERIAL_MODULES together as one unit. (Its --dist loadgroup would
     do this with marks, but with pytest 9 it cannot rename the tests, and the groups are ignored.)"""
