@@ -55,7 +55,8 @@ def sh(cmd: list[str], log: Path) -> None:
         sys.exit(f"controls: `{Path(cmd[0]).name}` failed (exit {done.returncode}); see {log}")
 
 
-def merged_config(configfile: str, seeds: list[int] | None, sets: list[str]) -> tuple[dict, dict]:
+def merged_config(configfile: str, seeds: list[int] | None, sets: list[str],
+                  rewards: list[str] | None = None) -> tuple[dict, dict]:
     """config/config.yaml with the study config on top (mappings key by key), and the overrides given here."""
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     for k, v in yaml.safe_load((REPO / configfile).read_text()).items():
@@ -63,6 +64,11 @@ def merged_config(configfile: str, seeds: list[int] | None, sets: list[str]) -> 
     overrides: dict = {}
     if seeds:
         cfg["seeds"] = overrides["seeds"] = seeds
+    if rewards:
+        known = [r["name"] for r in cfg["rewards"]]
+        if unknown := sorted(set(rewards) - set(known)):
+            sys.exit(f"controls: --rewards {' '.join(unknown)}: not in {configfile}'s rewards ({', '.join(known)})")
+        cfg["rewards"] = overrides["rewards"] = [r for r in cfg["rewards"] if r["name"] in rewards]
     for item in sets:
         key, sep, value = item.partition("=")
         if not sep or key.split(".")[0] not in SETTABLE or "." not in key:
@@ -180,10 +186,12 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds (a reduced run)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a search, derive or retrain key (a reduced run; controls.md prints the overrides)")
+    ap.add_argument("--rewards", nargs="+", metavar="NAME",
+                    help="run only these reward settings of the NAS arm (a reduced run)")
     ap.add_argument("--no-retrain", action="store_true", help="searches only: no rank-0 retraining, no kappa")
     ap.add_argument("--skip-workflow", action="store_true", help="only summarise what is already there")
     args = ap.parse_args()
-    cfg, overrides = merged_config(args.configfile, args.seeds, args.set)
+    cfg, overrides = merged_config(args.configfile, args.seeds, args.set, args.rewards)
     study = REPO / "results" / cfg["study"]
     out = study / "controls"
     out.mkdir(parents=True, exist_ok=True)

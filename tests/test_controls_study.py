@@ -65,3 +65,11 @@ def test_set_reaches_derive_and_retrain_but_nothing_else(controls):
     assert overrides["search"]["training"]["epochs"] == 2
     with pytest.raises(SystemExit, match="SECTION.KEY=VALUE"):
         controls.merged_config("config/control-negative.yaml", None, ["fidelity.enabled=true"])
+
+
+def test_rewards_selects_nas_settings_by_name(controls):
+    cfg, overrides = controls.merged_config("config/control-negative.yaml", None, [], ["identity"])
+    assert [r["name"] for r in cfg["rewards"]] == ["identity"] and overrides["rewards"] == cfg["rewards"]
+    assert controls.arms(cfg)[0] == ("nas", "identity") and len(controls.arms(cfg)) == 3
+    with pytest.raises(SystemExit, match="not in config/control-negative.yaml's rewards"):
+        controls.merged_config("config/control-negative.yaml", None, [], ["sigmoid-t0.9"])
