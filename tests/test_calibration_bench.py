@@ -5,7 +5,6 @@ the planted-pair op's marginal gain per layer, read from a random arm's children
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,16 +13,12 @@ import pandas as pd
 import pytest
 
 from neonas.engine.space import SpaceConfig, op_choices
-
-BENCH = Path(__file__).resolve().parents[1] / "studies" / "calibration.py"
+from scriptload import load_script
 
 
 @pytest.fixture(scope="module")
 def calibration():
-    spec = importlib.util.spec_from_file_location("calibration_bench", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("studies/calibration.py", "calibration_bench")
 
 
 def children(tmp_path: Path, gain: float, n: int = 3000, epochs: int = 10, seed: int = 0) -> Path:

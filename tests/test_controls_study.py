@@ -4,22 +4,18 @@ scores above chance, as a leak between training and test infants would make it."
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-STUDY = Path(__file__).resolve().parents[1] / "studies" / "controls.py"
+from scriptload import load_script
 
 
 @pytest.fixture(scope="module")
 def controls():
-    spec = importlib.util.spec_from_file_location("controls_study", STUDY)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("studies/controls.py", "controls_study")
 
 
 STAGES = ["AS", "QS", "W", "IS"]

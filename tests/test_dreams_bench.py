@@ -4,7 +4,6 @@ selection and rank 0 by supernet score, each arm's compute in child-epochs, and 
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +11,14 @@ import pytest
 from scipy import stats
 
 from neonas.study import power
+from scriptload import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def dreams():
-    spec = importlib.util.spec_from_file_location("dreams_loso_bench", REPO / "studies" / "dreams_loso.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("studies/dreams_loso.py", "dreams_loso_bench")
 
 
 def fake_rows(dreams, folds: int = 4, seeds: int = 2) -> list[dict]:

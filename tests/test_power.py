@@ -6,7 +6,6 @@ seed x fold cells as independent, an unpaired Welch test, and a z-interval at 2 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
 from pathlib import Path
@@ -20,6 +19,7 @@ from neonas.cli import main
 from neonas.errors import NeonasError
 from neonas.study import power, power_plan
 from neonas.study.stats import paired_test
+from scriptload import load_script
 
 REPO = Path(__file__).resolve().parents[1]
 SIMS = 2000
@@ -30,10 +30,7 @@ FPR_MAX = 0.05 + 3 * math.sqrt(0.05 * 0.95 / SIMS)
 
 
 def _bench(name: str):
-    spec = importlib.util.spec_from_file_location(name.replace(".py", "_bench"), REPO / "studies" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"studies/{name}", name.replace(".py", "_bench"))
 
 
 @pytest.fixture(scope="module")
