@@ -50,10 +50,11 @@ def runs(controls, tmp_path: Path, leak: dict[str, float], seeds: int = 10, real
             pred = np.where(rng.random(240) < q, true, pred)
             cell = tmp_path / f"r{realisation}" / name / f"seed{s}"
             write_predictions(cell, true, pred)
+            null, stage_runs = controls.rotation_null(cell / "predictions.tsv")
             rows.append({"arm": arm, "setting": setting, "seed": s, "fold": 0, "children": 40, "distinct": 38,
                          "child_epochs": 60.0,
                          "kappa": controls.cohen_kappa(controls.confusion_matrix(true, pred, 4)),
-                         "null": controls.rotation_null(cell / "predictions.tsv")})
+                         "null": null, "runs": stage_runs})
     return pd.DataFrame(rows)
 
 
@@ -72,12 +73,13 @@ def test_negative_control_at_chance_says_nothing_to_find(controls, tmp_path):
     """Predictions independent of the labels: "nothing to find" in most test infants. Chance is the infant's own
     rotation null, not 0: two independent hypnograms of ~15 stage runs agree at kappa +-0.15 by chance, and every
     seed shares that one infant, so a CI over seeds around 0 cries "found" in most of them (34 of these 40,
-    measured once). The rotation null of one 2-h infant is coarse too: 30 of 40 said "nothing" when this test was
-    written (2 arms; nominal 5 % per arm would give ~36). The bar, 60 %, fails if chance were read as 0."""
+    measured once). The rotation null of one 2-h infant is coarse too: 31 of 40 said "nothing" with the
+    prediction interval of chance_range (30 with plain quantiles; nominal 5 % per arm would give ~36). The bar,
+    60 %, was set before either and fails if chance were read as 0 (6 of 40)."""
     texts = verdicts(controls, tmp_path, {"nas/identity": 0.0, "random/uniform": 0.0})
     nothing = sum("Nothing for a search to find" in t for t in texts)
     assert nothing >= 0.6 * REALISATIONS, f"{nothing} of {REALISATIONS}"
-    assert all("label-rotation null of the mean" in t for t in texts)
+    assert all("label-rotation null of the mean, 95 % PI" in t for t in texts)
 
 
 def test_negative_control_above_chance_is_flagged(controls, tmp_path):
@@ -91,7 +93,7 @@ def test_negative_control_above_chance_is_flagged(controls, tmp_path):
 
 def test_negative_control_without_retraining_gives_no_verdict(controls, tmp_path):
     frame = runs(controls, tmp_path, dict.fromkeys(ARMS, 0.0))
-    frame["kappa"], frame["null"] = np.nan, None
+    frame["kappa"], frame["null"], frame["runs"] = np.nan, None, 0
     text = controls.report(CFG, frame, "none", (0, 0), 60.0, "Searches only")
     assert "No verdict" in text and "Nothing for a search to find" not in text
 
