@@ -106,9 +106,9 @@ def rotation_null(predictions: Path) -> tuple[np.ndarray, int]:
     table = pd.read_csv(predictions, sep="\t")
     names = sorted(set(table["true_stage"]) | set(table["predicted_stage"]))
     code = {n: i for i, n in enumerate(names)}
-    true = [table.loc[g.index, "true_stage"].map(code).to_numpy() for _, g in table.groupby("infant", sort=False)]
-    pred = np.concatenate([table.loc[g.index, "predicted_stage"].map(code).to_numpy()
-                           for _, g in table.groupby("infant", sort=False)])
+    infants = [g for _, g in table.groupby("infant", sort=False)]
+    true = [g["true_stage"].map(code).to_numpy() for g in infants]
+    pred = np.concatenate([g["predicted_stage"].map(code).to_numpy() for g in infants])
     out = np.empty(len(ROTATIONS))
     for i, f in enumerate(ROTATIONS):
         rolled = np.concatenate([np.roll(t, int(round(f * len(t)))) for t in true])
