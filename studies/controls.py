@@ -61,7 +61,7 @@ def sh(cmd: list[str], log: Path) -> None:
 
 
 def merged_config(configfile: str, seeds: list[int] | None, sets: list[str],
-                  rewards: list[str] | None = None) -> tuple[dict, dict]:
+                  rewards: list[str] | None = None, folds: list[int] | None = None) -> tuple[dict, dict]:
     """config/config.yaml with the study config on top (mappings key by key), and the overrides given here."""
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     for k, v in yaml.safe_load((REPO / configfile).read_text()).items():
@@ -69,6 +69,8 @@ def merged_config(configfile: str, seeds: list[int] | None, sets: list[str],
     overrides: dict = {}
     if seeds:
         cfg["seeds"] = overrides["seeds"] = seeds
+    if folds:
+        cfg["folds"] = overrides["folds"] = {**cfg["folds"], "run": folds}
     if rewards:
         known = [r["name"] for r in cfg["rewards"]]
         if unknown := sorted(set(rewards) - set(known)):
@@ -240,6 +242,8 @@ def main() -> int:
     ap.add_argument("--configfile", default="config/control-positive.yaml")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds (a reduced run)")
+    ap.add_argument("--folds", type=int, nargs="+", metavar="FOLD",
+                    help="override the config's folds.run (another test infant: a replication, said in controls.md)")
     ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                     help="override a search, derive or retrain key (a reduced run; controls.md prints the overrides)")
     ap.add_argument("--rewards", nargs="+", metavar="NAME",
@@ -247,7 +251,7 @@ def main() -> int:
     ap.add_argument("--no-retrain", action="store_true", help="searches only: no rank-0 retraining, no kappa")
     ap.add_argument("--skip-workflow", action="store_true", help="only summarise what is already there")
     args = ap.parse_args()
-    cfg, overrides = merged_config(args.configfile, args.seeds, args.set, args.rewards)
+    cfg, overrides = merged_config(args.configfile, args.seeds, args.set, args.rewards, args.folds)
     study = REPO / "results" / cfg["study"]
     out = study / "controls"
     out.mkdir(parents=True, exist_ok=True)
