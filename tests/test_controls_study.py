@@ -114,3 +114,10 @@ def test_rewards_selects_nas_settings_by_name(controls):
     assert controls.arms(cfg)[0] == ("nas", "identity") and len(controls.arms(cfg)) == 3
     with pytest.raises(SystemExit, match="not in config/control-negative.yaml's rewards"):
         controls.merged_config("config/control-negative.yaml", None, [], ["sigmoid-t0.9"])
+
+
+def test_folds_replaces_the_runs_and_keeps_the_scheme(controls):
+    cfg, overrides = controls.merged_config("config/control-negative.yaml", None, [], None, [1, 2])
+    assert cfg["folds"]["run"] == [1, 2] and cfg["folds"]["scheme"] == "loo"
+    assert overrides["folds"] == cfg["folds"]  # the workflow gets it too (overrides.yaml)
+    assert "folds" not in controls.merged_config("config/control-negative.yaml", None, [])[1]
