@@ -169,6 +169,7 @@ def test_whole_study_runs_on_two_cores(study, tmp_path_factory):
     assert {p.name for p in run.iterdir()} == {"children.csv", "epochs.csv", "summary.json", "final.pt", "derived.json",
                                               ".snakemake_timestamp"}  # snakemake's mark of a finished directory
     assert not Path(f"{run}.partial").exists()  # the partial run (and its checkpoint) is gone
+    assert (res / "select/fold0/scores.csv").exists() and not (res / "select/fold0.partial").exists()  # moved in
     assert json.loads((run / "summary.json").read_text())["epochs"] == 2
     assert (res / "report/fig_accuracy_over_epochs.pdf").exists()
     assert list((res / "latex").glob("*.tex"))

@@ -31,7 +31,9 @@ SELECT = config["final"]["choose"] == "validation"
 
 rule select:
     """The final model's selection on one fold: every architecture retrained on it, trained again with
-    final.selection_seeds seeds and scored on the fold's validation infants (the test infants never choose)."""
+    final.selection_seeds seeds and scored on the fold's validation infants (the test infants never choose).
+    It trains in select/fold{fold}.partial/, which Snakemake does not delete when the job fails, so a restarted
+    job keeps the trainings it finished (neonas select reuses them); moved into place at the end."""
     input:
         # the retrain jobs of this fold (every arm, setting and seed): the candidates
         retrains=lambda wildcards: [d for d in retrain_dirs() if Path(d).name == f"fold{wildcards.fold}"],
@@ -56,7 +58,8 @@ rule select:
     shell:
         "export OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads}; "
         "neonas select --metrics {input.retrains} --folds {input.folds} --fold {wildcards.fold} --seeds {params.seeds}"
-        " {params.shortlist} --config {input.config} --device {params.device} --out {output} > {log} 2>&1"
+        " {params.shortlist} --config {input.config} --device {params.device} --out {output}.partial > {log} 2>&1"
+        " && rm -rf {output} && mv {output}.partial {output}"
 
 
 # The demo's unseen recording (only with the synthetic cohort): one more synthetic infant, never in the folds,

@@ -83,6 +83,21 @@ def _val_at_kept_epoch(run: Path, best_epoch: int) -> dict:
             "val_macro_f1": float(r["val_macro_f1"]), "epochs_run": len(rows)}
 
 
+def _finished(run: Path, arch_hash: str, fold: int, seed: int, cfg) -> bool:
+    """Did an earlier (killed or preempted) select job finish this training with this recipe? metrics.json is written
+    last, after model.pt; training is deterministic, so reusing it gives what training again would."""
+    import torch
+
+    if not (run / "metrics.json").exists() or not (run / "model.pt").exists():
+        return False
+    ckpt = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
+    done = (ckpt.get("arch_hash"), ckpt.get("fold"), ckpt.get("seed"), ckpt.get("config")) == \
+        (arch_hash, fold, seed, asdict(cfg))
+    if done:
+        log.info("select fold %d: %s seed %d finished by an earlier job (%s): kept", fold, arch_hash, seed, run)
+    return done
+
+
 def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, config: str | None,
                 overrides: list[str] | None, out: str, device: str = "auto",
                 max_candidates: int | None = None) -> list[dict]:
@@ -117,7 +132,7 @@ def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, c
             reused = study_run is not None and torch.load(study_run / "model.pt", map_location="cpu",
                                                           weights_only=True).get("config") == asdict(cfg)
             run = study_run if reused else out / h / f"seed{seed}"
-            if not reused:
+            if not reused and not _finished(run, h, fold, seed, cfg):  # a restarted job keeps what it finished
                 retrain(choice, folds, fold, seed, cfg, str(run), dev, {"selection_seed": seed})
             m = read_json(run / "metrics.json", "metrics file not found")
             ran = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
