@@ -14,40 +14,16 @@ import pytest
 import torch
 import yaml
 
-from learnable import EPOCH_S, make_cohort
+from finalstudy import ARCH, FAST, build_study
+from finalstudy import metrics_files as _metrics
+from finalstudy import retrain_run as _retrain
+from learnable import EPOCH_S
 from neonas.cli import main
-from neonas.engine.space import SpaceConfig, arch_hash, thesis_best_arch
+from neonas.engine.space import arch_hash
 from neonas.store.h5io import read_recording
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-SPACE = SpaceConfig(n_layers=2, filters=4, stem_stride=2, stem_pool=2)
-ARCH = thesis_best_arch(SPACE)
-FAST = ["--set", "epochs=3", "--set", "patience=3"]
-
-
-def _retrain(cohort: Path, out: Path, fold: int, what: list[str], seed: int = 0) -> Path:
-    assert main(["retrain", *what, "--folds", str(cohort / "folds.json"), "--fold", str(fold), "--seed", str(seed),
-                 *FAST, "--meta", f"arm={'handcrafted' if '--baseline' in what else 'nas'}", "--meta", f"fold={fold}",
-                 "--meta", f"reward={'reference' if '--baseline' in what else 'plain'}", "--out", str(out)]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    """5 infants; the searched net retrained on folds 0 and 1, the hand-designed one on fold 0."""
-    root = tmp_path_factory.mktemp("final")
-    paths = make_cohort(root / "h5", n_infants=5, n_epochs=32)
-    assert main(["folds", *paths, "--out", str(root / "folds.json")]) == 0
-    (root / "arch.json").write_text(json.dumps({"arch": ARCH, "space": vars(SPACE)}))
-    for fold in (0, 1):
-        _retrain(root, root / f"retrain/nas/fold{fold}", fold, ["--arch", str(root / "arch.json")])
-    _retrain(root, root / "retrain/handcrafted/fold0", 0, ["--baseline", "handcrafted"])
-    return root
-
-
-def _metrics(study: Path) -> list[str]:
-    return sorted(str(p) for p in study.glob("retrain/*/fold*/metrics.json"))
+study = pytest.fixture(scope="module")(build_study)
 
 
 def _final(study: Path, out: Path, *extra: str) -> dict:
@@ -382,32 +358,3 @@ def test_final_model_says_how_good_it_is(study, by_validation, tmp_path, capsys)
     page = choice_html(by_validation)
     assert f"its own validation kappa <b>{v['kappa']:.3f}</b>" in page and f"kappa <b>{u['kappa']:.3f}</b>" in page
     assert "optimism of the selection" in page and "selection: mean validation kappa" in page
-
-
-def test_select_refuses_fewer_than_three_seeds(study, tmp_path, capsys):
-    assert main(["select", "--metrics", *_metrics(study), "--folds", str(study / "folds.json"), "--fold", "0",
-                 "--seeds", "2", "--out", str(tmp_path / "sel")]) == 2
-    assert ">= 3 seeds" in capsys.readouterr().err and not (tmp_path / "sel").exists()
-
-
-def test_a_restarted_select_job_keeps_the_trainings_it_finished(study, tmp_path):
-    """A preempted SLURM select job, run again, trains only what it had not finished, and scores the same; a changed
-    recipe trains everything again (nothing stale is reused)."""
-    out = tmp_path / "sel"
-
-    def select(*extra: str) -> int:
-        return main(["select", "--metrics", *_metrics(study), "--folds", str(study / "folds.json"), "--fold", "0",
-                     "--set", "epochs=2", "--set", "patience=2", *extra, "--device", "cpu", "--out", str(out)])
-
-    assert select() == 0
-    scores = (out / "scores.csv").read_text()
-    runs = sorted(p.parent for p in out.glob("*/seed*/metrics.json"))
-    assert len(runs) >= 3  # at least the hand-designed net's 3 seeds (the searched net reuses the study's runs)
-    stamps = {r: (r / "model.pt").stat().st_mtime_ns for r in runs}
-    (runs[-1] / "metrics.json").unlink()  # killed after model.pt, before metrics.json
-    (out / "scores.csv").unlink()
-    assert select() == 0
-    assert (out / "scores.csv").read_text() == scores
-    assert [r for r in runs if (r / "model.pt").stat().st_mtime_ns != stamps[r]] == [runs[-1]]
-    assert select("--set", "lr=0.002") == 0  # another recipe: every training again
-    assert all((r / "model.pt").stat().st_mtime_ns != stamps[r] for r in runs[:-1])

@@ -83,19 +83,17 @@ def _val_at_kept_epoch(run: Path, best_epoch: int) -> dict:
             "val_macro_f1": float(r["val_macro_f1"]), "epochs_run": len(rows)}
 
 
-def _finished(run: Path, arch_hash: str, fold: int, seed: int, cfg) -> bool:
-    """Did an earlier (killed or preempted) select job finish this training with this recipe? metrics.json is written
-    last, after model.pt; training is deterministic, so reusing it gives what training again would."""
+def _trained(run: Path, arch_hash: str, fold: int, seed: int, cfg) -> bool:
+    """Is `run` a finished training of this architecture, fold, seed and recipe (the study's own run, or one that an
+    earlier, killed or preempted, select job finished)? metrics.json is written last, after model.pt; training is
+    deterministic, so reusing it gives what training again would."""
     import torch
 
     if not (run / "metrics.json").exists() or not (run / "model.pt").exists():
         return False
     ckpt = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
-    done = (ckpt.get("arch_hash"), ckpt.get("fold"), ckpt.get("seed"), ckpt.get("config")) == \
+    return (ckpt.get("arch_hash"), ckpt.get("fold"), ckpt.get("seed"), ckpt.get("config")) == \
         (arch_hash, fold, seed, asdict(cfg))
-    if done:
-        log.info("select fold %d: %s seed %d finished by an earlier job (%s): kept", fold, arch_hash, seed, run)
-    return done
 
 
 def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, config: str | None,
@@ -129,10 +127,11 @@ def select_fold(metrics_files: list[str], folds: str, fold: int, n_seeds: int, c
                             list(ckpt.get("search_ids", [])))
         for seed in range(n_seeds):
             study_run = c["runs"].get(seed)
-            reused = study_run is not None and torch.load(study_run / "model.pt", map_location="cpu",
-                                                          weights_only=True).get("config") == asdict(cfg)
+            reused = study_run is not None and _trained(study_run, h, fold, seed, cfg)
             run = study_run if reused else out / h / f"seed{seed}"
-            if not reused and not _finished(run, h, fold, seed, cfg):  # a restarted job keeps what it finished
+            if not reused and _trained(run, h, fold, seed, cfg):  # a restarted job keeps what it finished
+                log.info("select fold %d: %s seed %d finished by an earlier job (%s): kept", fold, h, seed, run)
+            elif not reused:
                 retrain(choice, folds, fold, seed, cfg, str(run), dev, {"selection_seed": seed})
             m = read_json(run / "metrics.json", "metrics file not found")
             ran = torch.load(run / "model.pt", map_location="cpu", weights_only=True)
