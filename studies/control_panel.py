@@ -59,6 +59,7 @@ def main() -> int:
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=12)
+    ap.add_argument("--batch", type=int, default=64, help="minibatch size (retrain's default 64)")
     ap.add_argument("--only", nargs="*", help="substrings of panel names to run")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -67,10 +68,10 @@ def main() -> int:
     tr, va, te = (load_split(fold, s, args.folds) for s in ("train", "val", "test"))
     space = named_space("eeg")
     from_dict(SpaceConfig, space, "space")  # checked
-    recipe = RetrainConfig(epochs=args.epochs, patience=args.epochs)
+    recipe = RetrainConfig(epochs=args.epochs, patience=args.epochs, batch_size=args.batch)
     qs, is_ = te.label_names.index("QS"), te.label_names.index("IS")
     print(f"fold {args.fold}: train {len(tr)} val {len(va)} test {len(te)} epochs; {args.epochs} training epochs, "
-          f"seeds {args.seeds}; the rule: rows 4 apart at {LAG_STEPS} stem steps")
+          f"batch {args.batch}, seeds {args.seeds}; the rule: rows 4 apart at {LAG_STEPS} stem steps")
     print("| net | rule | test kappa per seed | mean kappa | mean bal. acc. | QS / IS recall |")
     print("|---|---|---|---|---|---|")
     for name, layers in PANEL.items():

@@ -9,11 +9,15 @@ batch 64, class-weighted cross-entropy: retrain's recipe without early stopping)
 accuracy is printed after every epoch, for several (training examples, positive share, transients per minute).
 
     .venv/bin/python studies/echo_learnability.py            # ~10 min on one CPU thread
+    .venv/bin/python studies/echo_learnability.py --rule-only --batch 16 --setting 846 0.27 120 --slow 1
+    .venv/bin/python studies/echo_learnability.py --cohort results/control-positive/folds.json --stages QS IS \
+        --batch 16 --epochs 24                                # the same loop on a control cohort's fold
 
 The nets that can see the echo (neonas.study.planted_rule.sees_lag) sit at chance for a while and then learn it
-within an epoch or two; the near-misses never do. Whether and when the jump comes depends on how many positive
-examples and transients a run of optimizer steps sees. The cohort gives 4 training infants x 2 h = 960 epochs, of
-which ~115 IS (the only stage the echo decides), at 8 transients per minute.
+within an epoch or two; the near-misses never do. The jump needs enough distinct examples (~850; 423 never), enough
+optimiser steps (~100-300: batch 16 learns where batch 64's 8 epochs do not) and a quiet background (an independent
+slow background per row delays it or stops it). The cohort gives 4 training infants x 2 h = 960 epochs, of which
+~115 IS (the only stage the echo decides), at 8 transients per minute (docs/synthetic-cohort.md has the numbers).
 """
 
 from __future__ import annotations
@@ -52,8 +56,11 @@ SETTINGS = [(1000, 0.12, 8.0), (1000, 0.12, 30.0), (1000, 0.5, 8.0), (1000, 0.5,
             (3000, 0.12, 30.0)]
 
 
-def make(n: int, positive: float, per_min: float, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """n examples (n, 9, T) and labels: transients on every row; in a positive, rows 4..7 echo rows 0..3 LAG later."""
+def make(n: int, positive: float, per_min: float, rng: np.random.Generator,
+         slow: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n examples (n, 9, T) and labels: transients on every row; in a positive, rows 4..7 echo rows 0..3 LAG later.
+    `slow` > 0 adds an independent slow background to every row (white noise under a 0.5 s Hann window, this SD):
+    the cohort's rows have bursts and slow waves of their own."""
     t = np.arange(-19, 20) / FS
     wave = np.exp(-0.5 * (t / 0.06) ** 2) * np.cos(2 * np.pi * 3.0 * t)
     y = (rng.random(n) < positive).astype(np.int64)
@@ -65,53 +72,104 @@ def make(n: int, positive: float, per_min: float, rng: np.random.Generator) -> t
         if y[i]:
             sig[LAG_DISTANCE:2 * LAG_DISTANCE] = own[:LAG_DISTANCE, :T]  # what row c showed LAG samples earlier
         x[i] += sig
+    if slow:
+        window = np.hanning(33)
+        for i in range(n):
+            b = np.stack([np.convolve(rng.standard_normal(T), window, "same") for _ in range(9)])
+            x[i] += slow * b / b.std()
     return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
 
 
-def balanced(pred: torch.Tensor, y: torch.Tensor) -> float:
-    return float(np.mean([(pred[y == c] == c).float().mean().item() for c in (0, 1)]))
+def recalls(pred: torch.Tensor, y: torch.Tensor, k: int) -> np.ndarray:
+    """Recall per class (NaN for a class absent from y); their mean is the balanced accuracy."""
+    return np.array([(pred[y == c] == c).float().mean().item() if (y == c).any() else np.nan for c in range(k)])
 
 
-def learn(layers: list[dict], data: tuple, epochs: int, seed: int) -> list[float]:
-    """Validation balanced accuracy after each epoch of training the net alone."""
+def learn(layers: list[dict], data: tuple, epochs: int, seed: int, batch: int = 64) -> list[np.ndarray]:
+    """Validation recall per class after each epoch of training the net alone."""
     (x, y), (xv, yv) = data
+    k = int(max(y.max(), yv.max())) + 1
     torch.manual_seed(seed)
-    net = build_model({"layers": layers}, SpaceConfig(**named_space("eeg")), 9, T, 2)
+    net = build_model({"layers": layers}, SpaceConfig(**named_space("eeg")), x.shape[1], x.shape[2], k)
     opt = torch.optim.AdamW(net.parameters(), 3e-3, weight_decay=1e-4)
-    counts = np.bincount(y.numpy(), minlength=2)
-    loss = nn.CrossEntropyLoss(weight=torch.tensor(counts.sum() / counts / 2, dtype=torch.float32))
+    counts = np.bincount(y.numpy(), minlength=k)
+    loss = nn.CrossEntropyLoss(weight=torch.tensor(counts.sum() / np.maximum(counts, 1) / k, dtype=torch.float32))
     order = torch.Generator().manual_seed(seed)
     out = []
     for _ in range(epochs):
         net.train()
-        for idx in torch.randperm(len(y), generator=order).split(64):
+        for idx in torch.randperm(len(y), generator=order).split(batch):
             opt.zero_grad()
             loss(net(x[idx]), y[idx]).backward()
             opt.step()
         net.eval()
         with torch.no_grad():
-            out.append(balanced(net(xv).argmax(1), yv))
+            out.append(recalls(net(xv).argmax(1), yv, k))
     return out
+
+
+def cohort(folds: str, fold: int, stages: list[str] | None) -> tuple[tuple, tuple, list[str]]:
+    """A fold's training and validation infants of a control cohort, as the toy's (x, y), optionally only some stages
+    (relabelled 0..k-1 in the given order): the echo in its cohort, with the cohort's backgrounds and other stages."""
+    from neonas.store.splits import load_fold
+    from neonas.training.evaluate import load_split
+
+    f = load_fold(folds, fold)
+    out = []
+    for split in ("train", "val"):
+        ds = load_split(f, split, folds)
+        y = np.asarray(ds.y)
+        names = stages or list(ds.label_names)
+        codes = [ds.label_names.index(n) for n in names]
+        keep = np.isin(y, codes)
+        relabel = np.full(len(ds.label_names), -1)
+        relabel[codes] = np.arange(len(codes))
+        out.append((torch.as_tensor(np.asarray(ds.x)[keep], dtype=torch.float32), torch.as_tensor(relabel[y[keep]])))
+    return out[0], out[1], names
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=64, help="minibatch size (retrain's default 64)")
+    ap.add_argument("--setting", nargs=3, type=float, action="append", metavar=("EXAMPLES", "SHARE", "PER_MIN"),
+                    help="one (training examples, positive share, transients per minute); repeatable; default: SETTINGS")
+    ap.add_argument("--slow", type=float, default=0.0, help="SD of an independent slow background per row (0: none)")
+    ap.add_argument("--rule-only", action="store_true", help="train only the rule's net (the near-misses never learn)")
+    ap.add_argument("--cohort", metavar="FOLDS_JSON", help="train on a control cohort's fold instead of the toy")
+    ap.add_argument("--fold", type=int, default=0, help="with --cohort: which fold")
+    ap.add_argument("--stages", nargs="+", help="with --cohort: only these stages (e.g. QS IS); default all")
     args = ap.parse_args()
+    panel = dict(list(PANEL.items())[:1]) if args.rule_only else PANEL
     torch.set_num_threads(1)
+    if args.cohort:
+        train, val, names = cohort(args.cohort, args.fold, args.stages)
+        print(f"{args.cohort} fold {args.fold}: {len(train[1])} training epochs ({', '.join(names)}), {len(val[1])} "
+              f"validation; {args.epochs} epochs, batch {args.batch}, seed {args.seed}")
+        print(f"| net | rule | validation recall {' / '.join(names)} by epoch | balanced accuracy by epoch |")
+        print("|---|---|---|---|")
+        for name, layers in panel.items():
+            t0 = time.monotonic()
+            rec = learn(layers, (train, val), args.epochs, args.seed, args.batch)
+            print(f"| {name} | {'yes' if sees_lag({'layers': layers}) else 'no'} | "
+                  f"{' '.join('/'.join(f'{r:.2f}' for r in e) for e in rec)} | "
+                  f"{' '.join(f'{np.nanmean(e):.2f}' for e in rec)} |  ({time.monotonic() - t0:.0f} s)", flush=True)
+        return 0
+    settings = [(int(n), share, rate) for n, share, rate in args.setting] if args.setting else SETTINGS
     print(f"echo: rows {LAG_DISTANCE} apart, {LAG_STEPS} stem steps ({LAG} samples at {FS} Hz); {args.epochs} epochs, "
-          f"batch 64, seed {args.seed}; validation: 600 examples of the same setting")
+          f"batch {args.batch}, seed {args.seed}; slow background SD {args.slow:g}; validation: 600 examples of the same "
+          "setting")
     print("| examples | positive | transients/min | net | rule | balanced accuracy by epoch | learned (>= 0.9) at |")
     print("|---|---|---|---|---|---|---|")
-    for n, positive, per_min in SETTINGS:
+    for n, positive, per_min in settings:
         rng = np.random.default_rng([args.seed, n, int(positive * 100), int(per_min)])
-        data = make(n, positive, per_min, rng), make(600, positive, per_min, rng)
-        for name, layers in PANEL.items():
+        data = make(n, positive, per_min, rng, args.slow), make(600, positive, per_min, rng, args.slow)
+        for name, layers in panel.items():
             t0 = time.monotonic()
-            accs = learn(layers, data, args.epochs, args.seed)
+            accs = [float(np.mean(r)) for r in learn(layers, data, args.epochs, args.seed, args.batch)]
             hit = next((e + 1 for e, a in enumerate(accs) if a >= 0.9), None)
-            when = f"epoch {hit} ({hit * -(-n // 64)} steps)" if hit else f"not in {args.epochs}"
+            when = f"epoch {hit} ({hit * -(-n // args.batch)} steps)" if hit else f"not in {args.epochs}"
             print(f"| {n} | {positive:.2f} | {per_min:g} | {name} | {'yes' if sees_lag({'layers': layers}) else 'no'} | "
                   f"{' '.join(f'{a:.2f}' for a in accs)} | {when} |  ({time.monotonic() - t0:.0f} s)", flush=True)
     return 0
