@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,12 +38,16 @@ import pandas as pd
 import torch
 import yaml
 
-from neonas.config import from_dict
-from neonas.engine.controller import Controller
-from neonas.engine.search import SearchConfig
-from neonas.engine.space import decisions, decode, op_choices
-from neonas.study.signal import centred_metric, op_label, run_gains
-from neonas.study.yardstick_tables import (
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import study_run  # noqa: E402  (studies/study_run.py: what the study scripts share)
+from study_run import BIN, REPO, add_study_args, sh, snakemake  # noqa: E402
+
+from neonas.config import from_dict  # noqa: E402
+from neonas.engine.controller import Controller  # noqa: E402
+from neonas.engine.search import SearchConfig  # noqa: E402
+from neonas.engine.space import decisions, decode, op_choices  # noqa: E402
+from neonas.study.signal import centred_metric, op_label, run_gains  # noqa: E402
+from neonas.study.yardstick_tables import (  # noqa: E402
     paired,
     per_run,
     read_sanity,
@@ -53,18 +56,7 @@ from neonas.study.yardstick_tables import (
     t_interval,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 PAIR = {"op": "conv", "span": 2, "dilation": 4}
-
-
-def sh(cmd: list[str], log: Path | None = None) -> None:
-    print("$", " ".join(cmd), flush=True)
-    with open(log, "a") if log else open(os.devnull, "w") as out:
-        env = dict(os.environ, PATH=f"{REPO / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}")  # the rules call neonas
-        done = subprocess.run(cmd, cwd=REPO, stdout=out if log else None, stderr=subprocess.STDOUT if log else None,
-                              env=env)
-    if done.returncode:
-        sys.exit(f"calibration: `{Path(cmd[0]).name}` failed (exit {done.returncode}); see {log or 'the output above'}")
 
 
 def is_pair(layer: dict) -> bool:
@@ -204,35 +196,14 @@ def report(study: Path, cfg: dict, ys: pd.DataFrame, curves: pd.DataFrame, share
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configfile", default="config/calibration.yaml")
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds (a reduced run)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a search key, e.g. search.training.epochs=12 (a reduced run; say so)")
-    ap.add_argument("--skip-workflow", action="store_true", help="only summarise what is already there")
+    add_study_args(ap, "config/calibration.yaml",
+                   "override a search key, e.g. search.training.epochs=12 (a reduced run; say so)")
     ap.add_argument("--curve-children", type=int, default=20, metavar="N",
                     help="children per search epoch scored on the yardstick for the curves (default 20; an unbiased "
                     "subsample of each epoch's policy: scoring all 200 of an epoch would take longer than the searches)")
     args = ap.parse_args()
-    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    for k, v in yaml.safe_load((REPO / args.configfile).read_text()).items():
-        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
-    overrides = {}
-    if args.seeds:
-        cfg["seeds"] = args.seeds
-        overrides["seeds"] = args.seeds
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.startswith("search."):
-            ap.error(f"--set {item!r}: expected search.KEY=VALUE (other keys, e.g. the study name, belong in a "
-                     "copy of config/calibration.yaml given with --configfile)")
-        parts = key.split(".")
-        node = cfg
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = yaml.safe_load(value)
-    if args.set:
-        overrides["search"] = cfg["search"]
+    cfg, overrides = study_run.merged_config(args.configfile, args.seeds, args.set, settable=("search",),
+                                             who="calibration")
     study = REPO / "results" / cfg["study"]
     out = study / "calibration"
     out.mkdir(parents=True, exist_ok=True)
@@ -242,9 +213,7 @@ def main() -> int:
     folds = cfg["folds"]["run"]
     ys_files = [study / f"yardstick/seed{s}/fold{f}.csv" for s in cfg["seeds"] for f in folds]
     if not args.skip_workflow:
-        sh([str(REPO / ".venv/bin/snakemake"), *[str(p.relative_to(REPO)) for p in ys_files], "--cores",
-            str(args.cores), "--profile", "profiles/local", "--configfile", args.configfile,
-            str(extra.relative_to(REPO))], out / "snakemake.log")
+        snakemake(ys_files, args, extra, out / "snakemake.log", "calibration")
     settings = [("nas", r["name"]) for r in cfg["rewards"]] + [("random", "uniform")]
 
     def curve(sf):
@@ -252,10 +221,10 @@ def main() -> int:
         target = out / f"curve_seed{seed}_fold{fold}.csv"
         if not target.exists():
             runs = [str(study / f"search/{a}/{s}/seed{seed}/fold{fold}") for a, s in settings]
-            sh([str(REPO / ".venv/bin/neonas"), "yardstick", "--reference", runs[-1], "--runs", *runs[:-1],
+            sh([str(BIN / "neonas"), "yardstick", "--reference", runs[-1], "--runs", *runs[:-1],
                 "--device", "cpu", "--out", str(out / f"ys_seed{seed}_fold{fold}.csv"), "--curve", str(target),
                 "--curve-children", str(args.curve_children)],
-               out / f"curve_seed{seed}_fold{fold}.log")
+               out / f"curve_seed{seed}_fold{fold}.log", "calibration")
         return pd.read_csv(target)
 
     env_threads = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -29,64 +29,27 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from neonas.config import from_dict
-from neonas.engine.space import SpaceConfig, named_space
-from neonas.metrics import cohen_kappa, confusion_matrix
-from neonas.study.planted_rule import enumerate_space, sees_lag
-from neonas.study.stats import paired_test
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import study_run  # noqa: E402  (studies/study_run.py: what the study scripts share)
+from study_run import REPO, add_study_args, snakemake  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from neonas.config import from_dict  # noqa: E402
+from neonas.engine.space import SpaceConfig, named_space  # noqa: E402
+from neonas.metrics import cohen_kappa, confusion_matrix  # noqa: E402
+from neonas.study.planted_rule import enumerate_space, sees_lag  # noqa: E402
+from neonas.study.stats import paired_test  # noqa: E402
+
 SETTABLE = ("search", "derive", "retrain")  # the sections --set may change (a reduced run says so in controls.md)
-BIN = Path(sys.executable).parent  # the venv's bin: snakemake and neonas beside this python
-
-
-def sh(cmd: list[str], log: Path) -> None:
-    print("$", " ".join(cmd), flush=True)
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1")
-    with open(log, "a") as out:
-        done = subprocess.run(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
-    if done.returncode:
-        sys.exit(f"controls: `{Path(cmd[0]).name}` failed (exit {done.returncode}); see {log}")
-
-
-def merged_config(configfile: str, seeds: list[int] | None, sets: list[str],
-                  rewards: list[str] | None = None, folds: list[int] | None = None) -> tuple[dict, dict]:
-    """config/config.yaml with the study config on top (mappings key by key), and the overrides given here."""
-    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    for k, v in yaml.safe_load((REPO / configfile).read_text()).items():
-        cfg[k] = {**cfg[k], **v} if isinstance(v, dict) and isinstance(cfg.get(k), dict) else v
-    overrides: dict = {}
-    if seeds:
-        cfg["seeds"] = overrides["seeds"] = seeds
-    if folds:
-        cfg["folds"] = overrides["folds"] = {**cfg["folds"], "run": folds}
-    if rewards:
-        known = [r["name"] for r in cfg["rewards"]]
-        if unknown := sorted(set(rewards) - set(known)):
-            sys.exit(f"controls: --rewards {' '.join(unknown)}: not in {configfile}'s rewards ({', '.join(known)})")
-        cfg["rewards"] = overrides["rewards"] = [r for r in cfg["rewards"] if r["name"] in rewards]
-    for item in sets:
-        key, sep, value = item.partition("=")
-        if not sep or key.split(".")[0] not in SETTABLE or "." not in key:
-            sys.exit(f"controls: --set {item!r}: expected SECTION.KEY=VALUE with SECTION one of {', '.join(SETTABLE)}")
-        node = cfg
-        for part in key.split(".")[:-1]:
-            node = node.setdefault(part, {})
-        node[key.split(".")[-1]] = yaml.safe_load(value)
-    for section in sorted({item.partition("=")[0].split(".")[0] for item in sets}):
-        overrides[section] = cfg[section]
-    return cfg, overrides
+merged_config = partial(study_run.merged_config, settable=SETTABLE, who="controls")
 
 
 def arms(cfg: dict) -> list[tuple[str, str]]:
@@ -239,17 +202,13 @@ def report(cfg: dict, runs: pd.DataFrame, planted: str, share: tuple[int, int], 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configfile", default="config/control-positive.yaml")
-    ap.add_argument("--cores", type=int, default=2)
-    ap.add_argument("--seeds", type=int, nargs="+", help="override the config's seeds (a reduced run)")
+    add_study_args(ap, "config/control-positive.yaml",
+                   "override a search, derive or retrain key (a reduced run; controls.md prints the overrides)")
     ap.add_argument("--folds", type=int, nargs="+", metavar="FOLD",
                     help="override the config's folds.run (another test infant: a replication, said in controls.md)")
-    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                    help="override a search, derive or retrain key (a reduced run; controls.md prints the overrides)")
     ap.add_argument("--rewards", nargs="+", metavar="NAME",
                     help="run only these reward settings of the NAS arm (a reduced run)")
     ap.add_argument("--no-retrain", action="store_true", help="searches only: no rank-0 retraining, no kappa")
-    ap.add_argument("--skip-workflow", action="store_true", help="only summarise what is already there")
     args = ap.parse_args()
     cfg, overrides = merged_config(args.configfile, args.seeds, args.set, args.rewards, args.folds)
     study = REPO / "results" / cfg["study"]
@@ -260,12 +219,10 @@ def main() -> int:
     folds = cfg["folds"]["run"]
     settings = arms(cfg)
     kind = "search" if args.no_retrain else "retrain"
-    targets = [f"results/{cfg['study']}/{kind}/{a}/{s}/seed{seed}/fold{f}" for a, s in settings
-               for seed in cfg["seeds"] for f in folds]
+    targets = [study / f"{kind}/{a}/{s}/seed{seed}/fold{f}" for a, s in settings for seed in cfg["seeds"] for f in folds]
     started = time.monotonic()
     if not args.skip_workflow:
-        sh([str(BIN / "snakemake"), *targets, "--cores", str(args.cores), "--profile", "profiles/local",
-            "--configfile", args.configfile, str(extra.relative_to(REPO))], out / "snakemake.log")
+        snakemake(targets, args, extra, out / "snakemake.log", "controls")
     wall_file = out / "wall_seconds.txt"
     if not args.skip_workflow or not wall_file.exists():
         wall_file.write_text(f"{time.monotonic() - started:.1f}\n")
