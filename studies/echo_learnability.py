@@ -14,7 +14,7 @@ accuracy is printed after every epoch, for several (training examples, positive 
         --batch 16 --epochs 24                                # the same loop on a control cohort's fold
 
 The nets that can see the echo (neonas.study.planted_rule.sees_lag) sit at chance for a while and then learn it
-within an epoch or two; the near-misses never do. The jump needs enough distinct examples (~850; 423 never), enough
+within an epoch or two; the near-misses never do. The jump needs enough distinct examples (846 learned; 423 not in 10 epochs), enough
 optimiser steps (~100-300: batch 16 learns where batch 64's 8 epochs do not) and a quiet background (an independent
 slow background per row delays it or stops it). The cohort gives 4 training infants x 2 h = 960 epochs, of which
 ~115 IS (the only stage the echo decides), at 8 transients per minute (docs/synthetic-cohort.md has the numbers).
@@ -167,7 +167,7 @@ def main() -> int:
         data = make(n, positive, per_min, rng, args.slow), make(600, positive, per_min, rng, args.slow)
         for name, layers in panel.items():
             t0 = time.monotonic()
-            accs = [float(np.mean(r)) for r in learn(layers, data, args.epochs, args.seed, args.batch)]
+            accs = [float(np.nanmean(r)) for r in learn(layers, data, args.epochs, args.seed, args.batch)]
             hit = next((e + 1 for e, a in enumerate(accs) if a >= 0.9), None)
             when = f"epoch {hit} ({hit * -(-n // args.batch)} steps)" if hit else f"not in {args.epochs}"
             print(f"| {n} | {positive:.2f} | {per_min:g} | {name} | {'yes' if sees_lag({'layers': layers}) else 'no'} | "
