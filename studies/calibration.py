@@ -39,8 +39,7 @@ import torch
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import study_run  # noqa: E402  (studies/study_run.py: what the study scripts share)
-from study_run import BIN, REPO, add_study_args, sh, snakemake  # noqa: E402
+from study_run import BIN, REPO, add_study_args, merged_config, sh, snakemake  # noqa: E402
 
 from neonas.config import from_dict  # noqa: E402
 from neonas.engine.controller import Controller  # noqa: E402
@@ -202,8 +201,7 @@ def main() -> int:
                     help="children per search epoch scored on the yardstick for the curves (default 20; an unbiased "
                     "subsample of each epoch's policy: scoring all 200 of an epoch would take longer than the searches)")
     args = ap.parse_args()
-    cfg, overrides = study_run.merged_config(args.configfile, args.seeds, args.set, settable=("search",),
-                                             who="calibration")
+    cfg, overrides = merged_config(args.configfile, args.seeds, args.set, settable=("search",), who="calibration")
     study = REPO / "results" / cfg["study"]
     out = study / "calibration"
     out.mkdir(parents=True, exist_ok=True)

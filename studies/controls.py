@@ -39,8 +39,8 @@ import pandas as pd
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import study_run  # noqa: E402  (studies/study_run.py: what the study scripts share)
 from study_run import REPO, add_study_args, snakemake  # noqa: E402
+from study_run import merged_config as merge_study_config  # noqa: E402
 
 from neonas.config import from_dict  # noqa: E402
 from neonas.engine.space import SpaceConfig, named_space  # noqa: E402
@@ -49,7 +49,7 @@ from neonas.study.planted_rule import enumerate_space, sees_lag  # noqa: E402
 from neonas.study.stats import paired_test  # noqa: E402
 
 SETTABLE = ("search", "derive", "retrain")  # the sections --set may change (a reduced run says so in controls.md)
-merged_config = partial(study_run.merged_config, settable=SETTABLE, who="controls")
+merged_config = partial(merge_study_config, settable=SETTABLE, who="controls")
 
 
 def arms(cfg: dict) -> list[tuple[str, str]]:

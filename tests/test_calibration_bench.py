@@ -56,9 +56,9 @@ def test_pair_gain_is_near_zero_when_nothing_is_planted(calibration, tmp_path):
 
 def test_set_reaches_only_the_search(calibration):
     """The calibration study compares searches on one yardstick: --set may change the search, nothing after it."""
-    cfg, overrides = calibration.study_run.merged_config("config/calibration.yaml", [0], ["search.training.epochs=3"],
-                                                         settable=("search",), who="calibration")
+    cfg, overrides = calibration.merged_config("config/calibration.yaml", [0], ["search.training.epochs=3"],
+                                               settable=("search",), who="calibration")
     assert cfg["search"]["training"]["epochs"] == 3 and overrides == {"seeds": [0], "search": cfg["search"]}
     with pytest.raises(SystemExit, match=r"calibration: --set 'retrain.epochs=3'.*one of search"):
-        calibration.study_run.merged_config("config/calibration.yaml", None, ["retrain.epochs=3"],
-                                            settable=("search",), who="calibration")
+        calibration.merged_config("config/calibration.yaml", None, ["retrain.epochs=3"], settable=("search",),
+                                  who="calibration")
