@@ -144,12 +144,14 @@ def test_submitit_sweep_job_is_requeued_after_preemption_and_resumes(tmp_path_fa
         time.sleep(0.05)
     assert not (Path(run["out"]) / "summary.json").exists()
     job._interrupt()  # submitit's own preemption signal: scancel --signal SIGTERM, then SIGUSR2
-    # SLURM holds a requeued job back for ~2 minutes (BeginTime); let it start as soon as it is pending again
+    # SLURM holds a requeued job back for ~2 minutes (BeginTime); shorten that to 2 s. Not to "now": slurmd
+    # refuses a credential made in the same second the interrupted attempt's was revoked ("Killing non-startable
+    # batch JobId=...: Job credential revoked" in slurmctld.log; the requeued job then ends FAILED at once)
     for _ in range(600):
         state = subprocess.run(["squeue", "-h", "-j", job.job_id, "-o", "%T %r"], capture_output=True,
                                text=True).stdout.strip()
         if state.startswith("PENDING"):
-            subprocess.run(["scontrol", "update", f"JobId={job.job_id}", "StartTime=now"], check=True)
+            subprocess.run(["scontrol", "update", f"JobId={job.job_id}", "StartTime=now+2"], check=True)
             break
         time.sleep(0.1)
     result = job.result()
