@@ -162,7 +162,8 @@ def nothing_to_find(tests: list[tuple[str, tuple | None, dict | None]], alpha: f
         return ("**No verdict:** some arm has no retrained rank 0 with its predictions, or too few seeds for an "
                 "interval (run 2 or more seeds, without --no-retrain).")
     bad = [f"{name} ({kind})" for name, kind, ok in checks if not ok]
-    level = f"{len(checks)} checks at {alpha:.2%} each: at most {FAMILY_ALPHA:.0%} for the verdict as a whole, Bonferroni"
+    level = (f"{len(checks)} checks at {alpha:.2%} each: at most {min(alpha * len(checks), 1.0):.0%} for the verdict "
+             "as a whole, Bonferroni")
     if bad:
         return ("**Something was found where nothing was planted:** outside chance at " + level + ": " +
                 ", ".join(bad) + ". On a cohort whose labels are independent of the signal this points to a leak between training "
