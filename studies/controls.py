@@ -15,7 +15,7 @@ retraining of each search's rank 0 on the test infant. Then, per arm, over seeds
      time (ROTATIONS; chance_range). On the negative control, "nothing to find" is printed only when every arm
      lies in that interval and no arm differs from random search. The verdict is one claim made of k checks (each
      arm's chance check, each arm's paired test), so each check runs at 5 % / k (Bonferroni): the verdict's false
-     alarm rate is then <= 5 %, where 5 % per check made it 13-19 % (tests/test_controls_study.py).
+     alarm rate is then <= 5 %, where 5 % per check made it 13-19 % (studies/control_verdict_rates.py).
 
     .venv/bin/python studies/controls.py --configfile config/control-positive.yaml
     .venv/bin/python studies/controls.py --configfile config/control-negative.yaml
@@ -168,7 +168,7 @@ def nothing_to_find(tests: list[tuple[str, tuple | None, dict | None]], alpha: f
         return ("**Something was found where nothing was planted:** outside chance at " + level + ": " +
                 ", ".join(bad) + ". On a cohort whose labels are independent of the signal this points to a leak between training "
                 "and test infants, or to chance: with one test infant per fold the label-rotation null is coarse "
-                "(tests/test_controls_study.py measures how often a study with nothing planted is flagged). "
+                "(studies/control_verdict_rates.py measures how often a study with nothing planted is flagged). "
                 "Run more folds before trusting any study.")
     return ("**Nothing for a search to find, as planted:** every arm's retrained rank 0 scores a held-out mean kappa "
             "inside the prediction interval of its label-rotation null, and no arm differs from random search "
