@@ -175,13 +175,15 @@ def nothing_to_find(tests: list[tuple[str, tuple | None, dict | None]], alpha: f
             f"({level}).")
 
 
-def report(cfg: dict, runs: pd.DataFrame, planted: str, share: tuple[int, int], wall: float, note: str) -> str:
+def report(cfg: dict, runs: pd.DataFrame, planted: str, share: tuple[int, int], wall: float, note: str,
+           per_check: float | None = None) -> str:
+    """controls.md. `per_check` replaces check_level's 5 %/k (control_verdict_rates.py --per-check)."""
     seeds, folds = cfg["seeds"], cfg["folds"]["run"]
     lines = [f"# Control study {cfg['study']} (planted: {planted}): {len(seeds)} seeds x fold(s) {folds}, space "
              f"{cfg['search'].get('space')}, estimator {cfg['search'].get('estimator')}", "",
              f"Wall time {wall / 60:.1f} min. {note}".strip(), ""]
     random = runs[runs["arm"] == "random"].set_index(["seed", "fold"])
-    alpha = check_level([key for key, _ in runs.groupby(["arm", "setting"], sort=False)])
+    alpha = per_check or check_level([key for key, _ in runs.groupby(["arm", "setting"], sort=False)])
     if planted == "lag":
         p = share[0] / share[1]
         n = float(random["distinct"].mean()) if len(random) else math.nan

@@ -23,7 +23,6 @@ def sim():
     return load_script("studies/control_verdict_rates.py", "control_verdict_rates")
 
 
-ARMS = ("nas/identity", "random/uniform", "evolution/evolution")
 REALISATIONS = 40  # independent test infants: the verdict is a test at 5 %, so it is checked as a rate
 
 
@@ -49,7 +48,7 @@ def test_negative_control_at_chance_says_nothing_to_find(sim, tmp_path):
 def test_negative_control_with_three_arms_stays_calibrated(sim, tmp_path):
     """The study's three arms (controller, random search, evolution): five checks at 1 % each, and still at most 4
     of 40 null infants flagged."""
-    texts = verdicts(sim, tmp_path, dict.fromkeys(ARMS, 0.0))
+    texts = verdicts(sim, tmp_path, dict.fromkeys(sim.ARMS, 0.0))
     found = sum("Nothing for a search to find" not in t for t in texts)
     assert found <= 4, f"{found} of {REALISATIONS}"
     assert all("5 checks at 1.00% each" in t for t in texts)
@@ -65,7 +64,7 @@ def test_negative_control_above_chance_is_flagged(sim, tmp_path):
 
 
 def test_negative_control_without_retraining_gives_no_verdict(controls, sim, tmp_path):
-    frame = sim.runs(tmp_path, dict.fromkeys(ARMS, 0.0))
+    frame = sim.runs(tmp_path, dict.fromkeys(sim.ARMS, 0.0))
     frame["kappa"], frame["null"], frame["runs"] = np.nan, None, 0
     text = controls.report(sim.CFG, frame, "none", (0, 0), 60.0, "Searches only")
     assert "No verdict" in text and "Nothing for a search to find" not in text
